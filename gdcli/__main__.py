@@ -1,0 +1,5 @@
+"""``python -m gdcli``."""
+
+from gdcli.cli import main
+
+main()

@@ -1,0 +1,166 @@
+"""Gradient, Hessian and the classification of points; the stable step size of descent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gdcli import autograd as ag
+from gdcli.functions import ResolvedFunction
+
+GRAD_TOL = 1e-6
+"""A point is critical when its gradient norm is at most this."""
+
+EIG_TOL = 1e-6
+"""An eigenvalue is zero when |lambda| <= EIG_TOL * max(1, max |lambda|)."""
+
+KINDS = ("minimum", "maximum", "saddle", "degenerate", "not-critical")
+
+
+@dataclass(frozen=True)
+class PointAnalysis:
+    """Everything second-order about f at one point x (d,)."""
+
+    x: np.ndarray  # (d,)
+    value: float
+    gradient: np.ndarray  # (d,)
+    hessian: np.ndarray  # (d, d)
+    eigenvalues: np.ndarray  # (d,) ascending
+    classification: str
+
+    @property
+    def grad_norm(self) -> float:
+        return float(np.linalg.norm(self.gradient))
+
+
+def classify_eigenvalues(eigenvalues: np.ndarray, eig_tol: float = EIG_TOL) -> np.ndarray:
+    """Kind of a critical point from its Hessian's eigenvalues (N, d) -> (N,) strings.
+
+    Any eigenvalue that is zero within tolerance makes the test inconclusive
+    ("degenerate"); otherwise all positive is a minimum, all negative a maximum,
+    and mixed signs a saddle.
+    """
+    lam = np.atleast_2d(eigenvalues)
+    scale = np.maximum(1.0, np.abs(lam).max(axis=1, initial=0.0))[:, None]
+    zero = (np.abs(lam) <= eig_tol * scale).any(axis=1)
+    pos = (lam > 0).all(axis=1)
+    neg = (lam < 0).all(axis=1)
+    finite = np.isfinite(lam).all(axis=1)
+    kinds = np.where(pos, "minimum", np.where(neg, "maximum", "saddle")).astype(object)
+    kinds[zero] = "degenerate"
+    kinds[~finite] = "degenerate"
+    return kinds
+
+
+def classify(
+    gradients: np.ndarray,
+    eigenvalues: np.ndarray,
+    grad_tol: float = GRAD_TOL,
+    eig_tol: float = EIG_TOL,
+) -> np.ndarray:
+    """Classify points (N,) from gradients (N, d) and Hessian eigenvalues (N, d)."""
+    kinds = classify_eigenvalues(eigenvalues, eig_tol)
+    g = np.atleast_2d(gradients)
+    kinds[~(np.linalg.norm(g, axis=1) <= grad_tol)] = "not-critical"
+    return kinds
+
+
+def analyze_points(
+    fn: ResolvedFunction, X: np.ndarray, grad_tol: float = GRAD_TOL
+) -> list[PointAnalysis]:
+    """Value, gradient, Hessian, eigenvalues and kind at each row of X (N, d)."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    with np.errstate(all="ignore"):
+        values, grads = ag.value_and_grad(fn.objective, X)
+        H = ag.hessian(fn.objective, X)
+        finite = np.isfinite(H).all(axis=(1, 2))
+        lam = np.full(X.shape, np.nan)
+        if finite.any():
+            lam[finite] = np.linalg.eigvalsh(H[finite])
+    kinds = classify(grads, lam, grad_tol)
+    return [
+        PointAnalysis(X[i], float(values[i]), grads[i], H[i], lam[i], str(kinds[i]))
+        for i in range(X.shape[0])
+    ]
+
+
+def analyze_point(fn: ResolvedFunction, x: np.ndarray, grad_tol: float = GRAD_TOL) -> PointAnalysis:
+    return analyze_points(fn, np.asarray(x, dtype=np.float64)[None, :], grad_tol)[0]
+
+
+def stable_step_bound(hessian: np.ndarray) -> float:
+    """Largest step size for which steepest descent is stable near a point: 2 / lambda_max.
+
+    On a quadratic with Hessian H, ``x - lr * H x`` contracts every eigen-direction
+    iff |1 - lr * lambda| < 1 for all eigenvalues, i.e. lr < 2 / lambda_max.
+    Returns inf when no eigenvalue is positive (no curvature to overshoot).
+    """
+    lam_max = float(np.linalg.eigvalsh(hessian).max())
+    return 2.0 / lam_max if lam_max > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class GradResult:
+    """What ``gdcli grad`` reports: the analysis at a point and, on request, the graph."""
+
+    function: ResolvedFunction
+    analysis: PointAnalysis
+    graph: list[ag.Tensor] | None
+
+    def to_dict(self) -> dict[str, object]:
+        a = self.analysis
+        out: dict[str, object] = {
+            "function": self.function.formula,
+            "variables": list(self.function.variables),
+            "at": a.x.tolist(),
+            "value": a.value,
+            "gradient": a.gradient.tolist(),
+            "hessian": a.hessian.tolist(),
+            "eigenvalues": a.eigenvalues.tolist(),
+            "classification": a.classification,
+        }
+        if self.graph is not None:
+            ids = {id(t): i for i, t in enumerate(self.graph)}
+            out["graph"] = [
+                {
+                    "node": i,
+                    "op": t.op,
+                    "name": t.name,
+                    "inputs": [ids[id(p)] for p in t.parents],
+                    "value": t.data.tolist(),
+                    "adjoint": None if t.grad is None else t.grad.tolist(),
+                }
+                for i, t in enumerate(self.graph)
+            ]
+        return out
+
+
+def evaluation_graph(fn: ResolvedFunction, x: np.ndarray) -> list[ag.Tensor]:
+    """The evaluation graph of f at x (d,), inputs first, after one backward pass.
+
+    A formula's variables become named scalar inputs, as on the lecture's slides;
+    a library function of any n takes the point as one vector input ``x``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if fn.expression is not None:
+        inputs = [
+            ag.Tensor(v, requires_grad=True, name=n) for n, v in zip(fn.variables, x, strict=True)
+        ]
+        out = fn.expression.tensor(*inputs)
+    else:
+        out = fn.objective(ag.Tensor(x, requires_grad=True, name="x"))
+    with np.errstate(all="ignore"):
+        out.backward()
+    return out.topological_order()
+
+
+def run_grad(
+    spec: str, at: list[float], variables: tuple[str, ...] | None = None, graph: bool = False
+) -> GradResult:
+    """``gdcli grad``: resolve the function in len(at) variables and analyse the point."""
+    from gdcli.functions import resolve
+
+    fn = resolve(spec, dimension=len(at), variables=variables)
+    x = np.asarray(at, dtype=np.float64)
+    return GradResult(fn, analyze_point(fn, x), evaluation_graph(fn, x) if graph else None)

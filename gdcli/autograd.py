@@ -1,0 +1,533 @@
+"""Reverse-mode differentiation over numpy arrays: the evaluation graph of the lecture.
+
+A ``Tensor`` holds its forward value (``data``), the adjoint of the output with
+respect to it (``grad``, filled in by ``backward``), the tensors it was computed
+from (``parents``) and a closure that pushes its adjoint to those parents. The
+closures add into the parents' adjoints, so a node used several times (``x*x + x``)
+collects every contribution. ``backward`` orders the graph topologically without
+recursion, then runs the closures from the output back to the inputs.
+
+Operands broadcast as in numpy; the adjoint that flows back to a broadcast operand is
+summed over the broadcast axes, so it always has the operand's shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+ArrayLike = Any
+Backward = Callable[[np.ndarray], None]
+
+
+def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``g`` over the axes along which an operand of ``shape`` was broadcast."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+class Tensor:
+    """A node of the evaluation graph: a numpy array and how to differentiate it.
+
+    ``op`` names the operation that made the node ("input", "const", "add", ...),
+    for display in ``gdcli grad --graph``.
+    """
+
+    __slots__ = ("_backward", "data", "grad", "name", "op", "parents", "requires_grad")
+
+    __array_priority__ = 100.0  # so that ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(
+        self,
+        data: ArrayLike,
+        requires_grad: bool = False,
+        *,
+        op: str = "input",
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        self.data: np.ndarray = np.asarray(data, dtype=dtype if dtype is not None else None)
+        if self.data.dtype.kind != "f":
+            self.data = self.data.astype(np.float64)
+        self.grad: np.ndarray | None = None
+        self.requires_grad = requires_grad
+        self.parents: tuple[Tensor, ...] = ()
+        self._backward: Backward | None = None
+        self.op = op
+        self.name = name
+
+    # -- construction ---------------------------------------------------------
+
+    @staticmethod
+    def _make(data: np.ndarray, parents: tuple[Tensor, ...], op: str, backward: Backward) -> Tensor:
+        out = Tensor.__new__(Tensor)
+        out.data = data
+        out.grad = None
+        out.op = op
+        out.name = None
+        out.requires_grad = any(p.requires_grad for p in parents)
+        out.parents = parents
+        out._backward = backward if out.requires_grad else None
+        return out
+
+    def _accumulate(self, g: np.ndarray) -> None:
+        if self.requires_grad:
+            self.grad = g if self.grad is None else self.grad + g
+
+    # -- properties -----------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        return float(self.data)
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.data!r}, op={self.op!r})"
+
+    # -- backward pass --------------------------------------------------------
+
+    def topological_order(self) -> list[Tensor]:
+        """Every node that leads to this one, inputs first (evaluation order)."""
+        order: list[Tensor] = []
+        seen: set[int] = set()
+        stack: list[tuple[Tensor, bool]] = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for p in node.parents:
+                if id(p) not in seen:
+                    stack.append((p, False))
+        return order
+
+    def backward(self, seed: ArrayLike | None = None) -> None:
+        """Run the chain rule from this node back to the inputs.
+
+        ``seed`` is d(output)/d(self); by default ones of this node's shape, so a
+        scalar output gets the gradient and a vector output gets the gradient of
+        its sum (the per-row gradients of independent rows).
+        """
+        order = self.topological_order()
+        for node in order:
+            node.grad = None
+        self.grad = (
+            np.ones_like(self.data) if seed is None else np.broadcast_to(seed, self.shape).copy()
+        )
+        for node in reversed(order):
+            if node._backward is not None and node.grad is not None:
+                node._backward(node.grad)
+
+    # -- arithmetic -----------------------------------------------------------
+
+    def __add__(self, other: ArrayLike) -> Tensor:
+        o = as_tensor(other, self.data.dtype)
+        a, b = self, o
+
+        def backward(g: np.ndarray) -> None:
+            a._accumulate(_unbroadcast(g, a.data.shape))
+            b._accumulate(_unbroadcast(g, b.data.shape))
+
+        return Tensor._make(a.data + b.data, (a, b), "add", backward)
+
+    def __radd__(self, other: ArrayLike) -> Tensor:
+        return as_tensor(other, self.data.dtype) + self
+
+    def __neg__(self) -> Tensor:
+        a = self
+
+        def backward(g: np.ndarray) -> None:
+            a._accumulate(-g)
+
+        return Tensor._make(-a.data, (a,), "neg", backward)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __sub__(self, other: ArrayLike) -> Tensor:
+        o = as_tensor(other, self.data.dtype)
+        a, b = self, o
+
+        def backward(g: np.ndarray) -> None:
+            a._accumulate(_unbroadcast(g, a.data.shape))
+            b._accumulate(_unbroadcast(-g, b.data.shape))
+
+        return Tensor._make(a.data - b.data, (a, b), "sub", backward)
+
+    def __rsub__(self, other: ArrayLike) -> Tensor:
+        return as_tensor(other, self.data.dtype) - self
+
+    def __mul__(self, other: ArrayLike) -> Tensor:
+        o = as_tensor(other, self.data.dtype)
+        a, b = self, o
+
+        def backward(g: np.ndarray) -> None:
+            if a.requires_grad:
+                a._accumulate(_unbroadcast(g * b.data, a.data.shape))
+            if b.requires_grad:
+                b._accumulate(_unbroadcast(g * a.data, b.data.shape))
+
+        return Tensor._make(a.data * b.data, (a, b), "mul", backward)
+
+    def __rmul__(self, other: ArrayLike) -> Tensor:
+        return as_tensor(other, self.data.dtype) * self
+
+    def __truediv__(self, other: ArrayLike) -> Tensor:
+        o = as_tensor(other, self.data.dtype)
+        a, b = self, o
+        out = a.data / b.data
+
+        def backward(g: np.ndarray) -> None:
+            if a.requires_grad:
+                a._accumulate(_unbroadcast(g / b.data, a.data.shape))
+            if b.requires_grad:
+                b._accumulate(_unbroadcast(-g * out / b.data, b.data.shape))
+
+        return Tensor._make(out, (a, b), "div", backward)
+
+    def __rtruediv__(self, other: ArrayLike) -> Tensor:
+        return as_tensor(other, self.data.dtype) / self
+
+    def __pow__(self, other: ArrayLike) -> Tensor:
+        o = as_tensor(other, self.data.dtype)
+        a, b = self, o
+        out = a.data**b.data
+
+        def backward(g: np.ndarray) -> None:
+            if a.requires_grad:
+                a._accumulate(_unbroadcast(g * b.data * a.data ** (b.data - 1), a.data.shape))
+            if b.requires_grad:
+                # d(a^b)/db = a^b log a, defined for a > 0; elsewhere the exponent
+                # cannot vary continuously, so no contribution flows back.
+                log_a = np.log(np.where(a.data > 0, a.data, 1.0))
+                b._accumulate(_unbroadcast(g * out * log_a, b.data.shape))
+
+        return Tensor._make(out, (a, b), "pow", backward)
+
+    def __rpow__(self, other: ArrayLike) -> Tensor:
+        return as_tensor(other, self.data.dtype) ** self
+
+    def __matmul__(self, other: ArrayLike) -> Tensor:
+        return matmul(self, as_tensor(other, self.data.dtype))
+
+    def __rmatmul__(self, other: ArrayLike) -> Tensor:
+        return matmul(as_tensor(other, self.data.dtype), self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        a = self
+
+        def backward(g: np.ndarray) -> None:
+            full = np.zeros_like(a.data)
+            np.add.at(full, index, g)
+            a._accumulate(full)
+
+        return Tensor._make(a.data[index], (a,), "index", backward)
+
+    # -- shape ----------------------------------------------------------------
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        a = self
+
+        def backward(g: np.ndarray) -> None:
+            if axis is not None and not keepdims:
+                g = np.expand_dims(g, axis)
+            a._accumulate(np.broadcast_to(g, a.data.shape).copy())
+
+        return Tensor._make(a.data.sum(axis=axis, keepdims=keepdims), (a,), "sum", backward)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        total = self.sum(axis=axis, keepdims=keepdims)
+        return total * (total.data.size / self.data.size)
+
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        a = self
+        new_shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
+
+        def backward(g: np.ndarray) -> None:
+            a._accumulate(g.reshape(a.data.shape))
+
+        return Tensor._make(a.data.reshape(new_shape), (a,), "reshape", backward)
+
+    def transpose(self, axes: Sequence[int] | None = None) -> Tensor:
+        a = self
+        inverse = None if axes is None else np.argsort(axes)
+
+        def backward(g: np.ndarray) -> None:
+            a._accumulate(np.transpose(g, inverse))
+
+        return Tensor._make(np.transpose(a.data, axes), (a,), "transpose", backward)
+
+
+def as_tensor(x: ArrayLike, dtype: Any = None) -> Tensor:
+    """``x`` itself if it is a Tensor, else a constant node holding it."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(np.asarray(x, dtype=dtype), op="const")
+
+
+def _unary(a: Tensor, out: np.ndarray, op: str, local: Callable[[], np.ndarray]) -> Tensor:
+    """A node ``out = f(a)`` whose derivative ``f'(a)`` is computed lazily by ``local``."""
+
+    def backward(g: np.ndarray) -> None:
+        a._accumulate(g * local())
+
+    return Tensor._make(out, (a,), op, backward)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product for 2-D operands (and a 1-D vector on either side)."""
+
+    def backward(g: np.ndarray) -> None:
+        ad, bd = a.data, b.data
+        if a.requires_grad:
+            if bd.ndim == 1:
+                a._accumulate(np.multiply.outer(g, bd) if ad.ndim == 2 else g * bd)
+            else:
+                a._accumulate(g @ bd.T if ad.ndim == 2 else bd @ g)
+        if b.requires_grad:
+            if ad.ndim == 1:
+                b._accumulate(np.multiply.outer(ad, g) if bd.ndim == 2 else g * ad)
+            else:
+                b._accumulate(ad.T @ g if bd.ndim == 2 else g @ ad)
+
+    return Tensor._make(a.data @ b.data, (a, b), "matmul", backward)
+
+
+def exp(a: Tensor) -> Tensor:
+    out = np.exp(a.data)
+    return _unary(a, out, "exp", lambda: out)
+
+
+def log(a: Tensor) -> Tensor:
+    return _unary(a, np.log(a.data), "log", lambda: 1.0 / a.data)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    out = np.sqrt(a.data)
+    return _unary(a, out, "sqrt", lambda: 0.5 / out)
+
+
+def absolute(a: Tensor) -> Tensor:
+    return _unary(a, np.abs(a.data), "abs", lambda: np.sign(a.data))
+
+
+def sin(a: Tensor) -> Tensor:
+    return _unary(a, np.sin(a.data), "sin", lambda: np.cos(a.data))
+
+
+def cos(a: Tensor) -> Tensor:
+    return _unary(a, np.cos(a.data), "cos", lambda: -np.sin(a.data))
+
+
+def tan(a: Tensor) -> Tensor:
+    out = np.tan(a.data)
+    return _unary(a, out, "tan", lambda: 1.0 + out * out)
+
+
+def tanh(a: Tensor) -> Tensor:
+    out = np.tanh(a.data)
+    return _unary(a, out, "tanh", lambda: 1.0 - out * out)
+
+
+def sinh(a: Tensor) -> Tensor:
+    return _unary(a, np.sinh(a.data), "sinh", lambda: np.cosh(a.data))
+
+
+def cosh(a: Tensor) -> Tensor:
+    return _unary(a, np.cosh(a.data), "cosh", lambda: np.sinh(a.data))
+
+
+def arctan(a: Tensor) -> Tensor:
+    return _unary(a, np.arctan(a.data), "arctan", lambda: 1.0 / (1.0 + a.data * a.data))
+
+
+def sigmoid_array(x: np.ndarray) -> np.ndarray:
+    """The logistic function, computed without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    out = sigmoid_array(a.data)
+    return _unary(a, out, "sigmoid", lambda: out * (1.0 - out))
+
+
+def relu(a: Tensor) -> Tensor:
+    return _unary(a, np.maximum(a.data, 0.0), "relu", lambda: (a.data > 0).astype(a.data.dtype))
+
+
+def leaky_relu(a: Tensor, alpha: float = 0.01) -> Tensor:
+    x = a.data
+    return _unary(
+        a,
+        np.where(x > 0, x, alpha * x),
+        "leaky_relu",
+        lambda: np.where(x > 0, 1.0, alpha).astype(x.dtype),
+    )
+
+
+def heaviside(a: Tensor) -> Tensor:
+    """The unit step. Its derivative is zero wherever it exists, so nothing flows back."""
+    x = a.data
+    return _unary(a, (x > 0).astype(x.dtype), "heaviside", lambda: np.zeros_like(x))
+
+
+def elu(a: Tensor, alpha: float = 1.0) -> Tensor:
+    x = a.data
+    neg = alpha * np.expm1(np.minimum(x, 0.0))
+    return _unary(
+        a, np.where(x > 0, x, neg), "elu", lambda: np.where(x > 0, 1.0, neg + alpha).astype(x.dtype)
+    )
+
+
+def softplus(a: Tensor) -> Tensor:
+    x = a.data
+    return _unary(a, np.logaddexp(0.0, x).astype(x.dtype), "softplus", lambda: sigmoid_array(x))
+
+
+_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+
+
+def gelu(a: Tensor) -> Tensor:
+    """GELU with the tanh approximation (as in GPT-2 and torch's ``approximate='tanh'``)."""
+    x = a.data
+    u = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+    t = np.tanh(u)
+
+    def local() -> np.ndarray:
+        du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+
+    return _unary(a, 0.5 * x * (1.0 + t), "gelu", local)
+
+
+def maximum(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise max; at ties the adjoint is split evenly between the operands."""
+    out = np.maximum(a.data, b.data)
+
+    def backward(g: np.ndarray) -> None:
+        wa = (a.data > b.data) + 0.5 * (a.data == b.data)
+        a._accumulate(_unbroadcast(g * wa, a.data.shape))
+        b._accumulate(_unbroadcast(g * (1.0 - wa), b.data.shape))
+
+    return Tensor._make(out, (a, b), "max", backward)
+
+
+def minimum(a: Tensor, b: Tensor) -> Tensor:
+    return -maximum(-a, -b)
+
+
+def logsumexp(a: Tensor, axis: int = -1) -> Tensor:
+    """``log(sum(exp(a), axis))`` shifted by the maximum so it never overflows."""
+    x = a.data
+    m = np.max(x, axis=axis, keepdims=True)
+    s = np.exp(x - m)
+    total = s.sum(axis=axis, keepdims=True)
+    out = (np.log(total) + m).squeeze(axis)
+
+    def backward(g: np.ndarray) -> None:
+        a._accumulate(np.expand_dims(g, axis) * (s / total))
+
+    return Tensor._make(out, (a,), "logsumexp", backward)
+
+
+def stack_columns(columns: Sequence[Tensor]) -> Tensor:
+    """Stack tensors of shape (N,) into one of shape (N, k)."""
+    parts = tuple(columns)
+
+    def backward(g: np.ndarray) -> None:
+        for i, p in enumerate(parts):
+            p._accumulate(g[..., i])
+
+    return Tensor._make(np.stack([p.data for p in parts], axis=-1), parts, "stack", backward)
+
+
+# -- derivatives of functions of many points ------------------------------------
+
+Objective = Callable[[Tensor], Tensor]
+"""A function of a batch of points: (N, d) Tensor -> (N,) Tensor, rows independent."""
+
+
+def value_and_grad(f: Objective, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values (N,) and gradients (N, d) of ``f`` at the rows of ``X`` (N, d).
+
+    The rows are independent, so the gradient of the sum of the values is the
+    stack of the per-row gradients: one backward pass serves every point.
+    """
+    x = Tensor(X, requires_grad=True)
+    y = f(x)
+    y.backward()
+    assert x.grad is not None
+    return y.data, x.grad
+
+
+def hessian(f: Objective, X: np.ndarray, rel_step: float = 1e-3) -> np.ndarray:
+    """Hessians (N, d, d) of ``f`` at the rows of ``X`` (N, d).
+
+    Central differences of the exact gradient with one Richardson extrapolation
+    (steps h and h/2), so the truncation error is O(h^4) and the result agrees
+    with the exact Hessian to about 1e-9 relative for smooth functions. All 4d
+    shifted points of all N rows go through one vectorized backward pass; the
+    result is symmetrized.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    h = rel_step * np.maximum(1.0, np.abs(X))  # (N, d)
+    eye = np.eye(d)
+    # shifts[k] for k in (+h, -h, +h/2, -h/2): points (N, d_shift, d)
+    offsets = []
+    for scale in (1.0, -1.0, 0.5, -0.5):
+        offsets.append(X[:, None, :] + scale * h[:, :, None] * eye[None, :, :])
+    pts = np.concatenate(offsets, axis=1).reshape(-1, d)
+    with np.errstate(all="ignore"):
+        _, g = value_and_grad(f, pts)
+    g = g.reshape(n, 4, d, d)
+    hh = h[:, :, None]
+    d_h = (g[:, 0] - g[:, 1]) / (2 * hh)
+    d_h2 = (g[:, 2] - g[:, 3]) / hh
+    H = (4.0 * d_h2 - d_h) / 3.0
+    result: np.ndarray = 0.5 * (H + np.swapaxes(H, 1, 2))
+    return result
+
+
+def norm(a: Tensor, axis: int = -1) -> Tensor:
+    """Euclidean norm along ``axis``.
+
+    At the origin the norm has no derivative; the adjoint there is the zero
+    subgradient, the one a minimizer needs to recognise the kink as a minimum.
+    """
+    x = a.data
+    out = np.sqrt((x * x).sum(axis=axis))
+
+    def backward(g: np.ndarray) -> None:
+        r = np.expand_dims(out, axis)
+        safe = np.where(r > 0, r, 1.0)
+        a._accumulate(np.expand_dims(g, axis) * np.where(r > 0, x / safe, 0.0))
+
+    return Tensor._make(out, (a,), "norm", backward)

@@ -1,0 +1,236 @@
+"""The command line: parse arguments, call one core function, render its result.
+
+This is the only module that prints or exits. Every error gdcli raises on purpose
+is a ``GdcliError``; they are caught once, in ``GdcliGroup.main``, and printed as
+``gdcli: error: ...`` lines on stderr with the exit code of DESIGN.md. Anything
+else is a bug: exit 1 with a hint to rerun with ``--debug``.
+
+Heavy modules (numpy, the runners, matplotlib) are imported inside the commands,
+so that ``gdcli --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from gdcli import __version__
+from gdcli.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    GdcliError,
+    UserError,
+)
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+class GdcliGroup(TyperGroup):
+    """Runs a command and turns every outcome into one exit code and short messages."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            rv = super().main(
+                args=argv,
+                prog_name=prog_name or "gdcli",
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+            code = rv if isinstance(rv, int) else EXIT_OK
+        except GdcliError as exc:
+            code = exc.exit_code
+            if debug:
+                traceback.print_exc()
+            if isinstance(exc, UserError):
+                for problem in exc.problems:
+                    _say(f"gdcli: error: {problem}")
+            elif str(exc):
+                _say(f"gdcli: {exc}")
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except typer.Abort:
+            _say("gdcli: aborted")
+            code = EXIT_INTERRUPTED
+        except KeyboardInterrupt:
+            _say("gdcli: interrupted")
+            code = EXIT_INTERRUPTED
+        except typer.exceptions.TyperException as exc:
+            # click's usage errors (unknown option, missing argument, bad value)
+            code = int(getattr(exc, "exit_code", EXIT_USAGE))
+            if debug:
+                traceback.print_exc()
+            fmt = getattr(exc, "format_message", None)
+            message = fmt() if callable(fmt) else str(exc)
+            command = getattr(getattr(exc, "ctx", None), "command_path", None) or "gdcli"
+            _say(f"gdcli: error: {' '.join(message.split())} (see '{command} --help')")
+        except Exception as exc:
+            code = EXIT_INTERNAL
+            if debug:
+                traceback.print_exc()
+            _say(
+                f"gdcli: internal error: {type(exc).__name__}: {exc}. This is a bug in gdcli; "
+                "rerun with --debug and report the traceback."
+            )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+HELP = """\
+A workbench for gradient descent and small neural networks.
+
+Write an experiment as a YAML file, run one command, get a loss table, a trace on
+disk and, with --plot, pictures.
+
+[bold]Examples[/bold]
+
+  gdcli grad "3*x**3 + 10*y**2" --at 3,3        gradient (81, 60), Hessian, verdict
+  gdcli grad "3*exp(x**2 + 1)" --at 1 --graph   the evaluation graph with adjoints
+  gdcli functions                               the built-in test functions
+
+Exit codes: 0 done (a diverged run is a result), 2 bad input, 3 --strict and a run
+did not converge, 130 interrupted (partial results saved), 1 a bug (rerun with --debug).
+"""
+
+app = typer.Typer(
+    name="gdcli",
+    cls=GdcliGroup,
+    help=HELP,
+    rich_markup_mode="rich",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"gdcli {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """A workbench for gradient descent and small neural networks."""
+
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print exactly one JSON document on stdout, nothing else.")
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+
+
+def _parse_point(text: str) -> list[float]:
+    parts = [p.strip() for p in text.replace(";", ",").split(",")]
+    values = []
+    for i, p in enumerate(parts, start=1):
+        try:
+            v = float(p)
+        except ValueError:
+            raise UserError(
+                f"--at: coordinate {i} '{p}' is not a number; write the point as X[,Y,...], "
+                "e.g. --at 3,3"
+            ) from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise UserError(f"--at: coordinate {i} must be finite, got '{p}'")
+        values.append(v)
+    return values
+
+
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        '  gdcli grad "3*x**3 + 10*y**2" --at 3,3\n\n'
+        '  gdcli grad "2*x**3 - 6*x*y + 3*y**2" --at 0,0 --json\n\n'
+        '  gdcli grad "3*exp(x**2 + 1)" --at 1 --graph\n\n'
+        "  gdcli grad rosenbrock --at 1,1,1"
+    )
+)
+def grad(
+    function: Annotated[
+        str,
+        typer.Argument(help="A built-in name (see `gdcli functions`) or a formula in x, y, ..."),
+    ],
+    at: Annotated[
+        str, typer.Option("--at", help="The point, comma-separated: X[,Y,...].", show_default=False)
+    ],
+    variables: Annotated[
+        str | None,
+        typer.Option(
+            "--vars", help="Order of the formula's variables, e.g. y,x (default: sorted)."
+        ),
+    ] = None,
+    graph: Annotated[
+        bool, typer.Option("--graph", help="Also print the evaluation graph: values and adjoints.")
+    ] = False,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Value, gradient, Hessian and the kind of critical point of a function at a point."""
+    from gdcli.analysis import run_grad
+
+    order = tuple(v.strip() for v in variables.split(",")) if variables else None
+    result = run_grad(function, _parse_point(at), order, graph)
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    from gdcli import report
+
+    console = report.make_console()
+    report.grad_report(console, result.function, result.analysis)
+    if result.graph is not None:
+        report.graph_table(console, result.graph)
+
+
+@app.command(epilog="[bold]Examples[/bold]\n\n  gdcli functions\n\n  gdcli functions --json")
+def functions(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """The built-in test functions: dimension, domain, known minima."""
+    from gdcli.functions import LIBRARY, library_summary
+
+    if json_out:
+        _print_json(library_summary())
+        return
+    from gdcli import report
+
+    report.functions_table(report.make_console(), LIBRARY.values())
+
+
+def _print_json(obj: object) -> None:
+    from gdcli.runs import dumps_json
+
+    sys.stdout.write(dumps_json(obj) + "\n")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,438 @@
+"""The library of analytic test functions, and the lookup of a function by name or formula.
+
+Every entry is a function of a batch of points, ``(N, d) Tensor -> (N,) Tensor``,
+built on the autograd engine, with its dimension, a suggested domain, its known
+minima and (for the lecture's functions) its other critical points.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gdcli import autograd as ag
+from gdcli import expr
+from gdcli.autograd import Objective, Tensor
+from gdcli.errors import UserError
+
+MINIMUM_KINDS = ("global minimum", "local minimum")
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    """A point where the gradient vanishes, with its value and its kind.
+
+    ``kind`` is one of "global minimum", "local minimum", "maximum", "saddle",
+    "degenerate".
+    """
+
+    x: tuple[float, ...]
+    f: float
+    kind: str
+
+    @property
+    def is_minimum(self) -> bool:
+        return self.kind in MINIMUM_KINDS
+
+
+Domain = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class TestFunction:
+    """An entry of the library.
+
+    ``dimension`` is a fixed number of variables, or None for "any n >= min_dimension".
+    ``critical_points(d)`` lists every known critical point in d dimensions; the
+    minima among them are ``minima(d)``. An empty ``minima`` means the function has
+    no minimum, and ``no_minimum`` says why.
+    """
+
+    name: str
+    formula: str
+    description: str
+    objective: Objective
+    dimension: int | None
+    domain_bounds: Domain | tuple[float, float]
+    points: Callable[[int], tuple[CriticalPoint, ...]]
+    min_dimension: int = 1
+    no_minimum: str = ""
+    variables_fixed: tuple[str, ...] = ()
+    expression: expr.Expression | None = None
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def variables(self, d: int | None = None) -> tuple[str, ...]:
+        if self.variables_fixed:
+            return self.variables_fixed
+        return tuple(f"x{i + 1}" for i in range(self.resolve_dimension(d)))
+
+    def resolve_dimension(self, d: int | None) -> int:
+        if self.dimension is not None:
+            return self.dimension
+        return 2 if d is None else d
+
+    def accepts(self, d: int) -> bool:
+        return d == self.dimension if self.dimension is not None else d >= self.min_dimension
+
+    def domain(self, d: int | None = None) -> Domain:
+        n = self.resolve_dimension(d)
+        bounds = self.domain_bounds
+        if isinstance(bounds[0], tuple):
+            return bounds
+        lo, hi = bounds
+        return tuple((float(lo), float(hi)) for _ in range(n))
+
+    def critical_points(self, d: int | None = None) -> tuple[CriticalPoint, ...]:
+        return self.points(self.resolve_dimension(d))
+
+    def minima(self, d: int | None = None) -> tuple[CriticalPoint, ...]:
+        return tuple(p for p in self.critical_points(d) if p.is_minimum)
+
+    @property
+    def dimension_label(self) -> str:
+        if self.dimension is not None:
+            return str(self.dimension)
+        return f"any n >= {self.min_dimension}" if self.min_dimension > 1 else "any n"
+
+
+def _fixed(*points: CriticalPoint) -> Callable[[int], tuple[CriticalPoint, ...]]:
+    return lambda d: points
+
+
+def _at(
+    coordinate: float, value_per_dim: float = 0.0, offset: float = 0.0
+) -> Callable[[int], tuple[CriticalPoint, ...]]:
+    """The single global minimum of a separable any-n function: all coordinates equal."""
+    return lambda d: (
+        CriticalPoint((coordinate,) * d, offset + value_per_dim * d, "global minimum"),
+    )
+
+
+def _cp(x: tuple[float, ...], f: float, kind: str = "global minimum") -> CriticalPoint:
+    return CriticalPoint(tuple(float(v) for v in x), float(f), kind)
+
+
+def _from_formula(
+    name: str,
+    formula: str,
+    description: str,
+    domain: Domain,
+    points: tuple[CriticalPoint, ...],
+    no_minimum: str = "",
+) -> TestFunction:
+    e = expr.parse(formula)
+    return TestFunction(
+        name=name,
+        formula=formula,
+        description=description,
+        objective=e.objective,
+        dimension=e.dimension,
+        domain_bounds=domain,
+        points=_fixed(*points),
+        min_dimension=e.dimension,
+        no_minimum=no_minimum,
+        variables_fixed=e.variables,
+        expression=e,
+    )
+
+
+# -- any-n functions ---------------------------------------------------------------
+
+
+def _sphere(X: Tensor) -> Tensor:
+    return (X * X).sum(axis=-1)
+
+
+def _rosenbrock(X: Tensor) -> Tensor:
+    head, tail = X[..., :-1], X[..., 1:]
+    return (100.0 * (tail - head * head) ** 2.0 + (1.0 - head) ** 2.0).sum(axis=-1)
+
+
+def _rastrigin(X: Tensor) -> Tensor:
+    d = X.shape[-1]
+    return 10.0 * d + (X * X - 10.0 * ag.cos(2.0 * math.pi * X)).sum(axis=-1)
+
+
+def _ackley(X: Tensor) -> Tensor:
+    d = X.shape[-1]
+    rms = ag.norm(X, axis=-1) * (1.0 / math.sqrt(d))
+    mean_cos = ag.cos(2.0 * math.pi * X).sum(axis=-1) * (1.0 / d)
+    return -20.0 * ag.exp(-0.2 * rms) - ag.exp(mean_cos) + (20.0 + math.e)
+
+
+def _styblinski_tang(X: Tensor) -> Tensor:
+    X2 = X * X
+    return 0.5 * (X2 * X2 - 16.0 * X2 + 5.0 * X).sum(axis=-1)
+
+
+# The root of 4x^3 - 32x + 5 = 0 near -2.9, to full double precision.
+_ST_X = -2.903534027771177
+_ST_F = 0.5 * (_ST_X**4 - 16 * _ST_X**2 + 5 * _ST_X)
+
+_E = math.e
+
+LIBRARY: dict[str, TestFunction] = {
+    f.name: f
+    for f in (
+        _from_formula(
+            "cubic_quadratic",
+            "3*x**3 + 10*y**2",
+            "The lecture's gradient example: grad f(3, 3) = (81, 60), grad f(1, 4) = (9, 30).",
+            ((-4.0, 4.0), (-4.0, 4.0)),
+            (_cp((0, 0), 0, "degenerate"),),
+            no_minimum="unbounded below as x -> -inf; (0, 0) is a degenerate critical point",
+        ),
+        _from_formula(
+            "cubic_saddle",
+            "2*x**3 - 6*x*y + 3*y**2",
+            "The lecture's saddle example: a saddle at (0, 0) and a local minimum at (1, 1).",
+            ((-1.5, 2.5), (-1.5, 2.5)),
+            (_cp((1, 1), -1, "local minimum"), _cp((0, 0), 0, "saddle")),
+        ),
+        _from_formula(
+            "gaussian_bumps",
+            "x*y*exp(-(x**2 + y**2)/2)",
+            "The lecture's non-convex example: two minima, two maxima and a saddle.",
+            ((-3.0, 3.0), (-3.0, 3.0)),
+            (
+                _cp((1, -1), -1 / _E),
+                _cp((-1, 1), -1 / _E),
+                _cp((1, 1), 1 / _E, "maximum"),
+                _cp((-1, -1), 1 / _E, "maximum"),
+                _cp((0, 0), 0, "saddle"),
+            ),
+        ),
+        _from_formula(
+            "exp_square",
+            "3*exp(x**2 + 1)",
+            "The lecture's evaluation-graph example, one variable, minimum 3e at 0.",
+            ((-1.5, 1.5),),
+            (_cp((0,), 3 * _E),),
+        ),
+        TestFunction(
+            "sphere",
+            "sum(x_i^2)",
+            "The simplest convex bowl.",
+            _sphere,
+            None,
+            (-5.12, 5.12),
+            _at(0.0),
+        ),
+        TestFunction(
+            "rosenbrock",
+            "sum(100*(x_{i+1} - x_i^2)^2 + (1 - x_i)^2)",
+            "A curved narrow valley: easy to find, slow to follow.",
+            _rosenbrock,
+            None,
+            ((-2.0, 2.0), (-1.0, 3.0)),
+            _at(1.0),
+            min_dimension=2,
+        ),
+        TestFunction(
+            "rastrigin",
+            "10*n + sum(x_i^2 - 10*cos(2*pi*x_i))",
+            "A bowl covered in regularly spaced local minima.",
+            _rastrigin,
+            None,
+            (-5.12, 5.12),
+            _at(0.0),
+        ),
+        TestFunction(
+            "ackley",
+            "-20*exp(-0.2*sqrt(mean(x_i^2))) - exp(mean(cos(2*pi*x_i))) + 20 + e",
+            "A nearly flat plate with many local minima and one deep hole at the origin.",
+            _ackley,
+            None,
+            (-5.0, 5.0),
+            _at(0.0),
+        ),
+        TestFunction(
+            "styblinski_tang",
+            "0.5*sum(x_i^4 - 16*x_i^2 + 5*x_i)",
+            "Separable with 2^n local minima; the global one is in the corner of negatives.",
+            _styblinski_tang,
+            None,
+            (-5.0, 5.0),
+            _at(_ST_X, _ST_F),
+        ),
+        _from_formula(
+            "ill_conditioned",
+            "x**2 + 100*y**2",
+            "A quadratic with condition number 100: steepest descent zig-zags.",
+            ((-10.0, 10.0), (-1.0, 1.0)),
+            (_cp((0, 0), 0),),
+        ),
+        _from_formula(
+            "himmelblau",
+            "(x**2 + y - 11)**2 + (x + y**2 - 7)**2",
+            "Four global minima of value 0 and a local maximum between them.",
+            ((-5.0, 5.0), (-5.0, 5.0)),
+            (
+                _cp((3.0, 2.0), 0),
+                _cp((-2.805118086952745, 3.131312518250573), 0),
+                _cp((-3.779310253377747, -3.2831859912861696), 0),
+                _cp((3.5844283403304917, -1.8481265269644034), 0),
+            ),
+        ),
+        _from_formula(
+            "beale",
+            "(1.5 - x + x*y)**2 + (2.25 - x + x*y**2)**2 + (2.625 - x + x*y**3)**2",
+            "Sharp ridges around a flat valley; the minimum is at (3, 0.5).",
+            ((-4.5, 4.5), (-4.5, 4.5)),
+            (_cp((3.0, 0.5), 0),),
+        ),
+        _from_formula(
+            "booth",
+            "(x + 2*y - 7)**2 + (2*x + y - 5)**2",
+            "A tilted convex quadratic with its minimum at (1, 3).",
+            ((-10.0, 10.0), (-10.0, 10.0)),
+            (_cp((1.0, 3.0), 0),),
+        ),
+        _from_formula(
+            "matyas",
+            "0.26*(x**2 + y**2) - 0.48*x*y",
+            "A flat, nearly degenerate convex quadratic.",
+            ((-10.0, 10.0), (-10.0, 10.0)),
+            (_cp((0.0, 0.0), 0),),
+        ),
+        _from_formula(
+            "three_hump_camel",
+            "2*x**2 - 1.05*x**4 + x**6/6 + x*y + y**2",
+            "Three humps: one global minimum at the origin and two local ones.",
+            ((-5.0, 5.0), (-5.0, 5.0)),
+            (_cp((0.0, 0.0), 0),),
+        ),
+        _from_formula(
+            "goldstein_price",
+            "(1 + (x + y + 1)**2*(19 - 14*x + 3*x**2 - 14*y + 6*x*y + 3*y**2))"
+            "*(30 + (2*x - 3*y)**2*(18 - 32*x + 12*x**2 + 48*y - 36*x*y + 27*y**2))",
+            "Several local minima and a global one of value 3 at (0, -1).",
+            ((-2.0, 2.0), (-2.0, 2.0)),
+            (_cp((0.0, -1.0), 3),),
+        ),
+        _from_formula(
+            "saddle",
+            "x**2 - y**2",
+            "The plain saddle: a minimum along x, a maximum along y.",
+            ((-2.0, 2.0), (-2.0, 2.0)),
+            (_cp((0, 0), 0, "saddle"),),
+            no_minimum="unbounded below along y; (0, 0) is a saddle",
+        ),
+        _from_formula(
+            "monkey_saddle",
+            "x**3 - 3*x*y**2",
+            "A saddle with three valleys (room for a monkey's tail); its Hessian vanishes at 0.",
+            ((-2.0, 2.0), (-2.0, 2.0)),
+            (_cp((0, 0), 0, "degenerate"),),
+            no_minimum="unbounded below; (0, 0) is a degenerate saddle",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ResolvedFunction:
+    """What a command works on: a library entry or a typed formula, in d variables."""
+
+    name: str
+    formula: str
+    variables: tuple[str, ...]
+    objective: Objective
+    entry: TestFunction | None = field(default=None)
+    expression: expr.Expression | None = field(default=None)
+
+    @property
+    def dimension(self) -> int:
+        return len(self.variables)
+
+    def values(self, X: np.ndarray) -> np.ndarray:
+        """f at the rows of X (N, d) -> (N,), without building gradients."""
+        with np.errstate(all="ignore"):
+            return self.objective(Tensor(np.asarray(X, dtype=np.float64))).data
+
+    def known_points(self) -> tuple[CriticalPoint, ...]:
+        return () if self.entry is None else self.entry.critical_points(self.dimension)
+
+    def known_minima(self) -> tuple[CriticalPoint, ...]:
+        return tuple(p for p in self.known_points() if p.is_minimum)
+
+    def domain(self, points: np.ndarray | None = None) -> Domain:
+        """The library's domain, or a box around the given points for a formula."""
+        if self.entry is not None:
+            return self.entry.domain(self.dimension)
+        if points is None or points.size == 0:
+            return tuple((-3.0, 3.0) for _ in self.variables)
+        lo, hi = np.nanmin(points, axis=0), np.nanmax(points, axis=0)
+        pad = np.maximum(0.25 * (hi - lo), 1.0)
+        return tuple((float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad, strict=True))
+
+
+def resolve(
+    spec: str, dimension: int | None = None, variables: tuple[str, ...] | None = None
+) -> ResolvedFunction:
+    """A library name or a formula -> the function to work on.
+
+    ``dimension`` (e.g. the length of a start point) chooses n for the any-n
+    library functions and is checked against fixed ones. A bare word that is not
+    in the library is an unknown name, not the formula ``f = word``.
+    """
+    spec = spec.strip()
+    key = spec.replace("-", "_").lower()
+    if key in LIBRARY and variables is None:
+        entry = LIBRARY[key]
+        if dimension is not None and not entry.accepts(dimension):
+            raise UserError(
+                f"function '{entry.name}' takes {entry.dimension_label} variable(s), "
+                f"got a point with {dimension}"
+            )
+        names = entry.variables(dimension)
+        return ResolvedFunction(
+            entry.name, entry.formula, names, entry.objective, entry, entry.expression
+        )
+    near = difflib.get_close_matches(key, list(LIBRARY), n=1, cutoff=0.6)
+    if key.isidentifier() and key not in expr.FUNCTIONS and (near or len(key) > 2):
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise UserError(
+            f"unknown function '{spec}'{hint} (`gdcli functions` lists the library; "
+            "a formula needs an operator, e.g. 'x**2 + y**2')"
+        )
+    e = expr.parse(spec, variables)
+    if dimension is not None and dimension != e.dimension:
+        raise UserError(
+            f"'{spec}' has {e.dimension} variable(s) ({', '.join(e.variables)}), "
+            f"got a point with {dimension}"
+        )
+    return ResolvedFunction(spec, spec, e.variables, e.objective, None, e)
+
+
+def library_summary() -> list[dict[str, object]]:
+    """The library as plain data, for ``gdcli functions --json``.
+
+    Any-n functions are described at n = 2, with ``dimension`` null and their
+    smallest allowed n in ``min_dimension``.
+    """
+    out: list[dict[str, object]] = []
+    for f in LIBRARY.values():
+        out.append(
+            {
+                "name": f.name,
+                "expression": f.formula,
+                "dimension": f.dimension,
+                "min_dimension": f.min_dimension,
+                "domain": [list(b) for b in f.domain()],
+                "minima": [{"x": list(p.x), "f": p.f, "kind": p.kind} for p in f.minima()],
+                "critical_points": [
+                    {"x": list(p.x), "f": p.f, "kind": p.kind}
+                    for p in f.critical_points()
+                    if not p.is_minimum
+                ],
+                "no_minimum": f.no_minimum or None,
+                "description": f.description,
+            }
+        )
+    return out

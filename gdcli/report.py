@@ -1,0 +1,157 @@
+"""Rendering: rich tables, sparklines, number formats. Only the CLI calls these.
+
+Every function takes the console to draw on, so tests can render to a fixed-width
+console and compare text.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from gdcli.analysis import PointAnalysis
+    from gdcli.autograd import Tensor
+    from gdcli.functions import ResolvedFunction, TestFunction
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def make_console(*, stderr: bool = False, quiet: bool = False, width: int | None = None) -> Console:
+    """A console that writes no escape codes when not on a terminal or under NO_COLOR."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(
+        file=stream,
+        quiet=quiet,
+        width=width,
+        no_color="NO_COLOR" in os.environ,
+        highlight=False,
+        soft_wrap=False,
+    )
+
+
+def num(x: Any, digits: int = 6) -> str:
+    """A number for a table: short, exact for integers, ``nan``/``inf`` spelled out."""
+    if x is None:
+        return "-"
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}"
+
+
+def vec(xs: Iterable[Any], digits: int = 6) -> str:
+    return "(" + ", ".join(num(x, digits) for x in xs) + ")"
+
+
+def sparkline(values: Sequence[float], width: int = 24, log: bool = True) -> str:
+    """A loss history as a row of block characters, resampled to ``width`` cells.
+
+    On a log scale when every value is positive, so that the late, small changes of
+    a converging run still show.
+    """
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return ""
+    if len(vals) > width:
+        step = (len(vals) - 1) / (width - 1)
+        vals = [vals[round(i * step)] for i in range(width)]
+    if log and min(vals) > 0:
+        vals = [math.log10(v) for v in vals]
+    lo, hi = min(vals), max(vals)
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        return SPARK[0] * len(vals)
+    top = len(SPARK) - 1
+    return "".join(SPARK[round((v - lo) / (hi - lo) * top)] for v in vals)
+
+
+# -- gdcli functions ---------------------------------------------------------------
+
+
+def functions_table(console: Console, entries: Iterable[TestFunction]) -> None:
+    table = Table(title="Test functions", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("dim", justify="right")
+    table.add_column("domain (at n = 2)")
+    table.add_column("minima: x -> f")
+    for f in entries:
+        dom = f.domain()
+        domain = " x ".join(f"[{num(lo, 4)}, {num(hi, 4)}]" for lo, hi in dom)
+        minima = f.minima()
+        if minima:
+            shown = "\n".join(f"{vec(p.x, 7)} -> {num(p.f, 7)}" for p in minima)
+        else:
+            shown = "none"
+        table.add_row(f.name, f.dimension_label, domain, shown)
+    console.print(table)
+    console.print("Formulas and descriptions: gdcli functions --json", style="dim")
+
+
+# -- gdcli grad --------------------------------------------------------------------
+
+
+def grad_report(console: Console, fn: ResolvedFunction, a: PointAnalysis) -> None:
+    names = fn.variables
+    console.print(f"[bold]f[/bold]({', '.join(names)}) = {fn.formula}")
+    console.print(f"at {', '.join(f'{n} = {num(v, 10)}' for n, v in zip(names, a.x, strict=True))}")
+    console.print(f"  value       {num(a.value, 10)}")
+    console.print(f"  gradient    {vec(a.gradient, 10)}   |grad| = {num(a.grad_norm, 6)}")
+    table = Table(title="Hessian", title_justify="left", show_header=True)
+    table.add_column("")
+    for n in names:
+        table.add_column(n, justify="right")
+    for n, row in zip(names, a.hessian, strict=True):
+        table.add_row(n, *(num(v, 8) for v in row))
+    console.print(table)
+    console.print(f"  eigenvalues {vec(a.eigenvalues, 8)}")
+    console.print(f"  point is    [bold]{a.classification}[/bold]  ({_kind_reason(a)})")
+
+
+def _kind_reason(a: PointAnalysis) -> str:
+    return {
+        "minimum": "gradient 0, eigenvalues all positive",
+        "maximum": "gradient 0, eigenvalues all negative",
+        "saddle": "gradient 0, eigenvalues of both signs",
+        "degenerate": "gradient 0, an eigenvalue 0: second-order test inconclusive",
+        "not-critical": "gradient not 0; -gradient points downhill",
+    }[a.classification]
+
+
+def graph_table(console: Console, order: Sequence[Tensor]) -> None:
+    """The evaluation graph: one row per node in evaluation order, with its adjoint."""
+    ids = {id(t): i for i, t in enumerate(order)}
+    table = Table(title="Evaluation graph (forward values, backward adjoints d f / d node)")
+    table.add_column("node", justify="right")
+    table.add_column("operation")
+    table.add_column("inputs")
+    table.add_column("value", justify="right")
+    table.add_column("adjoint", justify="right")
+    for i, t in enumerate(order):
+        op = t.name if t.op in ("input", "const") and t.name else t.op
+        if t.op == "const" and not t.name:
+            op = "const"
+        inputs = ", ".join(f"#{ids[id(p)]}" for p in t.parents)
+        table.add_row(f"#{i}", op, inputs, _arr(t.data), "-" if t.grad is None else _arr(t.grad))
+    console.print(table)
+
+
+def _arr(a: Any) -> str:
+    import numpy as np
+
+    arr = np.asarray(a)
+    if arr.ndim == 0:
+        return num(arr, 10)
+    return vec(arr.ravel(), 8)
