@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -219,6 +220,136 @@ def functions(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     from gdcli import report
 
     report.functions_table(report.make_console(), LIBRARY.values())
+
+
+# -- experiment commands ---------------------------------------------------------------
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY.PATH=VALUE",
+        help="Override a key of the file (value read as YAML); repeatable.",
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Run directory (default: runs/<name>-<timestamp>)."),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing run directory.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No tables, no progress bar.")]
+PlotOpt = Annotated[bool, typer.Option("--plot", help="Also draw the pictures (PNG) of the run.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 3 when any run did not converge.")]
+ConfigArg = Annotated[Path, typer.Argument(help="The experiment file (YAML).", show_default=False)]
+
+DESCEND_EXAMPLE = """\
+[bold]Example experiment file[/bold]
+
+  name: seed-cubic
+  function: "2*x**3 - 6*x*y + 3*y**2"   # a built-in name or a formula
+  start: [2.0, 2.0]                      # or starts: [[..], ..] or {random: 100}
+  iterations: 5000
+  tolerance: 1.0e-8                      # converged when |grad| < tolerance
+  optimizers:                            # one run each; or a single optimizer: {...}
+    - {name: gd, lr: 0.01}
+    - {name: momentum, lr: 0.01, momentum: 0.9}
+    - {name: adam, lr: 0.05, schedule: {name: cosine, total_steps: 5000}}
+  seed: 0
+  trace_every: 1                         # thin the trace of many starts
+
+Optimizers: gd, momentum, nesterov, adagrad, rmsprop, adam, adamw, newton, armijo.
+Schedules: constant, step, exponential, inverse_time, cosine (each with warmup_steps).
+Every key: gdcli schema descend.
+
+[bold]Examples[/bold]
+
+  gdcli descend configs/cubic-saddle.yaml
+
+  gdcli descend configs/rosenbrock.yaml --set iterations=20000 --json
+
+  gdcli descend configs/quadratic-diverges.yaml --strict; echo $?
+"""
+
+
+def _out_dir(out: Path | None, name: str) -> Path:
+    from gdcli.runs import default_run_dir
+
+    return out if out is not None else default_run_dir(name)
+
+
+@app.command(epilog=DESCEND_EXAMPLE)
+def descend(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    plot: PlotOpt = False,
+    strict: StrictOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run optimizers from one or many starts on an analytic function."""
+    from gdcli import report
+    from gdcli.config import DescendConfig, load_config
+    from gdcli.experiment import Session, run_descend
+    from gdcli.runs import InterruptGuard
+
+    cfg, doc = load_config(config, DescendConfig, set_ or ())
+    out_dir = _out_dir(out, cfg.name)
+    with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
+        result = run_descend(cfg, doc, Session(out_dir, force, guard.should_stop, progress))
+    pictures = _plot("descend", out_dir) if plot and not result.interrupted else []
+    summary = result.summary(str(out_dir))
+    _finish(summary, json_out, quiet, lambda c: report.descend_report(c, result), pictures)
+    _exit_status(result.interrupted, strict and not result.all_converged)
+
+
+def _plot(command: str, out_dir: Path) -> list[str]:
+    from gdcli.plot import plot_run
+
+    return [p.name for p in plot_run(out_dir)]
+
+
+def _finish(
+    summary: dict[str, Any], json_out: bool, quiet: bool, render: Any, pictures: list[str]
+) -> None:
+    """Print the summary (JSON or tables), warnings to stderr, and list the files."""
+    from gdcli import report
+
+    if json_out:
+        _print_json(summary)
+    elif not quiet:
+        console = report.make_console()
+        render(console)
+        files = ["config.yaml", "trace.csv", "summary.json", *summary.get("files", []), *pictures]
+        report.run_footer(console, summary["out_dir"], files)
+    if not json_out:
+        for warning in summary.get("warnings", []):
+            _say(f"gdcli: warning: {warning}")
+
+
+def _exit_status(interrupted: bool, not_converged: bool) -> None:
+    from gdcli.errors import Interrupted, StrictFailure
+
+    if interrupted:
+        raise Interrupted("interrupted; what ran so far is saved")
+    if not_converged:
+        raise StrictFailure("--strict: at least one run did not converge")
+
+
+@app.command(
+    epilog="[bold]Examples[/bold]\n\n  gdcli schema descend > descend.schema.json\n\n"
+    "  gdcli schema train-mlp"
+)
+def schema(
+    command: Annotated[str, typer.Argument(help="descend, train-mlp or compare-activations.")],
+    debug: DebugOpt = False,
+) -> None:
+    """The JSON Schema of a command's experiment file, for editors."""
+    from gdcli.config import schema as make_schema
+
+    _print_json(make_schema(command))
 
 
 def _print_json(obj: object) -> None:

@@ -106,6 +106,11 @@ class Expression:
     _root: Node
 
     @property
+    def canonical(self) -> str:
+        """The formula with spacing and redundant parentheses normalized."""
+        return ast.dump(ast.parse(self.text.strip().replace("^", "**"), mode="eval"))
+
+    @property
     def dimension(self) -> int:
         return len(self.variables)
 

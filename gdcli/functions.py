@@ -83,8 +83,13 @@ class TestFunction:
         n = self.resolve_dimension(d)
         bounds = self.domain_bounds
         if isinstance(bounds[0], tuple):
-            return bounds
-        lo, hi = bounds
+            if len(bounds) == n:
+                return bounds
+            # an any-n function drawn in 2-D: widen to one box that holds every axis
+            lo = min(b[0] for b in bounds)
+            hi = max(b[1] for b in bounds)
+        else:
+            lo, hi = bounds
         return tuple((float(lo), float(hi)) for _ in range(n))
 
     def critical_points(self, d: int | None = None) -> tuple[CriticalPoint, ...]:
@@ -372,6 +377,16 @@ class ResolvedFunction:
         return tuple((float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad, strict=True))
 
 
+def _library_twin(e: expr.Expression) -> TestFunction | None:
+    """The library entry with the same formula (spacing aside), so a typed formula of
+    a known function is matched to its known minima."""
+    key = e.canonical
+    for entry in LIBRARY.values():
+        if entry.expression is not None and entry.expression.canonical == key:
+            return entry
+    return None
+
+
 def resolve(
     spec: str, dimension: int | None = None, variables: tuple[str, ...] | None = None
 ) -> ResolvedFunction:
@@ -402,6 +417,9 @@ def resolve(
             "a formula needs an operator, e.g. 'x**2 + y**2')"
         )
     e = expr.parse(spec, variables)
+    twin = _library_twin(e)
+    if twin is not None and variables is None:
+        return ResolvedFunction(spec, spec, e.variables, e.objective, twin, e)
     if dimension is not None and dimension != e.dimension:
         raise UserError(
             f"'{spec}' has {e.dimension} variable(s) ({', '.join(e.variables)}), "

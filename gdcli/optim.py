@@ -193,6 +193,7 @@ def _checked(where: str, values: Mapping[str, tuple[object, Hyperparameter]]) ->
 _POSITIVE = Hyperparameter(None, low=0.0, closed="neither")
 _NON_NEGATIVE = Hyperparameter(None, low=0.0)
 _STEPS = Hyperparameter(None, kind="integer", low=1)
+_COUNT = Hyperparameter(None, kind="integer", low=0)
 
 
 def constant_schedule(lr: float) -> Schedule:
@@ -294,9 +295,8 @@ def make_schedule(name: str, lr: float, *, warmup_steps: int = 0, **kwargs: Any)
     if problems:
         raise ConfigError(*problems)
     schedule = build(lr, **kwargs)
-    if warmup_steps == 0:
-        return schedule
-    return warmup_schedule(schedule, warmup_steps)
+    k = _checked(where, {"warmup_steps": (warmup_steps, _COUNT)})["warmup_steps"]
+    return warmup_schedule(schedule, k) if k else schedule
 
 
 # ---------------------------------------------------------------------------
@@ -336,6 +336,7 @@ def _clip(max_norm: float, axis: int | None) -> _Part[tuple[()]]:
     ) -> tuple[Params, tuple[()]]:
         if axis is None:
             norm = math.sqrt(sum(float(np.vdot(x, x)) for x in g))
+            # A nan norm passes g on as it is: its non-finite entries show downstream.
             if not norm > max_norm:
                 return g, state
             return [x * (max_norm / norm) for x in g], state
@@ -579,13 +580,19 @@ def _chain(schedule: Schedule, *parts: _Part[Any] | None) -> Recipe:
 
 
 def _gd(*, lr: Schedule, weight_decay: float) -> Recipe:
-    """Steepest descent (torch SGD): g += weight_decay*p; p -= lr*g."""
+    """Steepest descent (torch.optim.SGD).
+
+    g += weight_decay*p; p -= lr*g
+    """
     return _chain(lr, _add_decayed_weights(weight_decay), _scale_by_lr(lr))
 
 
 def _momentum(*, lr: Schedule, momentum: float, dampening: float, weight_decay: float) -> Recipe:
-    """Heavy-ball momentum (torch SGD): g += weight_decay*p;
-    b = momentum*b + (1-dampening)*g, b = g at the first update; p -= lr*b."""
+    """Heavy-ball momentum (torch.optim.SGD with momentum).
+
+    g += weight_decay*p; b = momentum*b + (1 - dampening)*g (b = g at the first
+    update); p -= lr*b
+    """
     return _chain(
         lr,
         _add_decayed_weights(weight_decay),
@@ -595,8 +602,11 @@ def _momentum(*, lr: Schedule, momentum: float, dampening: float, weight_decay: 
 
 
 def _nesterov(*, lr: Schedule, momentum: float, weight_decay: float) -> Recipe:
-    """Nesterov momentum (torch SGD, nesterov=True): g += weight_decay*p;
-    b = momentum*b + g, b = g at the first update; p -= lr*(g + momentum*b)."""
+    """Nesterov momentum (torch.optim.SGD with nesterov=True).
+
+    g += weight_decay*p; b = momentum*b + g (b = g at the first update);
+    p -= lr*(g + momentum*b)
+    """
     return _chain(
         lr,
         _add_decayed_weights(weight_decay),
@@ -613,10 +623,12 @@ def _adagrad(
     initial_accumulator_value: float,
     weight_decay: float,
 ) -> Recipe:
-    """Adagrad (torch): at update t = 1, 2, ...: g += weight_decay*p;
-    clr = lr/(1 + (t-1)*lr_decay); s += g^2 (s starts at initial_accumulator_value);
-    p -= clr * g/(sqrt(s) + eps)."""
-    # lr_decay is a schedule on top of lr: count = t - 1.
+    """Adagrad (torch.optim.Adagrad).
+
+    At update t = 1, 2, ...: g += weight_decay*p; clr = lr/(1 + (t - 1)*lr_decay);
+    s += g^2 (s starts at initial_accumulator_value); p -= clr*g/(sqrt(s) + eps)
+    """
+    # lr_decay is a schedule on top of lr (count = t - 1), so traces report clr.
     decayed = (lambda c: lr(c) / (1.0 + c * lr_decay)) if lr_decay else lr
     return _chain(
         decayed,
@@ -635,10 +647,13 @@ def _rmsprop(
     centered: bool,
     weight_decay: float,
 ) -> Recipe:
-    """RMSprop (torch): g += weight_decay*p; sq = alpha*sq + (1-alpha)*g^2;
-    centered: mean = alpha*mean + (1-alpha)*g, avg = sqrt(sq - mean^2) + eps,
-    else avg = sqrt(sq) + eps; momentum > 0: b = momentum*b + g/avg, p -= lr*b;
-    else p -= lr*g/avg."""
+    """RMSprop (torch.optim.RMSprop).
+
+    g += weight_decay*p; sq = alpha*sq + (1 - alpha)*g^2;
+    centered: mean = alpha*mean + (1 - alpha)*g, avg = sqrt(sq - mean^2) + eps,
+    else avg = sqrt(sq) + eps;
+    momentum > 0: b = momentum*b + g/avg, p -= lr*b; else p -= lr*g/avg
+    """
     return _chain(
         lr,
         _add_decayed_weights(weight_decay),
@@ -656,9 +671,12 @@ def _adam(
     weight_decay: float,
     amsgrad: bool,
 ) -> Recipe:
-    """Adam (torch, L2 weight decay) at update t = 1, 2, ...: g += weight_decay*p;
-    m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2 (amsgrad: v_max = max(v_max, v) is
-    used for v below); denom = sqrt(v)/sqrt(1 - b2^t) + eps; p -= lr/(1 - b1^t) * m/denom."""
+    """Adam (torch.optim.Adam, L2 weight decay; AMSGrad with amsgrad=true).
+
+    At update t = 1, 2, ...: g += weight_decay*p; m = b1*m + (1 - b1)*g;
+    v = b2*v + (1 - b2)*g^2 (amsgrad: v_max = max(v_max, v) replaces v below);
+    denom = sqrt(v)/sqrt(1 - b2^t) + eps; p -= lr/(1 - b1^t) * m/denom
+    """
     return _chain(
         lr,
         _add_decayed_weights(weight_decay),
@@ -675,8 +693,11 @@ def _adamw(
     weight_decay: float,
     amsgrad: bool,
 ) -> Recipe:
-    """AdamW (torch, decoupled weight decay): p *= 1 - lr*weight_decay, then the Adam
-    step without L2; as one update: p -= lr*(m/((1 - b1^t)*denom) + weight_decay*p)."""
+    """AdamW (torch.optim.AdamW, decoupled weight decay).
+
+    p *= 1 - lr*weight_decay, then Adam's step without L2 decay; as one update:
+    p -= lr*(m/((1 - b1^t)*denom) + weight_decay*p)
+    """
     return _chain(
         lr,
         _scale_by_adam(*betas, eps, amsgrad),
@@ -686,15 +707,21 @@ def _adamw(
 
 
 def _newton(*, lr: Schedule, damping: float) -> Recipe:
-    """Damped Newton for analytic functions, one (N, d) leaf:
-    p -= lr * solve(H + damping*I, g) per row (pinv where that matrix is singular)."""
+    """Damped Newton's method (analytic functions only).
+
+    Per row of the one (N, d) leaf, with H from the oracle:
+    p -= lr * solve(H + damping*I, g), the pseudo-inverse where that matrix is singular
+    """
     return _chain(lr, _newton_direction(damping), _scale_by_lr(lr))
 
 
 def _armijo(*, lr: Schedule, c1: float, shrink: float, max_backtracks: int) -> Recipe:
-    """Steepest descent with Armijo backtracking, one (N, d) leaf: per row
-    p -= t*g with the largest t = lr*shrink^k, k <= max_backtracks, such that
-    f(p - t*g) <= f(p) - c1*t*|g|^2 (the last t when none does)."""
+    """Steepest descent with Armijo backtracking (analytic functions only).
+
+    Per row of the one (N, d) leaf: p -= t*g with the largest t = lr*shrink^k,
+    k = 0..max_backtracks, such that f(p - t*g) <= f(p) - c1*t*|g|^2 (the last t
+    when none does)
+    """
     return _chain(lr, _armijo_step(lr, c1, shrink, max_backtracks))
 
 

@@ -26,6 +26,8 @@ SPARK = "▁▂▃▄▅▆▇█"
 def make_console(*, stderr: bool = False, quiet: bool = False, width: int | None = None) -> Console:
     """A console that writes no escape codes when not on a terminal or under NO_COLOR."""
     stream = sys.stderr if stderr else sys.stdout
+    if width is None and not stream.isatty() and "COLUMNS" not in os.environ:
+        width = 120  # files and pipes have no width; 80 would fold most tables
     return Console(
         file=stream,
         quiet=quiet,
@@ -155,3 +157,122 @@ def _arr(a: Any) -> str:
     if arr.ndim == 0:
         return num(arr, 10)
     return vec(arr.ravel(), 8)
+
+
+# -- progress ------------------------------------------------------------------------
+
+
+class RichProgress:
+    """A progress bar on stderr; silent when stderr is not a terminal or output is quiet."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._console = make_console(stderr=True)
+        self.enabled = enabled and self._console.is_terminal
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=True,
+            disable=not self.enabled,
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> RichProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def start(self, total: int, description: str) -> None:
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, n: int = 1, description: str | None = None) -> None:
+        if self._task is not None:
+            if description is not None:
+                self._progress.update(self._task, advance=n, description=description)
+            else:
+                self._progress.advance(self._task, n)
+
+
+# -- gdcli descend ---------------------------------------------------------------------
+
+
+def descend_report(console: Console, result: Any) -> None:
+    """One row per optimizer run; with many starts, where the starts ended instead."""
+    from gdcli.descend import basins, verdict
+
+    plan = result.plan
+    fn = plan.function
+    minima = fn.known_minima()
+    console.print(
+        f"[bold]{plan.name}[/bold]: f({', '.join(fn.variables)}) = {fn.formula}; "
+        f"{plan.starts.shape[0]} start(s), up to {plan.iterations} iterations, "
+        f"tolerance {num(plan.tolerance)}"
+    )
+    if plan.starts.shape[0] == 1 or all(r.n <= 5 for r in result.runs):
+        table = Table()
+        for col, just in (
+            ("optimizer", "left"),
+            ("start", "left"),
+            ("final x", "left"),
+            ("f", "right"),
+            ("|grad|", "right"),
+            ("iter", "right"),
+            ("status: verdict", "left"),
+            ("f history", "left"),
+        ):
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        for r in result.runs:
+            for i in range(r.n):
+                table.add_row(
+                    r.label,
+                    vec(r.starts[i], 4),
+                    vec(r.x[i], 7),
+                    num(r.f[i], 7),
+                    num(r.grad_norm[i], 3),
+                    str(int(r.iterations[i])),
+                    f"{_status(str(r.status[i]))}: {verdict(r, i, minima)}",
+                    sparkline(r.history) if r.n == 1 else "",
+                )
+        console.print(table)
+    else:
+        for r in result.runs:
+            b = basins(r, minima)
+            table = Table(title=f"{r.label}: where {r.n} starts ended", title_justify="left")
+            table.add_column("outcome")
+            table.add_column("starts", justify="right")
+            table.add_column("share", justify="right")
+            table.add_column("median iter", justify="right")
+            table.add_column("median f", justify="right")
+            for g in b["groups"]:
+                table.add_row(
+                    g["outcome"],
+                    str(g["count"]),
+                    f"{100 * g['count'] / r.n:.1f}%",
+                    num(g["median_iterations"], 6),
+                    num(g["median_f"], 6),
+                )
+            console.print(table)
+            console.print(f"  median f by iteration: {sparkline(r.history)}")
+
+
+def _status(status: str) -> str:
+    color = {"converged": "green", "diverged": "red", "interrupted": "yellow"}.get(status)
+    return f"[{color}]{status}[/{color}]" if color else status
+
+
+def run_footer(console: Console, out_dir: str, files: Iterable[str]) -> None:
+    console.print(f"run directory: {out_dir}  ({', '.join(files)})", style="dim")

@@ -1,0 +1,394 @@
+"""Experiment files -> validated config models, with every problem located.
+
+``load_config(path, Model, overrides)`` reads the YAML (``yamlio``), applies the
+``--set`` overrides, validates with pydantic (unknown keys forbidden, types strict)
+and then runs the checks pydantic cannot express (a function name that exists, a
+start of the right dimension). All problems are reported together, each as
+``FILE:LINE:COL: key.path: message``.
+
+The optimizer models are generated from the optimizer registry, so a new
+optimizer or hyperparameter appears in validation, in ``gdcli schema`` and in the
+README's reference without being written down twice.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+
+from gdcli.errors import ConfigError, Problem, UserError
+from gdcli.optim import OPTIMIZERS, Hyperparameter
+from gdcli.yamlio import Document, KeyPath, apply_override, did_you_mean, load_document
+
+
+class Model(BaseModel):
+    """Base of every config model: unknown keys are errors, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+# -- learning-rate schedules -------------------------------------------------------
+
+Steps = Annotated[int, Field(ge=1)]
+WarmupSteps = Annotated[int, Field(ge=0, description="linear warm-up over this many updates")]
+
+
+class ConstantSchedule(Model):
+    name: Literal["constant"]
+    warmup_steps: WarmupSteps = 0
+
+
+class StepSchedule(Model):
+    name: Literal["step"]
+    step_size: Steps = Field(description="updates between decays")
+    gamma: float = Field(0.1, gt=0, le=1, description="factor applied every step_size updates")
+    warmup_steps: WarmupSteps = 0
+
+
+class ExponentialSchedule(Model):
+    name: Literal["exponential"]
+    gamma: float = Field(gt=0, le=1, description="factor applied every update")
+    warmup_steps: WarmupSteps = 0
+
+
+class InverseTimeSchedule(Model):
+    name: Literal["inverse_time"]
+    decay_rate: float = Field(gt=0, description="lr / (1 + decay_rate * t / decay_steps)")
+    decay_steps: float = Field(1.0, gt=0)
+    warmup_steps: WarmupSteps = 0
+
+
+class CosineSchedule(Model):
+    name: Literal["cosine"]
+    total_steps: Steps = Field(description="updates from lr down to min_lr")
+    min_lr: float = Field(0.0, ge=0)
+    warmup_steps: WarmupSteps = 0
+
+
+ScheduleSpec = Annotated[
+    ConstantSchedule | StepSchedule | ExponentialSchedule | InverseTimeSchedule | CosineSchedule,
+    Field(discriminator="name"),
+]
+
+
+# -- optimizers, generated from the registry ----------------------------------------
+
+
+def _bounds(h: Hyperparameter) -> dict[str, Any]:
+    low_in = h.closed in ("both", "left")
+    high_in = h.closed in ("both", "right")
+    out: dict[str, float] = {}
+    if h.low is not None:
+        out["ge" if low_in else "gt"] = h.low
+    if h.high is not None:
+        out["le" if high_in else "lt"] = h.high
+    return out
+
+
+def _field_for(h: Hyperparameter) -> tuple[Any, Any]:
+    if h.kind == "flag":
+        return bool, Field(h.default)
+    if h.kind == "integer":
+        return int, Field(h.default, **_bounds(h))
+    if h.kind == "pair":
+        item = Annotated[float, Field(**_bounds(h))]
+        return list[item], Field(list(h.default), min_length=2, max_length=2)
+    return float, Field(h.default, **_bounds(h))
+
+
+def _optimizer_model(name: str) -> type[Model]:
+    info = OPTIMIZERS[name]
+    fields: dict[str, Any] = {"name": (Literal[name], Field(description=info.description))}
+    for key, h in info.hyperparameters.items():
+        fields[key] = _field_for(h)
+    fields["schedule"] = (ScheduleSpec | None, None)
+    fields["clip_norm"] = (
+        float | None,
+        Field(None, gt=0, description="clip the gradient to this norm before the update"),
+    )
+    model = create_model(f"{name.capitalize()}Optimizer", __base__=Model, **fields)
+    model.__doc__ = info.description
+    return model
+
+
+OPTIMIZER_MODELS: dict[str, type[Model]] = {name: _optimizer_model(name) for name in OPTIMIZERS}
+
+if TYPE_CHECKING:
+    OptimizerSpec = BaseModel
+else:
+    OptimizerSpec = Annotated[
+        Union[tuple(OPTIMIZER_MODELS.values())],  # noqa: UP007 (built from the registry)
+        Field(discriminator="name"),
+    ]
+
+
+def optimizer_kwargs(spec: BaseModel) -> dict[str, Any]:
+    """The keyword arguments of ``optim.make_optimizer`` for a validated spec."""
+    data = spec.model_dump()
+    name = data.pop("name")
+    schedule = data.pop("schedule")
+    clip = data.pop("clip_norm")
+    if "betas" in data:
+        data["betas"] = tuple(data["betas"])
+    out: dict[str, Any] = {"name": name, "clip_norm": clip, **data}
+    if schedule is not None:
+        from gdcli.optim import make_schedule
+
+        sched = dict(schedule)
+        out["lr"] = make_schedule(sched.pop("name"), data["lr"], **sched)
+    return out
+
+
+def describe_optimizer(spec: BaseModel) -> str:
+    """``adam(lr=0.05)``: the name and the hyperparameters that differ from the defaults."""
+    data = spec.model_dump(exclude_defaults=True)
+    name = data.pop("name", getattr(spec, "name", "?"))
+    data["lr"] = getattr(spec, "lr", None)
+    parts = []
+    for key, value in data.items():
+        if key == "schedule" and isinstance(value, dict):
+            parts.append(f"schedule={value.get('name')}")
+        elif isinstance(value, float):
+            parts.append(f"{key}={value:g}")
+        else:
+            parts.append(f"{key}={value}")
+    return f"{name}({', '.join(parts)})"
+
+
+# -- descend -------------------------------------------------------------------------
+
+
+class RandomStarts(Model):
+    """``starts: {random: N, low: [...], high: [...]}``: N uniform starts in a box."""
+
+    random: int = Field(ge=1, le=1_000_000, description="number of random starts")
+    low: list[float] | None = Field(None, description="lower corner (default: the domain)")
+    high: list[float] | None = Field(None, description="upper corner (default: the domain)")
+
+    @model_validator(mode="after")
+    def _box(self) -> RandomStarts:
+        if (self.low is None) != (self.high is None):
+            raise ValueError("give both low and high, or neither (the function's domain)")
+        if self.low is not None and self.high is not None:
+            if len(self.low) != len(self.high):
+                raise ValueError("low and high must have the same length")
+            if any(lo >= hi for lo, hi in zip(self.low, self.high, strict=True)):
+                raise ValueError("every low must be below its high")
+        return self
+
+
+def _starts_kind(v: Any) -> str:
+    return "random-box" if isinstance(v, dict) else "point-list"
+
+
+Point = Annotated[list[float], Field(min_length=1)]
+StartsSpec = Annotated[
+    Annotated[list[Point], Tag("point-list"), Field(min_length=1)]
+    | Annotated[RandomStarts, Tag("random-box")],
+    Discriminator(_starts_kind),
+]
+
+
+class DescendConfig(Model):
+    """An experiment for ``gdcli descend``."""
+
+    name: str = Field("descend", min_length=1, description="names the run directory")
+    function: str = Field(
+        description="a built-in name (see `gdcli functions`) or a formula such as 'x**2 + y**2'"
+    )
+    vars: list[str] | None = Field(
+        None, description="order of the formula's variables (default: sorted by name)"
+    )
+    start: Point | None = Field(None, description="one start point")
+    starts: StartsSpec | None = Field(
+        None, description="several start points, or {random: N, low: [...], high: [...]}"
+    )
+    iterations: int = Field(10000, ge=1, le=10_000_000, description="iteration budget per run")
+    tolerance: float = Field(
+        1e-6, gt=0, description="converged when the gradient norm falls below this"
+    )
+    optimizer: OptimizerSpec | None = Field(None, description="one optimizer")
+    optimizers: list[OptimizerSpec] | None = Field(
+        None, min_length=1, description="one run per optimizer"
+    )
+    seed: int = Field(0, ge=0, description="seed of the random starts")
+    trace_every: int = Field(
+        1, ge=1, description="write every k-th iteration to the trace (the last always)"
+    )
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> DescendConfig:
+        if self.start is not None and self.starts is not None:
+            raise ValueError("give either start or starts, not both")
+        if self.optimizer is not None and self.optimizers is not None:
+            raise ValueError("give either optimizer or optimizers, not both")
+        return self
+
+    def optimizer_list(self) -> list[BaseModel]:
+        if self.optimizers is not None:
+            return list(self.optimizers)
+        if self.optimizer is not None:
+            return [self.optimizer]
+        return [OPTIMIZER_MODELS["gd"].model_validate({"name": "gd"})]
+
+
+# -- validation with locations -------------------------------------------------------
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The model classes an annotation may hold (through Optional, list, Annotated, unions)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType, list):
+        out: list[Any] = []
+        for arg in typing.get_args(annotation):
+            out += _unwrap(arg)
+        return out
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return []
+
+
+def _model_at(root: type[BaseModel], data: Any, path: KeyPath) -> type[BaseModel] | None:
+    """The model class whose fields sit at ``path`` of ``data``, if one does."""
+    model: type[BaseModel] | None = root
+    cur = data
+    for key in path:
+        if isinstance(key, int):
+            cur = cur[key] if isinstance(cur, list) and key < len(cur) else None
+            continue
+        if model is None or key not in model.model_fields:
+            return None
+        candidates = _unwrap(model.model_fields[key].annotation)
+        cur = cur.get(key) if isinstance(cur, dict) else None
+        model = _pick(candidates, cur)
+    if isinstance(cur, list):
+        return None
+    return model
+
+
+def _pick(candidates: Sequence[type[BaseModel]], value: Any) -> type[BaseModel] | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if len(candidates) == 1:
+        return candidates[0]
+    name = value.get("name") if isinstance(value, dict) else None
+    for c in candidates:
+        field = c.model_fields.get("name")
+        if field is not None and typing.get_args(field.annotation) == (name,):
+            return c
+    return None
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> KeyPath:
+    """pydantic's error location as a path in the file: union tags dropped."""
+    path: list[str | int] = []
+    cur = data
+    for i, key in enumerate(loc):
+        in_list = isinstance(cur, list) and isinstance(key, int) and key < len(cur)
+        if (isinstance(cur, dict) and key in cur) or in_list:
+            cur = cur[key]
+            path.append(key)
+        elif i == len(loc) - 1 and isinstance(key, str) and not _looks_like_tag(key):
+            path.append(key)
+    return tuple(path)
+
+
+def _looks_like_tag(key: str) -> bool:
+    return key in OPTIMIZERS or "-" in key or "[" in key or key[:1].isupper()
+
+
+def _message(err: Any, root: type[BaseModel], data: Any, path: KeyPath) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        model = _model_at(root, data, path[:-1])
+        valid = list(model.model_fields) if model else []
+        hint = did_you_mean(str(path[-1]), valid)
+        allowed = f" (valid keys: {', '.join(valid)})" if valid and not hint else ""
+        return f"unknown key '{path[-1]}'{hint}{allowed}"
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown name '{ctx.get('tag')}'; valid: {ctx.get('expected_tags')}".replace(
+            "'", "'"
+        )
+    if kind == "union_tag_not_found":
+        return "needs a 'name:' key"
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if value is not None and not isinstance(value, (dict, list)):
+        return f"{msg}, got {value!r}"
+    return msg
+
+
+def validate(doc: Document, model: type[Model]) -> Any:
+    """The validated config, or a ConfigError with every problem located."""
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = _data_path(doc.data, tuple(err["loc"]))
+            problems.append(doc.locate(path, _message(err, model, doc.data, path)))
+        raise ConfigError(*_unique(problems)) from None
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: set[str] = set()
+    out = []
+    for p in problems:
+        if str(p) not in seen:
+            seen.add(str(p))
+            out.append(p)
+    return out
+
+
+def load_config(
+    path: str | Path, model: type[Model], overrides: Sequence[str] = ()
+) -> tuple[Any, Document]:
+    """Read, override and validate an experiment file."""
+    doc = load_document(path)
+    for assignment in overrides:
+        apply_override(doc, assignment)
+    config = validate(doc, model)
+    return config, doc
+
+
+def located(doc: Document, path: KeyPath, error: UserError) -> ConfigError:
+    """A semantic error raised while resolving a config, moved to the key it concerns."""
+    return ConfigError(*(doc.locate(path, p.message) for p in error.problems))
+
+
+SCHEMAS: dict[str, type[Model]] = {"descend": DescendConfig}
+
+
+def schema(command: str) -> dict[str, Any]:
+    """The JSON Schema of a command's experiment file."""
+    model = SCHEMAS.get(command)
+    if model is None:
+        raise UserError(
+            f"no experiment file for '{command}'{did_you_mean(command, SCHEMAS)}; "
+            f"commands with one: {', '.join(SCHEMAS)}"
+        )
+    out = model.model_json_schema()
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    out["title"] = f"gdcli {command} experiment"
+    return out

@@ -1,0 +1,478 @@
+"""The descent: optimizers on an analytic function from one or many starts.
+
+All N starts of one optimizer step together as one (N, d) array. Each start stops
+on its own: ``converged`` when its gradient norm falls below the tolerance,
+``diverged`` when its value, gradient or point stops being finite (the last finite
+iterate is kept), ``max_iterations`` when the budget runs out, ``interrupted`` when
+the user stops the run. Stopped rows are frozen while the others go on.
+
+``Descent.steps()`` yields one ``Step`` per iteration, so the same loop feeds a
+progress bar, a trace file and a test without knowing about any of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gdcli import autograd as ag
+from gdcli.analysis import analyze_points, stable_step_bound
+from gdcli.functions import CriticalPoint, ResolvedFunction
+from gdcli.optim import Optimizer, learning_rate
+
+STATUSES = ("converged", "max_iterations", "diverged", "interrupted")
+
+# Optimizers whose step is lr times the gradient (plus momentum), for which the
+# stability bound of steepest descent on the local quadratic applies.
+_GRADIENT_STEP = frozenset({"gd", "momentum", "nesterov"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One iteration of a descent. Arrays cover all N starts; ``moved`` marks the rows
+    that took this step (iteration 0 is the start, where every row is reported)."""
+
+    iteration: int
+    X: np.ndarray  # (N, d)
+    f: np.ndarray  # (N,)
+    grad_norm: np.ndarray  # (N,)
+    lr: float
+    moved: np.ndarray  # (N,) bool
+    stopped: np.ndarray  # (N,) bool: rows that stopped at this iteration
+
+
+class _FunctionOracle:
+    """Value and Hessian of the function, for Newton steps and line searches."""
+
+    def __init__(self, fn: ResolvedFunction) -> None:
+        self.fn = fn
+
+    def value(self, params: list[np.ndarray]) -> np.ndarray:
+        return self.fn.values(params[0])
+
+    def hessian(self, params: list[np.ndarray]) -> np.ndarray:
+        return ag.hessian(self.fn.objective, params[0])
+
+
+@dataclass
+class DescentRun:
+    """The outcome of one optimizer from N starts (arrays over the starts)."""
+
+    index: int
+    optimizer: str
+    label: str
+    hyperparameters: dict[str, Any]
+    starts: np.ndarray  # (N, d)
+    x: np.ndarray  # (N, d) final (last finite) iterate
+    f: np.ndarray  # (N,)
+    grad_norm: np.ndarray  # (N,)
+    iterations: np.ndarray  # (N,) int
+    status: np.ndarray  # (N,) str
+    reason: list[str | None]  # (N,) why a row diverged
+    seconds: float = 0.0
+    classification: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    nearest: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+    distance: np.ndarray = field(default_factory=lambda: np.array([]))
+    warning: str | None = None
+    history: list[float] = field(default_factory=list)  # median f per iteration, for sparklines
+
+    @property
+    def n(self) -> int:
+        return int(self.starts.shape[0])
+
+
+def verdict(run: DescentRun, i: int, minima: tuple[CriticalPoint, ...]) -> str:
+    """One line on what start i of the run did, in the course's words."""
+    status, kind = str(run.status[i]), str(run.classification[i])
+    if status == "diverged":
+        return run.reason[i] or "diverged"
+    if status == "interrupted":
+        return "interrupted"
+    where = ""
+    j = int(run.nearest[i]) if run.nearest.size else -1
+    if j >= 0:
+        where = f" (1 of {len(minima)} known)" if len(minima) > 1 else ""
+    if status == "converged":
+        if kind == "minimum":
+            if j >= 0:
+                return f"reached the {minima[j].kind}{where}"
+            return "reached a minimum"
+        if kind == "saddle":
+            return "stalled at a saddle point"
+        if kind == "maximum":
+            return "stuck at a maximum"
+        return "stopped where the Hessian is singular (degenerate point)"
+    if kind == "minimum" and j >= 0:
+        return f"near the {minima[j].kind}, budget spent"
+    return "budget spent before the gradient vanished"
+
+
+class Descent:
+    """One optimizer from the rows of ``X0`` (N, d) on ``fn``."""
+
+    def __init__(
+        self,
+        fn: ResolvedFunction,
+        optimizer: Optimizer,
+        X0: np.ndarray,
+        *,
+        iterations: int,
+        tolerance: float,
+        index: int = 0,
+        label: str | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.fn = fn
+        self.opt = optimizer
+        self.X0 = np.array(X0, dtype=np.float64, copy=True)
+        self.iterations = iterations
+        self.tolerance = tolerance
+        self.should_stop = should_stop
+        n = self.X0.shape[0]
+        self.run = DescentRun(
+            index=index,
+            optimizer=optimizer.name,
+            label=label or optimizer.name,
+            hyperparameters=dict(optimizer.hyperparameters),
+            starts=self.X0.copy(),
+            x=self.X0.copy(),
+            f=np.full(n, np.nan),
+            grad_norm=np.full(n, np.nan),
+            iterations=np.zeros(n, dtype=np.int64),
+            status=np.full(n, "max_iterations", dtype=object),
+            reason=[None] * n,
+        )
+        self._bound: tuple[float, float] | None = None
+
+    # -- the loop -------------------------------------------------------------
+
+    def steps(self) -> Iterator[Step]:
+        """Run the descent, yielding the start and then every iteration."""
+        run, opt, fn = self.run, self.opt, self.fn
+        t0 = time.perf_counter()
+        oracle = _FunctionOracle(fn) if opt.needs_oracle else None
+        with np.errstate(all="ignore"):
+            X = self.X0.copy()
+            f, g = ag.value_and_grad(fn.objective, X)
+            gn = np.sqrt((g * g).sum(axis=1))
+            finite = np.isfinite(f) & np.isfinite(g).all(axis=1)
+            self._check_first_step(X)
+            active = finite.copy()
+            for i in np.flatnonzero(~finite):
+                self._diverge(int(i), 0, "f or its gradient is not finite at the start")
+            converged = active & (gn < self.tolerance)
+            run.status[converged] = "converged"
+            active &= ~converged
+            run.f, run.grad_norm, run.x = f.copy(), gn.copy(), X.copy()
+            state = opt.init([X])
+            run.history.append(float(np.median(f[finite])) if finite.any() else float("nan"))
+            yield Step(0, X, f, gn, learning_rate(opt, state), np.ones_like(active), ~active)
+
+            for t in range(1, self.iterations + 1):
+                if not active.any():
+                    break
+                if self.should_stop():
+                    run.status[active] = "interrupted"
+                    active[:] = False
+                    break
+                lr = learning_rate(opt, state)
+                updates, state = opt.update([g], state, [X], oracle)
+                Xn = X + updates[0]
+                fn_, gn_ = ag.value_and_grad(fn.objective, Xn)
+                ok = np.isfinite(fn_) & np.isfinite(gn_).all(axis=1) & np.isfinite(Xn).all(axis=1)
+                take = active & ok
+                broke = active & ~ok
+                for i in np.flatnonzero(broke):
+                    self._diverge(int(i), t, None)
+                X = np.where(take[:, None], Xn, X)
+                f = np.where(take, fn_, f)
+                g = np.where(take[:, None], gn_, g)
+                gn = np.where(take, np.sqrt((gn_ * gn_).sum(axis=1)), gn)
+                run.iterations[take] = t
+                conv = take & (gn < self.tolerance)
+                run.status[conv] = "converged"
+                active &= ~(conv | broke)
+                run.history.append(float(np.median(f)))
+                yield Step(t, X, f, gn, lr, take, conv | broke | (take & (t == self.iterations)))
+        run.x, run.f, run.grad_norm = X, f, gn
+        run.seconds = time.perf_counter() - t0
+
+    def _check_first_step(self, X: np.ndarray) -> None:
+        """For gradient steps, compare lr with the stability bound 2/lambda_max at the start."""
+        if self.opt.name not in _GRADIENT_STEP:
+            return
+        lr = self._lr()
+        H = ag.hessian(self.fn.objective, X[:1])[0]
+        if not np.isfinite(H).all():
+            return
+        bound = stable_step_bound(H)
+        mu = self._hyper("momentum", 0.0)
+        # heavy ball on a quadratic is stable for lr < 2 (1 + mu) / lambda_max
+        bound *= 1.0 + mu
+        self._bound = (bound, 2.0 * (1.0 + mu) / bound if np.isfinite(bound) else 0.0)
+        if lr > bound:
+            self.run.warning = (
+                f"lr {lr:g} is above the stable step 2/lambda_max = {bound:.4g} of the Hessian "
+                f"at the start (lambda_max = {2.0 * (1.0 + mu) / bound:.4g}): steps overshoot"
+            )
+
+    def _hyper(self, key: str, default: float) -> float:
+        value = self.opt.hyperparameters.get(key, default)
+        return float(value) if isinstance(value, (int, float)) else default
+
+    def _lr(self) -> float:
+        return self._hyper("lr", float("nan"))
+
+    def _diverge(self, i: int, t: int, why: str | None) -> None:
+        run = self.run
+        run.status[i] = "diverged"
+        run.iterations[i] = max(t - 1, 0)
+        if why is None:
+            why = f"f, its gradient or the point became non-finite at iteration {t}"
+            if self._bound is not None:
+                lr = self._lr()
+                bound, lam = self._bound
+                if lr > bound:
+                    why = (
+                        f"diverged at iteration {t}: lr {lr:g} > 2/lambda_max = {bound:.4g} "
+                        f"(lambda_max = {lam:.4g} of the Hessian at the start)"
+                    )
+        run.reason[i] = why if why.startswith("diverged") else f"diverged: {why}"
+
+    # -- after the loop ---------------------------------------------------------
+
+    def finish(self) -> DescentRun:
+        """Classify the final points and match them to the known minima."""
+        run = self.run
+        analyses = analyze_points(self.fn, run.x, grad_tol=max(self.tolerance, 1e-12))
+        run.classification = np.array([a.classification for a in analyses], dtype=object)
+        minima = self.fn.known_minima()
+        run.nearest, run.distance = match_minima(run.x, minima)
+        return run
+
+
+def match_minima(
+    X: np.ndarray, minima: tuple[CriticalPoint, ...], rel_tol: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the known minimum each row of X (N, d) is at (-1: none) and the distance."""
+    n = X.shape[0]
+    if not minima:
+        return np.full(n, -1), np.full(n, np.inf)
+    M = np.array([m.x for m in minima])  # (k, d)
+    D = np.linalg.norm(X[:, None, :] - M[None, :, :], axis=2)  # (N, k)
+    j = np.argmin(D, axis=1)
+    dist = D[np.arange(n), j]
+    scale = rel_tol * np.maximum(1.0, np.linalg.norm(M[j], axis=1))
+    return np.where(dist <= scale, j, -1), dist
+
+
+# -- an experiment: every optimizer from every start -----------------------------------
+
+
+@dataclass(frozen=True)
+class DescendPlan:
+    """A validated experiment resolved into what the loop needs."""
+
+    name: str
+    function: ResolvedFunction
+    starts: np.ndarray  # (N, d)
+    optimizers: list[tuple[str, Optimizer]]  # (label, optimizer)
+    iterations: int
+    tolerance: float
+    trace_every: int
+    seed: int
+
+
+def plan(config: Any, doc: Any) -> DescendPlan:
+    """Resolve a ``DescendConfig``: the function, the starts, the optimizers.
+
+    Problems found here (an unknown function, a start of the wrong dimension) are
+    reported at the key they concern.
+    """
+    from gdcli.config import describe_optimizer, located, optimizer_kwargs
+    from gdcli.errors import ConfigError, UserError
+    from gdcli.functions import resolve
+    from gdcli.optim import make_optimizer
+
+    problems: list[Any] = []
+    dimension = None
+    if config.start is not None:
+        dimension = len(config.start)
+    elif isinstance(config.starts, list):
+        dims = {len(s) for s in config.starts}
+        if len(dims) > 1:
+            problems.append(doc.locate(("starts",), "start points of different lengths"))
+        dimension = len(config.starts[0])
+    elif config.starts is not None and config.starts.low is not None:
+        dimension = len(config.starts.low)
+    variables = tuple(config.vars) if config.vars else None
+    fn = None
+    try:
+        fn = resolve(config.function, dimension=dimension, variables=variables)
+    except UserError as exc:
+        key = "function"
+        if "point with" in str(exc):
+            key = "start" if config.start is not None else "starts"
+        problems += located(doc, (key,), exc).problems
+    optimizers: list[tuple[str, Optimizer]] = []
+    key = "optimizers" if config.optimizers is not None else "optimizer"
+    for i, spec in enumerate(config.optimizer_list()):
+        path = (key, i) if key == "optimizers" else (key,)
+        try:
+            opt = make_optimizer(clip_axis=-1, **optimizer_kwargs(spec))
+        except UserError as exc:
+            problems += located(doc, path, exc).problems
+            continue
+        optimizers.append((describe_optimizer(spec), opt))
+    if problems:
+        raise ConfigError(*problems)
+    assert fn is not None
+    rng = np.random.default_rng(config.seed)
+    if config.start is not None:
+        X0 = np.array([config.start], dtype=np.float64)
+    elif isinstance(config.starts, list):
+        X0 = np.array(config.starts, dtype=np.float64)
+    elif config.starts is not None:
+        box = config.starts
+        if box.low is not None:
+            low, high = np.array(box.low), np.array(box.high)
+        else:
+            dom = np.array(fn.domain())
+            low, high = dom[:, 0], dom[:, 1]
+        X0 = rng.uniform(low, high, size=(box.random, fn.dimension))
+    else:
+        raise ConfigError(
+            doc.locate((), "give a start point ('start: [x, y]') or several ('starts:')")
+        )
+    return DescendPlan(
+        name=config.name,
+        function=fn,
+        starts=X0,
+        optimizers=optimizers,
+        iterations=config.iterations,
+        tolerance=config.tolerance,
+        trace_every=config.trace_every,
+        seed=config.seed,
+    )
+
+
+def trace_columns(fn: ResolvedFunction) -> list[str]:
+    names = [f"x{i + 1}" for i in range(fn.dimension)]
+    return ["run", "optimizer", "start", "iteration", "f", "grad_norm", "lr", *names]
+
+
+def trace_rows(run: DescentRun, step: Step, every: int) -> list[dict[str, Any]]:
+    """The trace rows of one step: rows that moved, thinned to every k-th iteration
+    (a row's first and last iterations are always kept)."""
+    if step.iteration % every == 0:
+        rows = np.flatnonzero(step.moved)
+    else:
+        rows = np.flatnonzero(step.stopped)
+    out = []
+    d = step.X.shape[1]
+    for i in rows:
+        row: dict[str, Any] = {
+            "run": run.index,
+            "optimizer": run.label,
+            "start": int(i),
+            "iteration": step.iteration,
+            "f": float(step.f[i]),
+            "grad_norm": float(step.grad_norm[i]),
+            "lr": step.lr,
+        }
+        for k in range(d):
+            row[f"x{k + 1}"] = float(step.X[i, k])
+        out.append(row)
+    return out
+
+
+@dataclass
+class DescendResult:
+    """Every run of an experiment, ready for tables and summary.json."""
+
+    plan: DescendPlan
+    runs: list[DescentRun]
+    interrupted: bool = False
+
+    @property
+    def all_converged(self) -> bool:
+        return all((r.status == "converged").all() for r in self.runs)
+
+    def summary(self, out_dir: str | None) -> dict[str, Any]:
+        fn = self.plan.function
+        minima = fn.known_minima()
+        runs = []
+        for r in self.runs:
+            for i in range(r.n):
+                runs.append(
+                    {
+                        "run": r.index,
+                        "optimizer": r.optimizer,
+                        "label": r.label,
+                        "hyperparameters": r.hyperparameters,
+                        "start": r.starts[i].tolist(),
+                        "x": r.x[i].tolist(),
+                        "f": float(r.f[i]),
+                        "grad_norm": float(r.grad_norm[i]),
+                        "iterations": int(r.iterations[i]),
+                        "status": str(r.status[i]),
+                        "classification": str(r.classification[i])
+                        if r.classification.size
+                        else None,
+                        "verdict": verdict(r, i, minima) if r.classification.size else None,
+                        "nearest_minimum": (
+                            list(minima[int(r.nearest[i])].x)
+                            if r.nearest.size and r.nearest[i] >= 0
+                            else None
+                        ),
+                        "seconds": r.seconds,
+                    }
+                )
+        return {
+            "experiment": self.plan.name,
+            "command": "descend",
+            "status": "interrupted" if self.interrupted else "finished",
+            "function": {
+                "name": fn.name,
+                "formula": fn.formula,
+                "variables": list(fn.variables),
+                "known_minima": [{"x": list(m.x), "f": m.f, "kind": m.kind} for m in minima],
+            },
+            "seed": self.plan.seed,
+            "starts": int(self.plan.starts.shape[0]),
+            "trace_every": self.plan.trace_every,
+            "warnings": [r.warning for r in self.runs if r.warning],
+            "runs": runs,
+            "basins": [basins(r, minima) for r in self.runs],
+            "out_dir": out_dir,
+        }
+
+
+def basins(run: DescentRun, minima: tuple[CriticalPoint, ...]) -> dict[str, Any]:
+    """Where the starts of one run ended: one group per known minimum or outcome."""
+    groups: dict[str, list[int]] = {}
+    for i in range(run.n):
+        j = int(run.nearest[i]) if run.nearest.size else -1
+        if j >= 0 and run.status[i] != "diverged":
+            key = "minimum " + ", ".join(f"{v:.6g}" for v in minima[j].x)
+        else:
+            kind = str(run.classification[i]) if run.classification.size else "?"
+            key = f"{run.status[i]}, {kind}"
+        groups.setdefault(key, []).append(i)
+    return {
+        "run": run.index,
+        "optimizer": run.label,
+        "groups": [
+            {
+                "outcome": key,
+                "count": len(rows),
+                "median_iterations": float(np.median(run.iterations[rows])),
+                "median_f": float(np.median(run.f[rows])),
+            }
+            for key, rows in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        ],
+    }

@@ -1,0 +1,88 @@
+"""Experiments on disk: runner records -> run directory (config, trace, summary).
+
+This layer connects a pure runner to the files of DESIGN.md: it validates before
+creating anything, writes ``config.yaml`` (the resolved experiment, seed
+included), streams the trace row by row, and writes ``summary.json`` atomically
+at the end, also when the run was interrupted. It never prints: progress goes to
+a callback the CLI supplies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gdcli.runs import TraceWriter, prepare_run_dir, write_json, write_yaml
+
+
+class Progress(Protocol):
+    """Where long work reports how far it got (a progress bar, or nothing)."""
+
+    def start(self, total: int, description: str) -> None: ...
+
+    def advance(self, n: int = 1, description: str | None = None) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, description: str) -> None:
+        pass
+
+    def advance(self, n: int = 1, description: str | None = None) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Session:
+    """How an experiment is run: where it goes and how it can be stopped."""
+
+    out_dir: Path
+    force: bool = False
+    should_stop: Callable[[], bool] = lambda: False
+    progress: Progress = field(default_factory=NoProgress)
+
+
+def resolved_config(config: Any) -> dict[str, Any]:
+    """The experiment as it ran: every key, defaults filled in."""
+    data: dict[str, Any] = config.model_dump(mode="json", exclude_none=True)
+    return data
+
+
+def run_descend(config: Any, doc: Any, session: Session) -> Any:
+    """``gdcli descend``: plan, run every optimizer, write the run directory."""
+    from gdcli import descend
+
+    plan = descend.plan(config, doc)
+    out = prepare_run_dir(session.out_dir, force=session.force)
+    write_yaml(out / "config.yaml", resolved_config(config))
+    runs = []
+    interrupted = False
+    session.progress.start(plan.iterations * len(plan.optimizers), "descending")
+    with TraceWriter(out / "trace.csv", descend.trace_columns(plan.function)) as trace:
+        for index, (label, opt) in enumerate(plan.optimizers):
+            if session.should_stop():
+                interrupted = True
+                break
+            run = descend.Descent(
+                plan.function,
+                opt,
+                plan.starts,
+                iterations=plan.iterations,
+                tolerance=plan.tolerance,
+                index=index,
+                label=label,
+                should_stop=session.should_stop,
+            )
+            last = 0
+            for step in run.steps():
+                trace.write_many(descend.trace_rows(run.run, step, plan.trace_every))
+                if step.iteration:
+                    session.progress.advance(1, label)
+                last = step.iteration
+            session.progress.advance(plan.iterations - last, label)
+            runs.append(run.finish())
+            interrupted = interrupted or bool((run.run.status == "interrupted").any())
+    result = descend.DescendResult(plan, runs, interrupted)
+    write_json(out / "summary.json", result.summary(str(out)))
+    return result

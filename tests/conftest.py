@@ -1,0 +1,44 @@
+"""Shared numerical yardsticks: float64 central differences and a relative error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+Scalar = Callable[[np.ndarray], float]
+
+
+def central_gradient(f: Scalar, x: np.ndarray, rel_step: float = 1e-6) -> np.ndarray:
+    """d f / d x by central differences, one coordinate at a time; same shape as x.
+
+    The step is ``rel_step * max(1, |x_i|)``; dividing by the difference of the two
+    shifted points as stored (not by 2h) removes the rounding of ``x_i +- h``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    g = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        h = rel_step * max(1.0, abs(x[i]))
+        hi, lo = x.copy(), x.copy()
+        hi[i] += h
+        lo[i] -= h
+        g[i] = (f(hi) - f(lo)) / (hi[i] - lo[i])
+    return g
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max(1, max |a|, max |b|): relative for large entries, absolute near 0."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(1.0, float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
+    return float(np.max(np.abs(a - b), initial=0.0)) / scale
+
+
+@pytest.fixture(scope="session")
+def fd_gradient() -> Callable[..., np.ndarray]:
+    return central_gradient
+
+
+@pytest.fixture(scope="session")
+def rel_err() -> Callable[[np.ndarray, np.ndarray], float]:
+    return relative_error
