@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,6 +49,9 @@ class GdcliGroup(TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
+        # Runners handle non-finite numbers themselves (a diverged run is a result);
+        # numpy's floating-point warnings must not reach the terminal raw.
+        warnings.simplefilter("ignore", RuntimeWarning)
         try:
             rv = super().main(
                 args=argv,
@@ -303,6 +307,103 @@ def descend(
     summary = result.summary(str(out_dir))
     _finish(summary, json_out, quiet, lambda c: report.descend_report(c, result), pictures)
     _exit_status(result.interrupted, strict and not result.all_converged)
+
+
+TRAIN_EXAMPLE = """\
+[bold]Example experiment file[/bold]
+
+  name: breast-cancer
+  data: {name: breast_cancer, test_fraction: 0.2, standardize: true}
+        # or {csv: path.csv, target: column} or {npz: path.npz} (X/y or MedMNIST)
+        # built-in: xor, and, or, moons, circles, spirals, blobs; bundled: breast_cancer, digits
+  model: {hidden: [32], activation: relu}   # output layer and loss follow from the task
+  optimizer: {name: adam, lr: 0.001}
+  epochs: 200
+  batch_size: 32                             # or full
+  early_stopping: {patience: 20}             # needs data.val_fraction
+  seed: 0
+
+Every key: gdcli schema train-mlp.
+
+[bold]Examples[/bold]
+
+  gdcli train-mlp configs/xor.yaml
+
+  gdcli train-mlp configs/breast-cancer.yaml --set model.hidden=[64] --json
+
+  gdcli train-mlp configs/digits.yaml --check-grad
+"""
+
+
+@app.command("train-mlp", epilog=TRAIN_EXAMPLE)
+def train_mlp(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    plot: PlotOpt = False,
+    strict: StrictOpt = False,
+    check_grad: Annotated[
+        bool,
+        typer.Option(
+            "--check-grad",
+            help="Compare backprop with central differences on one batch before training.",
+        ),
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Train a multi-layer perceptron on a data set; report metrics; save the model."""
+    from gdcli import report
+    from gdcli.config import TrainConfig, load_config
+    from gdcli.experiment import Session, run_train
+    from gdcli.runs import InterruptGuard
+
+    cfg, doc = load_config(config, TrainConfig, set_ or ())
+    out_dir = _out_dir(out, cfg.name)
+    with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
+        _, result, summary = run_train(
+            cfg, doc, Session(out_dir, force, guard.should_stop, progress), check_grad
+        )
+    interrupted = result.status == "interrupted"
+    pictures = _plot("train-mlp", out_dir) if plot and not interrupted else []
+    _finish(summary, json_out, quiet, lambda c: report.train_report(c, summary), pictures)
+    _exit_status(interrupted, strict and result.status == "diverged")
+
+
+@app.command(
+    epilog="[bold]Examples[/bold]\n\n"
+    "  gdcli predict runs/breast-cancer/model.npz patients.csv\n\n"
+    "  gdcli predict model.npz data.csv --out predictions.csv\n\n"
+    "  gdcli predict model.npz data.csv --json"
+)
+def predict(
+    model: Annotated[Path, typer.Argument(help="A model.npz written by gdcli train-mlp.")],
+    data: Annotated[
+        Path, typer.Argument(help="A CSV with the model's feature columns (target optional).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the predictions CSV here.")
+    ] = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Predictions and class probabilities of a saved model, as CSV."""
+    from gdcli.predict import predictions_csv, run_predict
+
+    result = run_predict(model, data)
+    text = predictions_csv(result)
+    if out is not None:
+        from gdcli.runs import atomic_write_text
+
+        atomic_write_text(out, text)
+    if json_out:
+        _print_json(result.to_dict(str(out) if out else None))
+    elif out is None:
+        sys.stdout.write(text)
+    if result.accuracy is not None and not json_out:
+        _say(f"gdcli: accuracy {result.accuracy:.4f} on {result.n} rows with a target")
 
 
 def _plot(command: str, out_dir: Path) -> list[str]:

@@ -246,6 +246,137 @@ class DescendConfig(Model):
         return [OPTIMIZER_MODELS["gd"].model_validate({"name": "gd"})]
 
 
+# -- train-mlp -----------------------------------------------------------------------
+
+ACTIVATION_NAMES = (
+    "linear",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "heaviside",
+    "elu",
+    "softplus",
+    "gelu",
+)
+Activation = Literal[
+    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "heaviside", "elu", "softplus", "gelu"
+]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+
+
+class DataSpec(Model):
+    """Where the data come from: a built-in or bundled name, a CSV file or an NPZ file."""
+
+    name: (
+        Literal[
+            "xor", "and", "or", "moons", "circles", "spirals", "blobs", "breast_cancer", "digits"
+        ]
+        | None
+    ) = Field(None, description="a built-in or bundled data set")
+    csv: str | None = Field(None, description="a CSV file with a header row")
+    target: str | None = Field(None, description="the CSV column to predict")
+    npz: str | None = Field(None, description="an NPZ file with X and y, or in MedMNIST layout")
+    n: int | None = Field(None, ge=4, le=1_000_000, description="points of a generated set")
+    noise: float | None = Field(None, ge=0, description="noise of a generated set")
+    arms: int = Field(2, ge=2, le=20, description="arms of the spirals (one class each)")
+    centers: int = Field(3, ge=2, le=20, description="clusters of the blobs (one class each)")
+    test_fraction: Fraction = Field(0.0, description="share held out for testing")
+    val_fraction: Fraction = Field(0.0, description="share held out for validation")
+    standardize: bool = Field(False, description="scale features to mean 0, std 1 (train fit)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        given = [k for k in ("name", "csv", "npz") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of name, csv or npz")
+        if self.csv is not None and self.target is None:
+            raise ValueError("a csv file needs 'target:', the column to predict")
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ValueError("test_fraction + val_fraction must be below 1")
+        return self
+
+
+class ModelSpec(Model):
+    """The network: hidden sizes, activations, output layer, loss, initial weights."""
+
+    hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=lambda: [16], description="sizes of the hidden layers; [] for none"
+    )
+    activation: Activation | list[Activation] = Field(
+        "relu", description="one activation for all hidden layers, or one per layer"
+    )
+    alpha: float = Field(0.01, gt=0, description="slope of leaky_relu for x < 0; elu's scale")
+    output: Literal["auto", "sigmoid", "softmax", "identity"] = Field(
+        "auto", description="output activation (auto: from the task)"
+    )
+    loss: Literal["auto", "bce", "cross_entropy", "mse"] = Field(
+        "auto", description="loss (auto: from the task)"
+    )
+    init: Literal[
+        "auto",
+        "glorot_uniform",
+        "glorot_normal",
+        "he_uniform",
+        "he_normal",
+        "lecun_uniform",
+        "lecun_normal",
+        "normal",
+    ] = Field("auto", description="initializer (auto: suits the activation)")
+    init_std: float | None = Field(None, gt=0, description="std of the 'normal' initializer")
+    dtype: Literal["float32", "float64"] = "float32"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if isinstance(self.activation, list) and len(self.activation) != len(self.hidden):
+            raise ValueError(
+                f"{len(self.activation)} activations for {len(self.hidden)} hidden layers"
+            )
+        if self.init == "normal" and self.init_std is None:
+            raise ValueError("init 'normal' needs init_std")
+        return self
+
+    def activations(self) -> tuple[str, ...]:
+        if isinstance(self.activation, list):
+            return tuple(self.activation)
+        return (self.activation,) * len(self.hidden)
+
+
+class EarlyStopping(Model):
+    patience: int = Field(ge=1, description="epochs without improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="smallest decrease that counts")
+
+
+class TrainConfig(Model):
+    """An experiment for ``gdcli train-mlp``."""
+
+    name: str = Field("train", min_length=1, description="names the run directory")
+    data: DataSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    optimizer: OptimizerSpec = Field(
+        default_factory=lambda: OPTIMIZER_MODELS["adam"].model_validate({"name": "adam"})
+    )
+    epochs: int = Field(100, ge=1, le=1_000_000)
+    batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = Field(
+        32, description="examples per update, or 'full' for the whole training set"
+    )
+    l2: float = Field(0.0, ge=0, description="L2 weight decay added to the loss")
+    early_stopping: EarlyStopping | None = Field(
+        None, description="stop when the validation loss stops improving"
+    )
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _needs_validation(self) -> TrainConfig:
+        if (
+            self.early_stopping is not None
+            and self.data.val_fraction == 0
+            and self.data.npz is None
+        ):
+            raise ValueError("early_stopping needs a validation part: set data.val_fraction")
+        return self
+
+
 # -- validation with locations -------------------------------------------------------
 
 
@@ -377,7 +508,7 @@ def located(doc: Document, path: KeyPath, error: UserError) -> ConfigError:
     return ConfigError(*(doc.locate(path, p.message) for p in error.problems))
 
 
-SCHEMAS: dict[str, type[Model]] = {"descend": DescendConfig}
+SCHEMAS: dict[str, type[Model]] = {"descend": DescendConfig, "train-mlp": TrainConfig}
 
 
 def schema(command: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ class Session:
 
 def resolved_config(config: Any) -> dict[str, Any]:
     """The experiment as it ran: every key, defaults filled in."""
-    data: dict[str, Any] = config.model_dump(mode="json", exclude_none=True)
+    data: dict[str, Any] = config.model_dump(mode="json", exclude_none=True, warnings=False)
     return data
 
 
@@ -86,3 +86,50 @@ def run_descend(config: Any, doc: Any, session: Session) -> Any:
     result = descend.DescendResult(plan, runs, interrupted)
     write_json(out / "summary.json", result.summary(str(out)))
     return result
+
+
+def run_train(config: Any, doc: Any, session: Session, check_grad: bool = False) -> Any:
+    """``gdcli train-mlp``: plan, train, evaluate, write the run directory and the model."""
+    import numpy as np
+
+    from gdcli import nn, train
+    from gdcli.runs import atomic_save_npz
+
+    plan = train.plan(config, doc)
+    out = prepare_run_dir(session.out_dir, force=session.force)
+    write_yaml(out / "config.yaml", resolved_config(config))
+    extra: dict[str, Any] = {}
+    if check_grad:
+        s = plan.splits.train
+        rows = np.random.default_rng(plan.seed).permutation(s.X.shape[0])[: min(64, s.X.shape[0])]
+        extra["gradient_check"] = {
+            "max_relative_error": nn.check_gradients(
+                plan.arch, plan.layers, s.X[rows], s.y[rows], config.l2
+            ),
+            "batch": int(rows.size),
+        }
+    trainer = train.Trainer(
+        plan.arch,
+        plan.layers,
+        plan.optimizer,
+        plan.splits,
+        epochs=config.epochs,
+        batch_size=None if config.batch_size == "full" else config.batch_size,
+        rng=np.random.default_rng([config.seed, 1]),
+        l2=config.l2,
+        patience=config.early_stopping.patience if config.early_stopping else None,
+        min_delta=config.early_stopping.min_delta if config.early_stopping else 0.0,
+        should_stop=session.should_stop,
+    )
+    session.progress.start(config.epochs, "training")
+    with TraceWriter(out / "trace.csv", train.TRACE_COLUMNS) as trace:
+        for epoch in trainer.epochs():
+            trace.write(epoch.row())
+            session.progress.advance(1, f"epoch {epoch.epoch} loss {epoch.train_loss:.4g}")
+    result = trainer.finish()
+    if result.status != "diverged" or result.history:
+        atomic_save_npz(out / "model.npz", train.model_arrays(plan, result))
+        extra["files"] = ["model.npz"]
+    summary = train.summary(plan, result, str(out), **extra)
+    write_json(out / "summary.json", summary)
+    return plan, result, summary

@@ -276,3 +276,60 @@ def _status(status: str) -> str:
 
 def run_footer(console: Console, out_dir: str, files: Iterable[str]) -> None:
     console.print(f"run directory: {out_dir}  ({', '.join(files)})", style="dim")
+
+
+# -- gdcli train-mlp -------------------------------------------------------------------
+
+
+def train_report(console: Console, summary: dict[str, Any]) -> None:
+    """Metrics per part, the two-class figures a clinician asks for, the confusion matrix."""
+    d, m, final = summary["data"], summary["model"], summary["final"]
+    console.print(
+        f"[bold]{summary['experiment']}[/bold]: {d['name']} ({d['task']}, {d['features']} "
+        f"features; train {d['train']}, val {d['val']}, test {d['test']}); "
+        f"layers {' -> '.join(map(str, m['layers']))} "
+        f"[{', '.join(m['activations']) or 'no hidden layer'} | {m['output']} + {m['loss']}], "
+        f"{m['parameters']} parameters; {summary['optimizer']}"
+    )
+    console.print(
+        f"{_status(summary['status'])} after {summary['epochs_run']} epoch(s) "
+        f"in {summary['train_seconds']:.2f} s"
+        + (f"; best validation epoch {summary['best_epoch']}" if summary["best_epoch"] else "")
+        + f"   loss {sparkline(summary['history']['train_loss'])}"
+    )
+    if summary.get("reason"):
+        console.print(f"  {summary['reason']}")
+    table = Table()
+    table.add_column("part")
+    table.add_column("loss", justify="right")
+    table.add_column("accuracy", justify="right")
+    for part in ("train", "val", "test"):
+        if final[f"{part}_loss"] is not None:
+            table.add_row(part, num(final[f"{part}_loss"], 5), num(final[f"{part}_accuracy"], 4))
+    console.print(table)
+    if final.get("recall") is not None or final.get("roc_auc") is not None:
+        on = final["figures_on"]
+        positive = d["classes"][1] if d["classes"] else "1"
+        console.print(
+            f"on {on}, positive class '{positive}': "
+            f"sensitivity (recall) {num(final['recall'], 4)}, "
+            f"specificity {num(final['specificity'], 4)}, precision {num(final['precision'], 4)}, "
+            f"F1 {num(final['f1'], 4)}, ROC AUC {num(final['roc_auc'], 4)}"
+        )
+    cm = final.get("confusion_matrix")
+    if cm is not None and len(cm) <= 12:
+        classes = d["classes"] or [str(i) for i in range(len(cm))]
+        console.print(f"confusion matrix on {final['figures_on']} (rows: true, columns: predicted)")
+        t = Table()
+        t.add_column("")
+        for c in classes:
+            t.add_column(str(c), justify="right")
+        for c, row in zip(classes, cm, strict=True):
+            t.add_row(str(c), *(str(v) for v in row))
+        console.print(t)
+    check = summary.get("gradient_check")
+    if check:
+        console.print(
+            f"gradient check on {check['batch']} examples: largest relative error "
+            f"{num(check['max_relative_error'], 3)} (backprop vs central differences)"
+        )
