@@ -244,6 +244,10 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing r
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No tables, no progress bar.")]
 PlotOpt = Annotated[bool, typer.Option("--plot", help="Also draw the pictures (PNG) of the run.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 3 when any run did not converge.")]
+WorkersOpt = Annotated[
+    int,
+    typer.Option("--workers", min=1, max=64, help="Run independent runs in this many processes."),
+]
 ConfigArg = Annotated[Path, typer.Argument(help="The experiment file (YAML).", show_default=False)]
 
 DESCEND_EXAMPLE = """\
@@ -275,6 +279,87 @@ Every key: gdcli schema descend.
 """
 
 
+SweepOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sweep",
+        metavar="KEY.PATH=V1,V2,...",
+        help="Run once per value (repeatable: a grid), each in its own sub-directory.",
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="With a sweep: list the points, run nothing.")
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="With a sweep: skip the points that already finished.")
+]
+
+
+def _load(config: Path, overrides: list[str] | None) -> Any:
+    from gdcli.yamlio import apply_override, load_document
+
+    doc = load_document(config)
+    for assignment in overrides or ():
+        apply_override(doc, assignment)
+    return doc
+
+
+def _sweep(
+    command: str,
+    doc: Any,
+    model: Any,
+    spec: dict[str, list[Any]],
+    out: Path | None,
+    *,
+    force: bool,
+    resume: bool,
+    dry_run: bool,
+    workers: int,
+    json_out: bool,
+    quiet: bool,
+    plot: bool,
+) -> None:
+    """Run (or with --dry-run, list) the points of a sweep and show one table."""
+    from gdcli import report
+    from gdcli.runs import InterruptGuard
+    from gdcli.sweep import check_points, points, run_sweep
+
+    name = str(doc.data.get("name") or command)
+    out_dir = _out_dir(out, name)
+    pts = points(spec)
+    if dry_run:
+        check_points(doc, model, pts)
+        plan = {
+            "command": "sweep",
+            "base_command": command,
+            "keys": list(spec),
+            "points": [{"values": p.values, "dir": str(out_dir / p.name)} for p in pts],
+            "out_dir": str(out_dir),
+        }
+        if json_out:
+            _print_json(plan)
+        else:
+            report.sweep_plan(report.make_console(), plan)
+        return
+    with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
+        summary = run_sweep(
+            command,
+            doc,
+            model,
+            spec,
+            out_dir,
+            force=force,
+            resume=resume,
+            workers=workers,
+            should_stop=guard.should_stop,
+            progress=progress,
+        )
+    interrupted = summary["status"] == "interrupted"
+    pictures = _plot("sweep", out_dir) if plot and not interrupted else []
+    _finish(summary, json_out, quiet, lambda c: report.sweep_report(c, summary), pictures)
+    _exit_status(interrupted, False)
+
+
 def _out_dir(out: Path | None, name: str) -> Path:
     from gdcli.runs import default_run_dir
 
@@ -291,15 +376,37 @@ def descend(
     quiet: QuietOpt = False,
     plot: PlotOpt = False,
     strict: StrictOpt = False,
+    sweep: SweepOpt = None,
+    dry_run: DryRunOpt = False,
+    resume: ResumeOpt = False,
+    workers: WorkersOpt = 1,
     debug: DebugOpt = False,
 ) -> None:
     """Run optimizers from one or many starts on an analytic function."""
     from gdcli import report
-    from gdcli.config import DescendConfig, load_config
+    from gdcli.config import DescendConfig, validate
     from gdcli.experiment import Session, run_descend
     from gdcli.runs import InterruptGuard
+    from gdcli.sweep import sweep_spec
 
-    cfg, doc = load_config(config, DescendConfig, set_ or ())
+    doc = _load(config, set_)
+    spec = sweep_spec(doc, sweep or [])
+    if spec:
+        return _sweep(
+            "descend",
+            doc,
+            DescendConfig,
+            spec,
+            out,
+            force=force,
+            resume=resume,
+            dry_run=dry_run,
+            workers=workers,
+            json_out=json_out,
+            quiet=quiet,
+            plot=plot,
+        )
+    cfg = validate(doc, DescendConfig)
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
         result = run_descend(cfg, doc, Session(out_dir, force, guard.should_stop, progress))
@@ -352,15 +459,37 @@ def train_mlp(
             help="Compare backprop with central differences on one batch before training.",
         ),
     ] = False,
+    sweep: SweepOpt = None,
+    dry_run: DryRunOpt = False,
+    resume: ResumeOpt = False,
+    workers: WorkersOpt = 1,
     debug: DebugOpt = False,
 ) -> None:
     """Train a multi-layer perceptron on a data set; report metrics; save the model."""
     from gdcli import report
-    from gdcli.config import TrainConfig, load_config
+    from gdcli.config import TrainConfig, validate
     from gdcli.experiment import Session, run_train
     from gdcli.runs import InterruptGuard
+    from gdcli.sweep import sweep_spec
 
-    cfg, doc = load_config(config, TrainConfig, set_ or ())
+    doc = _load(config, set_)
+    spec = sweep_spec(doc, sweep or [])
+    if spec:
+        return _sweep(
+            "train-mlp",
+            doc,
+            TrainConfig,
+            spec,
+            out,
+            force=force,
+            resume=resume,
+            dry_run=dry_run,
+            workers=workers,
+            json_out=json_out,
+            quiet=quiet,
+            plot=plot,
+        )
+    cfg = validate(doc, TrainConfig)
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
         _, result, summary = run_train(
@@ -406,6 +535,78 @@ def predict(
         _say(f"gdcli: accuracy {result.accuracy:.4f} on {result.n} rows with a target")
 
 
+COMPARE_EXAMPLE = """\
+[bold]Example experiment file[/bold] (a train-mlp file plus these keys)
+
+  name: compare-xor
+  data: {name: xor}
+  model: {hidden: [4], init: glorot_uniform}   # one initializer: same weights for all
+  optimizer: {name: adam, lr: 0.05}
+  epochs: 300
+  batch_size: full
+  activations: [linear, sigmoid, tanh, relu, leaky_relu, heaviside]
+  seeds: [0, 1, 2, 3, 4]                        # or repeats: 5
+  target_accuracy: 1.0                          # epochs until reached
+
+[bold]Examples[/bold]
+
+  gdcli compare-activations configs/compare-xor.yaml
+
+  gdcli compare-activations configs/compare-breast-cancer.yaml --workers 2 --json
+"""
+
+
+@app.command("compare-activations", epilog=COMPARE_EXAMPLE)
+def compare_activations(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    plot: PlotOpt = False,
+    workers: WorkersOpt = 1,
+    sweep: SweepOpt = None,
+    dry_run: DryRunOpt = False,
+    resume: ResumeOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Train the same MLP once per activation and seed; rank the activations."""
+    from gdcli import report
+    from gdcli.config import CompareConfig, validate
+    from gdcli.experiment import Session, run_compare
+    from gdcli.runs import InterruptGuard
+    from gdcli.sweep import sweep_spec
+
+    doc = _load(config, set_)
+    spec = sweep_spec(doc, sweep or [])
+    if spec:
+        return _sweep(
+            "compare-activations",
+            doc,
+            CompareConfig,
+            spec,
+            out,
+            force=force,
+            resume=resume,
+            dry_run=dry_run,
+            workers=workers,
+            json_out=json_out,
+            quiet=quiet,
+            plot=plot,
+        )
+    cfg = validate(doc, CompareConfig)
+    out_dir = _out_dir(out, cfg.name)
+    with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
+        summary = run_compare(
+            cfg, doc, Session(out_dir, force, guard.should_stop, progress), workers
+        )
+    interrupted = summary["status"] == "interrupted"
+    pictures = _plot("compare-activations", out_dir) if plot and not interrupted else []
+    _finish(summary, json_out, quiet, lambda c: report.compare_report(c, summary), pictures)
+    _exit_status(interrupted, False)
+
+
 def _plot(command: str, out_dir: Path) -> list[str]:
     from gdcli.plot import plot_run
 
@@ -423,7 +624,11 @@ def _finish(
     elif not quiet:
         console = report.make_console()
         render(console)
-        files = ["config.yaml", "trace.csv", "summary.json", *summary.get("files", []), *pictures]
+        if summary.get("command") == "sweep":
+            files = ["config.yaml", "summary.json", f"{len(summary['points'])} run directories"]
+        else:
+            files = ["config.yaml", "trace.csv", "summary.json", *summary.get("files", [])]
+        files += pictures
         report.run_footer(console, summary["out_dir"], files)
     if not json_out:
         for warning in summary.get("warnings", []):

@@ -169,6 +169,14 @@ def describe_optimizer(spec: BaseModel) -> str:
     return f"{name}({', '.join(parts)})"
 
 
+SweepSpec = Annotated[
+    dict[str, Annotated[list[Any], Field(min_length=1)]] | None,
+    Field(
+        description="run once per value of each key.path (a grid for several keys), "
+        "each run in its own sub-directory"
+    ),
+]
+
 # -- descend -------------------------------------------------------------------------
 
 
@@ -229,6 +237,7 @@ class DescendConfig(Model):
     trace_every: int = Field(
         1, ge=1, description="write every k-th iteration to the trace (the last always)"
     )
+    sweep: SweepSpec = None
 
     @model_validator(mode="after")
     def _one_of_each(self) -> DescendConfig:
@@ -365,6 +374,7 @@ class TrainConfig(Model):
         None, description="stop when the validation loss stops improving"
     )
     seed: int = Field(0, ge=0)
+    sweep: SweepSpec = None
 
     @model_validator(mode="after")
     def _needs_validation(self) -> TrainConfig:
@@ -375,6 +385,51 @@ class TrainConfig(Model):
         ):
             raise ValueError("early_stopping needs a validation part: set data.val_fraction")
         return self
+
+
+DEFAULT_ACTIVATIONS: list[Activation] = [
+    "linear",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "heaviside",
+]
+
+
+class CompareConfig(TrainConfig):
+    """An experiment for ``gdcli compare-activations``: a train-mlp file plus these keys."""
+
+    activations: list[Activation] = Field(
+        default_factory=lambda: list(DEFAULT_ACTIVATIONS),
+        min_length=1,
+        description="one run per activation (and seed), same network otherwise",
+    )
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, description="the seeds to repeat each activation with"
+    )
+    repeats: int | None = Field(None, ge=1, le=1000, description="seeds 0 .. repeats-1")
+    target_accuracy: float | None = Field(
+        None, gt=0, le=1, description="count the epochs until train accuracy reaches this"
+    )
+    target_loss: float | None = Field(
+        None, gt=0, description="count the epochs until train loss falls to this"
+    )
+
+    @model_validator(mode="after")
+    def _seeds(self) -> CompareConfig:
+        if self.seeds is not None and self.repeats is not None:
+            raise ValueError("give either seeds or repeats, not both")
+        if self.target_accuracy is not None and self.target_loss is not None:
+            raise ValueError("give either target_accuracy or target_loss, not both")
+        if len(set(self.activations)) != len(self.activations):
+            raise ValueError("an activation is listed twice")
+        return self
+
+    def seed_list(self) -> list[int]:
+        if self.seeds is not None:
+            return list(self.seeds)
+        return list(range(self.repeats if self.repeats is not None else 1))
 
 
 # -- validation with locations -------------------------------------------------------
@@ -508,7 +563,11 @@ def located(doc: Document, path: KeyPath, error: UserError) -> ConfigError:
     return ConfigError(*(doc.locate(path, p.message) for p in error.problems))
 
 
-SCHEMAS: dict[str, type[Model]] = {"descend": DescendConfig, "train-mlp": TrainConfig}
+SCHEMAS: dict[str, type[Model]] = {
+    "descend": DescendConfig,
+    "train-mlp": TrainConfig,
+    "compare-activations": CompareConfig,
+}
 
 
 def schema(command: str) -> dict[str, Any]:

@@ -133,3 +133,31 @@ def run_train(config: Any, doc: Any, session: Session, check_grad: bool = False)
     summary = train.summary(plan, result, str(out), **extra)
     write_json(out / "summary.json", summary)
     return plan, result, summary
+
+
+def run_compare(config: Any, doc: Any, session: Session, workers: int = 1) -> Any:
+    """``gdcli compare-activations``: one training per (activation, seed), aggregated."""
+    from gdcli import compare, train
+
+    # Resolve one run up front, so bad data or keys are reported before any work,
+    # at their place in the file.
+    train.plan(config, doc)
+    out = prepare_run_dir(session.out_dir, force=session.force)
+    write_yaml(out / "config.yaml", resolved_config(config))
+    data = config.model_dump(mode="json", exclude_none=True, warnings=False)
+    data.pop("sweep", None)
+    pairs = [(a, s) for s in config.seed_list() for a in config.activations]
+    session.progress.start(len(pairs), "training")
+    outcomes = []
+    with (
+        compare.make_executor(workers) as executor,
+        TraceWriter(out / "trace.csv", compare.COMPARE_TRACE_COLUMNS) as trace,
+    ):
+        for outcome in compare.run_jobs(executor, data, doc.file, pairs, session.should_stop):
+            trace.write_many(outcome.rows)
+            outcomes.append(outcome)
+            session.progress.advance(1, f"{outcome.activation} seed {outcome.seed}")
+    interrupted = len(outcomes) < len(pairs)
+    summary = compare.summary(config.name, config, outcomes, str(out), interrupted)
+    write_json(out / "summary.json", summary)
+    return summary

@@ -333,3 +333,98 @@ def train_report(console: Console, summary: dict[str, Any]) -> None:
             f"gradient check on {check['batch']} examples: largest relative error "
             f"{num(check['max_relative_error'], 3)} (backprop vs central differences)"
         )
+
+
+# -- gdcli compare-activations -----------------------------------------------------------
+
+
+def _ms(stat: dict[str, Any], digits: int = 3) -> str:
+    if stat.get("mean") is None:
+        return "-"
+    return f"{stat['mean']:.{digits}f}±{stat['std']:.{digits}f}"
+
+
+def compare_report(console: Console, summary: dict[str, Any]) -> None:
+    """The ranked table (best first, winner marked) and the one-line reading under it."""
+    target = summary.get("target") or {}
+    table = Table(
+        title=f"{summary['experiment']}: {len(summary['seeds'])} seed(s) per activation",
+        title_justify="left",
+    )
+    for col, just in (
+        ("#", "right"),
+        ("activation", "left"),
+        ("train loss", "right"),
+        ("train acc", "right"),
+        ("test acc", "right"),
+        ("epochs to target", "right"),
+        ("dead ReLU", "right"),
+        ("saturated", "right"),
+        ("hidden W moved", "left"),
+        ("s/run", "right"),
+    ):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in summary["results"]:
+        ett = r["epochs_to_target"]
+        reached = f"{_ms(ett, 0)} ({ett['reached']}/{r['runs']})" if target else "-"
+        moved = r["hidden_weights_moved"]
+        star = " ★" if r["rank"] == 1 else ""
+        table.add_row(
+            str(r["rank"]),
+            f"[bold]{r['activation']}{star}[/bold]" if star else r["activation"],
+            _ms(r["train_loss"], 4),
+            _ms(r["train_accuracy"]),
+            _ms(r["test_accuracy"]),
+            reached,
+            _pct(r["dead_fraction"]),
+            _pct(r["saturated_fraction"]),
+            "-" if moved is None else ("yes" if moved else "[red]no[/red]"),
+            _ms(r["seconds"], 2),
+        )
+    console.print(table)
+    for r in summary["results"]:
+        for err in r["failed"]:
+            console.print(f"[red]{r['activation']}: a run failed: {err}[/red]")
+    console.print(summary["reading"])
+
+
+def _pct(stat: dict[str, Any]) -> str:
+    return "-" if stat.get("mean") is None else f"{100 * stat['mean']:.0f}%"
+
+
+# -- sweeps ------------------------------------------------------------------------------
+
+
+def sweep_plan(console: Console, plan: dict[str, Any]) -> None:
+    table = Table(title=f"{len(plan['points'])} point(s) of a {plan['base_command']} sweep")
+    for key in plan["keys"]:
+        table.add_column(key, justify="right")
+    table.add_column("run directory")
+    for p in plan["points"]:
+        table.add_row(*(str(p["values"][k]) for k in plan["keys"]), p["dir"])
+    console.print(table)
+    console.print("dry run: nothing was run", style="dim")
+
+
+def sweep_report(console: Console, summary: dict[str, Any]) -> None:
+    keys = summary["keys"]
+    metric = next((p["metric"]["name"] for p in summary["points"] if p["metric"]["name"]), "")
+    table = Table(title=f"{summary['experiment']}: sweep of {', '.join(keys)}")
+    for key in keys:
+        table.add_column(key, justify="right")
+    table.add_column("status")
+    table.add_column(metric or "result", justify="right")
+    table.add_column("directory")
+    for p in summary["points"]:
+        status = p["status"] + (" (earlier run)" if p["resumed"] else "")
+        if p.get("error"):
+            status += f": {p['error']}"
+        table.add_row(
+            *(str(p["values"][k]) for k in keys),
+            _status(status),
+            num(p["metric"]["value"], 6),
+            p["dir"],
+        )
+    console.print(table)
+    if summary["missing"]:
+        console.print(f"not run: {', '.join(summary['missing'])} (use --resume to finish)")

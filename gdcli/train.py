@@ -351,12 +351,10 @@ def plan(config: Any, doc: Any) -> TrainPlan:
         loss=loss,
         dtype=m.dtype,
     )
-    init = (
-        m.init
-        if m.init != "auto"
-        else nn.default_initializer(activations[0] if activations else "linear")
-    )
-    layers = nn.init_layers(arch, init, m.init_std, rng)
+    layers = nn.init_layers(arch, None if m.init == "auto" else m.init, m.init_std, rng)
+    init = m.init
+    if init == "auto":
+        init = "auto: " + ", ".join(nn.default_initializer(a) for a in activations or ("linear",))
     try:
         opt = make_optimizer(**optimizer_kwargs(config.optimizer))
     except UserError as exc:

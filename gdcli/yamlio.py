@@ -108,7 +108,7 @@ class Document:
         for n in range(len(path), -1, -1):
             prefix = path[:n]
             if prefix in self.overridden:
-                return Problem(message, file=f"--set {self.overridden[prefix]}", key=key)
+                return Problem(message, file=self.overridden[prefix], key=key)
             if prefix in self.positions:
                 line, col = self.positions[prefix]
                 return Problem(message, file=self.file, line=line, column=col, key=key)
@@ -199,8 +199,12 @@ def _parse_path(path: str) -> KeyPath:
     return tuple(parts)
 
 
-def apply_override(doc: Document, assignment: str) -> None:
-    """Apply ``key.path=value`` (the value read as YAML) to the document in place."""
+def apply_override(doc: Document, assignment: str, label: str | None = None) -> None:
+    """Apply ``key.path=value`` (the value read as YAML) to the document in place.
+
+    ``label`` is how problems with the new value name its origin (default
+    ``--set key.path=value``).
+    """
     if "=" not in assignment:
         raise ConfigError(
             Problem(f"--set {assignment}: expected KEY.PATH=VALUE, e.g. --set optimizer.lr=0.1")
@@ -236,7 +240,7 @@ def apply_override(doc: Document, assignment: str) -> None:
         target[last] = value
     else:
         raise ConfigError(Problem(f"--set {assignment}: cannot set '{path_text}' here"))
-    doc.overridden[path] = assignment
+    doc.overridden[path] = label or f"--set {assignment}"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
