@@ -355,7 +355,7 @@ def _sweep(
             progress=progress,
         )
     interrupted = summary["status"] == "interrupted"
-    pictures = _plot("sweep", out_dir) if plot and not interrupted else []
+    pictures = _plot(out_dir) if plot and not interrupted else []
     _finish(summary, json_out, quiet, lambda c: report.sweep_report(c, summary), pictures)
     _exit_status(interrupted, False)
 
@@ -410,7 +410,7 @@ def descend(
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
         result = run_descend(cfg, doc, Session(out_dir, force, guard.should_stop, progress))
-    pictures = _plot("descend", out_dir) if plot and not result.interrupted else []
+    pictures = _plot(out_dir) if plot and not result.interrupted else []
     summary = result.summary(str(out_dir))
     _finish(summary, json_out, quiet, lambda c: report.descend_report(c, result), pictures)
     _exit_status(result.interrupted, strict and not result.all_converged)
@@ -496,7 +496,7 @@ def train_mlp(
             cfg, doc, Session(out_dir, force, guard.should_stop, progress), check_grad
         )
     interrupted = result.status == "interrupted"
-    pictures = _plot("train-mlp", out_dir) if plot and not interrupted else []
+    pictures = _plot(out_dir) if plot and not interrupted else []
     _finish(summary, json_out, quiet, lambda c: report.train_report(c, summary), pictures)
     _exit_status(interrupted, strict and result.status == "diverged")
 
@@ -602,12 +602,33 @@ def compare_activations(
             cfg, doc, Session(out_dir, force, guard.should_stop, progress), workers
         )
     interrupted = summary["status"] == "interrupted"
-    pictures = _plot("compare-activations", out_dir) if plot and not interrupted else []
+    pictures = _plot(out_dir) if plot and not interrupted else []
     _finish(summary, json_out, quiet, lambda c: report.compare_report(c, summary), pictures)
     _exit_status(interrupted, False)
 
 
-def _plot(command: str, out_dir: Path) -> list[str]:
+@app.command(
+    "plot",
+    epilog="[bold]Examples[/bold]\n\n  gdcli plot runs/rosenbrock-20261128-101500\n\n"
+    "  gdcli plot runs/breast-cancer --json",
+)
+def plot_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by gdcli.")],
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Draw the pictures of a finished run from its files (PNG, into the run directory)."""
+    from gdcli.plot import plot_run
+
+    paths = [str(p) for p in plot_run(run_dir)]
+    if json_out:
+        _print_json({"run_dir": str(run_dir), "pictures": paths})
+    else:
+        for p in paths:
+            sys.stdout.write(p + "\n")
+
+
+def _plot(out_dir: Path) -> list[str]:
     from gdcli.plot import plot_run
 
     return [p.name for p in plot_run(out_dir)]

@@ -99,23 +99,46 @@ def _bounds(h: Hyperparameter) -> dict[str, Any]:
     return out
 
 
-def _field_for(h: Hyperparameter) -> tuple[Any, Any]:
+HYPERPARAMETER_MEANINGS = {
+    "lr": "learning rate (step size)",
+    "weight_decay": "L2 penalty added to the gradient (adamw: decoupled decay)",
+    "momentum": "momentum factor",
+    "dampening": "dampening of the momentum",
+    "lr_decay": "learning-rate decay per update",
+    "eps": "added to the denominator for numerical stability",
+    "initial_accumulator_value": "starting value of the sum of squared gradients",
+    "alpha": "smoothing constant of the squared-gradient average",
+    "centered": "normalize by the estimated gradient variance",
+    "betas": "decay rates of the first and second moment estimates",
+    "amsgrad": "use the running maximum of the second moment (AMSGrad)",
+    "damping": "added to the Hessian's diagonal (Levenberg-style damping)",
+    "c1": "sufficient-decrease constant of the Armijo condition",
+    "shrink": "factor applied to the step at each backtrack",
+    "max_backtracks": "largest number of backtracks per step",
+}
+
+
+def _field_for(key: str, h: Hyperparameter) -> tuple[Any, Any]:
+    doc = HYPERPARAMETER_MEANINGS.get(key)
     if h.kind == "flag":
-        return bool, Field(h.default)
+        return bool, Field(h.default, description=doc)
     if h.kind == "integer":
-        return int, Field(h.default, **_bounds(h))
+        return int, Field(h.default, description=doc, **_bounds(h))
     if h.kind == "pair":
         item = Annotated[float, Field(**_bounds(h))]
-        return list[item], Field(list(h.default), min_length=2, max_length=2)
-    return float, Field(h.default, **_bounds(h))
+        return list[item], Field(list(h.default), min_length=2, max_length=2, description=doc)
+    return float, Field(h.default, description=doc, **_bounds(h))
 
 
 def _optimizer_model(name: str) -> type[Model]:
     info = OPTIMIZERS[name]
     fields: dict[str, Any] = {"name": (Literal[name], Field(description=info.description))}
     for key, h in info.hyperparameters.items():
-        fields[key] = _field_for(h)
-    fields["schedule"] = (ScheduleSpec | None, None)
+        fields[key] = _field_for(key, h)
+    fields["schedule"] = (
+        ScheduleSpec | None,
+        Field(None, description="learning-rate schedule (default: constant lr)"),
+    )
     fields["clip_norm"] = (
         float | None,
         Field(None, gt=0, description="clip the gradient to this norm before the update"),
@@ -310,7 +333,9 @@ class ModelSpec(Model):
     """The network: hidden sizes, activations, output layer, loss, initial weights."""
 
     hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
-        default_factory=lambda: [16], description="sizes of the hidden layers; [] for none"
+        default_factory=lambda: [16],
+        description="sizes of the hidden layers; [] for none",
+        json_schema_extra={"default": [16]},
     )
     activation: Activation | list[Activation] = Field(
         "relu", description="one activation for all hidden layers, or one per layer"
@@ -333,7 +358,9 @@ class ModelSpec(Model):
         "normal",
     ] = Field("auto", description="initializer (auto: suits the activation)")
     init_std: float | None = Field(None, gt=0, description="std of the 'normal' initializer")
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: Literal["float32", "float64"] = Field(
+        "float32", description="floating-point precision of weights and computations"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -360,20 +387,26 @@ class TrainConfig(Model):
     """An experiment for ``gdcli train-mlp``."""
 
     name: str = Field("train", min_length=1, description="names the run directory")
-    data: DataSpec
-    model: ModelSpec = Field(default_factory=ModelSpec)
-    optimizer: OptimizerSpec = Field(
-        default_factory=lambda: OPTIMIZER_MODELS["adam"].model_validate({"name": "adam"})
+    data: DataSpec = Field(description="the data set: exactly one of name, csv or npz")
+    model: ModelSpec = Field(
+        default_factory=ModelSpec,
+        description="the network (default: one hidden layer of 16 relu units)",
+        json_schema_extra={"default": {"hidden": [16], "activation": "relu"}},
     )
-    epochs: int = Field(100, ge=1, le=1_000_000)
+    optimizer: OptimizerSpec = Field(
+        default_factory=lambda: OPTIMIZER_MODELS["adam"].model_validate({"name": "adam"}),
+        description="the optimizer (default: adam with lr 0.001)",
+        json_schema_extra={"default": {"name": "adam", "lr": 0.001}},
+    )
+    epochs: int = Field(100, ge=1, le=1_000_000, description="passes over the training data")
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = Field(
         32, description="examples per update, or 'full' for the whole training set"
     )
     l2: float = Field(0.0, ge=0, description="L2 weight decay added to the loss")
     early_stopping: EarlyStopping | None = Field(
-        None, description="stop when the validation loss stops improving"
+        None, description="stop when the validation loss stops improving; best weights kept"
     )
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, description="seed of the split, the weights and the shuffling")
     sweep: SweepSpec = None
 
     @model_validator(mode="after")
@@ -404,6 +437,7 @@ class CompareConfig(TrainConfig):
         default_factory=lambda: list(DEFAULT_ACTIVATIONS),
         min_length=1,
         description="one run per activation (and seed), same network otherwise",
+        json_schema_extra={"default": DEFAULT_ACTIVATIONS},
     )
     seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
         None, min_length=1, description="the seeds to repeat each activation with"
