@@ -219,6 +219,8 @@ class RandomStarts(Model):
                 raise ValueError("low and high must have the same length")
             if any(lo >= hi for lo, hi in zip(self.low, self.high, strict=True)):
                 raise ValueError("every low must be below its high")
+            if any(abs(hi - lo) > 1e300 for lo, hi in zip(self.low, self.high, strict=True)):
+                raise ValueError("the box is too wide to draw points from; keep high - low < 1e300")
         return self
 
 
@@ -568,7 +570,22 @@ def validate(doc: Document, model: type[Model]) -> Any:
         for err in exc.errors():
             path = _data_path(doc.data, tuple(err["loc"]))
             problems.append(doc.locate(path, _message(err, model, doc.data, path)))
-        raise ConfigError(*_unique(problems)) from None
+        raise ConfigError(*_unique(problems + _function_problems(doc))) from None
+
+
+def _function_problems(doc: Document) -> list[Problem]:
+    """A bad ``function:``, reported along with the schema's problems rather than after."""
+    spec = doc.data.get("function")
+    if not isinstance(spec, str):
+        return []
+    from gdcli.functions import resolve
+
+    variables = doc.data.get("vars")
+    try:
+        resolve(spec, variables=tuple(variables) if isinstance(variables, list) else None)
+    except UserError as exc:
+        return [doc.locate(("function",), p.message) for p in exc.problems]
+    return []
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

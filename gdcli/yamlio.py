@@ -63,8 +63,13 @@ def _construct_mapping(loader: _Loader, node: MappingNode, deep: bool = False) -
     out: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)) or key is None:
-            raise yaml.MarkedYAMLError(None, None, "keys must be plain names", key_node.start_mark)
+        if not isinstance(key, str):
+            raise yaml.MarkedYAMLError(
+                None,
+                None,
+                f"key {key!r} is not a name; keys are words such as 'lr'",
+                key_node.start_mark,
+            )
         if key in out:
             raise yaml.MarkedYAMLError(None, None, f"duplicate key '{key}'", key_node.start_mark)
         out[key] = loader.construct_object(value_node, deep=True)
@@ -105,12 +110,13 @@ class Document:
         """A problem at the deepest written prefix of ``path``, or at its ``--set``."""
         path = tuple(path)
         key = ".".join(str(p) for p in path) or None
+        # a value set on the command line replaces what the file said under it
         for n in range(len(path), -1, -1):
-            prefix = path[:n]
-            if prefix in self.overridden:
-                return Problem(message, file=self.overridden[prefix], key=key)
-            if prefix in self.positions:
-                line, col = self.positions[prefix]
+            if path[:n] in self.overridden:
+                return Problem(message, file=self.overridden[path[:n]], key=key)
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.positions:
+                line, col = self.positions[path[:n]]
                 return Problem(message, file=self.file, line=line, column=col, key=key)
         return Problem(message, file=self.file, key=key)
 
@@ -176,7 +182,11 @@ def load_document(path: str | Path) -> Document:
         ) from None
     data, positions = parse_yaml(text, name)
     if data is None:
-        raise ConfigError(Problem("file is empty; an experiment file is a YAML mapping", file=name))
+        raise ConfigError(
+            Problem(
+                "file is empty; an experiment file is a YAML mapping", file=name, line=1, column=1
+            )
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             Problem(
