@@ -372,6 +372,8 @@ class ModelSpec(Model):
             )
         if self.init == "normal" and self.init_std is None:
             raise ValueError("init 'normal' needs init_std")
+        if self.init != "normal" and self.init_std is not None:
+            raise ValueError("init_std goes with init: normal only")
         return self
 
     def activations(self) -> tuple[str, ...]:
