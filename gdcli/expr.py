@@ -63,7 +63,6 @@ _BINARY_OPS: dict[type, str] = {
     ast.Mult: "*",
     ast.Div: "/",
     ast.Pow: "**",
-    ast.BitXor: "**",
 }
 
 _FORBIDDEN_NAMES: dict[type, str] = {
@@ -183,8 +182,11 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Expression:
         )
     if not text.strip():
         raise ExpressionError("expression is empty")
+    # '^' means power, as on paper; Python would read it as xor, which binds more
+    # loosely than + and * and would silently change the formula's meaning.
+    source = text.strip().replace("^", "**")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         offset = exc.offset if exc.offset else len(text.strip()) + 1
         col = f"column {offset}: "
@@ -243,8 +245,11 @@ def _check(text: str, root: ast.AST, found: set[str]) -> None:
                     node,
                     f"{type(node.value).__name__} literals are not allowed; allowed are {_ALLOWED}",
                 )
-            if isinstance(node.value, int) and node.value.bit_length() > 1023:
-                raise _fail(text, node, "number too large for a float")
+            if isinstance(node.value, int):
+                try:
+                    float(node.value)
+                except OverflowError:
+                    raise _fail(text, node, "number too large for a float") from None
         elif isinstance(node, ast.Name):
             name = node.id
             if name in FUNCTIONS:

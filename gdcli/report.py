@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ def make_console(*, stderr: bool = False, quiet: bool = False, width: int | None
         file=stream,
         quiet=quiet,
         width=width,
-        no_color="NO_COLOR" in os.environ,
+        # NO_COLOR: plain text, no colour and no bold or italic either
+        color_system=None if "NO_COLOR" in os.environ else "auto",
         highlight=False,
         soft_wrap=False,
     )
@@ -288,7 +290,10 @@ def train_report(console: Console, summary: dict[str, Any]) -> None:
         f"[bold]{summary['experiment']}[/bold]: {d['name']} ({d['task']}, {d['features']} "
         f"features; train {d['train']}, val {d['val']}, test {d['test']}); "
         f"layers {' -> '.join(map(str, m['layers']))} "
-        f"[{', '.join(m['activations']) or 'no hidden layer'} | {m['output']} + {m['loss']}], "
+        + escape(
+            f"[{', '.join(m['activations']) or 'no hidden layer'} | {m['output']} + {m['loss']}]"
+        )
+        + ", "
         f"{m['parameters']} parameters; {summary['optimizer']}"
     )
     console.print(

@@ -19,7 +19,9 @@ GRAD_RTOL = 1e-7
 Arrays = list[np.ndarray]
 
 
-def uniform(shape: tuple[int, ...], lo: float, hi: float) -> Callable[[np.random.Generator], Arrays]:
+def uniform(
+    shape: tuple[int, ...], lo: float, hi: float
+) -> Callable[[np.random.Generator], Arrays]:
     return lambda rng: [rng.uniform(lo, hi, shape)]
 
 
@@ -102,7 +104,11 @@ CASES = [
     # reductions and shape operations
     Case("sum all", lambda a: a.sum(), uniform((3, 4), -2, 2)),
     Case("sum axis 0", lambda a: (a * a).sum(axis=0), uniform((3, 4), -2, 2)),
-    Case("sum axis -1 keepdims", lambda a: (a * a).sum(axis=-1, keepdims=True), uniform((3, 4), -2, 2)),
+    Case(
+        "sum axis -1 keepdims",
+        lambda a: (a * a).sum(axis=-1, keepdims=True),
+        uniform((3, 4), -2, 2),
+    ),
     Case("sum axes (0, 2)", lambda a: ag.sin(a).sum(axis=(0, 2)), uniform((2, 3, 4), -2, 2)),
     Case("mean all", lambda a: (a * a).mean(), uniform((3, 4), -2, 2)),
     Case("mean axis 1", lambda a: ag.exp(a).mean(axis=1), uniform((3, 4), -2, 2)),
@@ -119,7 +125,11 @@ CASES = [
     Case("logsumexp large", ag.logsumexp, uniform((3, 4), 700, 705)),
     Case("norm axis -1", ag.norm, away_from_zero((3, 4))),
     Case("norm axis 0", lambda a: ag.norm(a, axis=0), away_from_zero((3, 4))),
-    Case("stack_columns", lambda a, b: ag.stack_columns([a, b * b, a * b]), pair(((5,), -2, 2), ((5,), -2, 2))),
+    Case(
+        "stack_columns",
+        lambda a, b: ag.stack_columns([a, b * b, a * b]),
+        pair(((5,), -2, 2), ((5,), -2, 2)),
+    ),
     # a small network: everything composed
     Case(
         "mlp layer",
@@ -319,7 +329,9 @@ def _hessian_cases() -> list[tuple[str, Callable[[np.ndarray], np.ndarray], np.n
 
     def himmelblau(p: np.ndarray) -> np.ndarray:
         x, y = p
-        return np.array([[12 * x**2 + 4 * y - 42, 4 * x + 4 * y], [4 * x + 4 * y, 12 * y**2 + 4 * x - 26]])
+        return np.array(
+            [[12 * x**2 + 4 * y - 42, 4 * x + 4 * y], [4 * x + 4 * y, 12 * y**2 + 4 * x - 26]]
+        )
 
     def exp_square(p: np.ndarray) -> np.ndarray:
         (x,) = p
@@ -329,7 +341,10 @@ def _hessian_cases() -> list[tuple[str, Callable[[np.ndarray], np.ndarray], np.n
         x, y = p
         g = math.exp(-(x**2 + y**2) / 2)
         return g * np.array(
-            [[x * y * (x**2 - 3), (1 - x**2) * (1 - y**2)], [(1 - x**2) * (1 - y**2), x * y * (y**2 - 3)]]
+            [
+                [x * y * (x**2 - 3), (1 - x**2) * (1 - y**2)],
+                [(1 - x**2) * (1 - y**2), x * y * (y**2 - 3)],
+            ]
         )
 
     rng = np.random.default_rng(7)
@@ -343,7 +358,9 @@ def _hessian_cases() -> list[tuple[str, Callable[[np.ndarray], np.ndarray], np.n
     ]
 
 
-@pytest.mark.parametrize(("name", "analytic", "points"), _hessian_cases(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "analytic", "points"), _hessian_cases(), ids=[c[0] for c in _hessian_cases()]
+)
 def test_hessian_matches_the_hand_written_one(name, analytic, points, rel_err) -> None:
     H = ag.hessian(LIBRARY[name].objective, points)
     assert H.shape == (len(points), points.shape[1], points.shape[1])
