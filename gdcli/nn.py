@@ -560,7 +560,13 @@ def predict_proba(arch: Architecture, layers: Sequence[Layer], X: np.ndarray) ->
 
 
 def predict(arch: Architecture, layers: Sequence[Layer], X: np.ndarray) -> np.ndarray:
-    """Class indices (n,) int64 for classification; values (n,) (or (n, n_out)) for regression."""
+    """Class indices (n,) int64 for classification; values (n,) (or (n, n_out)) for regression.
+
+    A sigmoid output predicts class 1 where its logit is positive: the same rule as the
+    accuracy during training, also where float32 rounds p to exactly 0.5.
+    """
+    if arch.output == "sigmoid":
+        return (logits_array(arch, layers, X)[:, 0] > 0).astype(np.int64)
     out = predict_proba(arch, layers, X)
     if arch.output == "identity":
         return out[:, 0] if out.shape[1] == 1 else out

@@ -61,6 +61,16 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, rows
 
 
+def _label(cell: str) -> str:
+    """A target cell as a class name, read as training reads it: 1.0 and 1 are class '1'."""
+    text = cell.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return str(int(value)) if value.is_integer() else text
+
+
 def run_predict(model_path: Path, data_path: Path) -> Prediction:
     """Predict every row of ``data_path`` with the model at ``model_path``."""
     model = load_model(model_path)
@@ -103,7 +113,7 @@ def run_predict(model_path: Path, data_path: Path) -> Prediction:
                     )
                 )
         if target is not None:
-            truth.append(row[target].strip())
+            truth.append(_label(row[target]))
         if len(problems) >= 20:
             break
     if problems:
@@ -116,7 +126,7 @@ def run_predict(model_path: Path, data_path: Path) -> Prediction:
     if classes is None:
         preds = [format_number(float(v)) for v in proba[:, 0]]
     else:
-        preds = [classes[int(j)] for j in proba.argmax(axis=1)]
+        preds = [classes[int(j)] for j in nn.predict(model.arch, model.layers, Xp)]
     accuracy = None
     if target is not None and classes is not None and set(truth) <= set(classes):
         accuracy = float(np.mean([p == t for p, t in zip(preds, truth, strict=True)]))

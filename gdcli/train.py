@@ -101,7 +101,7 @@ def evaluate(arch: nn.Architecture, layers: list[nn.Layer], ds: Dataset) -> Eval
         return Evaluation(loss, acc)
     k = len(ds.class_names)
     proba = nn.predict_proba(arch, layers, ds.X.astype(arch.dtype))
-    pred = proba.argmax(axis=1)
+    pred = nn.predict(arch, layers, ds.X.astype(arch.dtype))
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (ds.y, pred), 1)
     ev = Evaluation(loss, acc, confusion.tolist())
