@@ -295,6 +295,12 @@ ResumeOpt = Annotated[
 ]
 
 
+def _no_sweep_options(dry_run: bool, resume: bool) -> None:
+    if dry_run or resume:
+        flag = "--dry-run" if dry_run else "--resume"
+        raise UserError(f"{flag} goes with a sweep (--sweep KEY=V1,V2 or sweep: in the file)")
+
+
 def _load(config: Path, overrides: list[str] | None) -> Any:
     from gdcli.yamlio import apply_override, load_document
 
@@ -325,6 +331,8 @@ def _sweep(
     from gdcli.sweep import check_points, points, run_sweep
 
     name = str(doc.data.get("name") or command)
+    if resume and out is None:
+        raise UserError("--resume needs --out DIR: the directory of the sweep to finish")
     out_dir = _out_dir(out, name)
     pts = points(spec)
     if dry_run:
@@ -406,6 +414,7 @@ def descend(
             quiet=quiet,
             plot=plot,
         )
+    _no_sweep_options(dry_run, resume)
     cfg = validate(doc, DescendConfig)
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
@@ -489,6 +498,7 @@ def train_mlp(
             quiet=quiet,
             plot=plot,
         )
+    _no_sweep_options(dry_run, resume)
     cfg = validate(doc, TrainConfig)
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
@@ -595,6 +605,7 @@ def compare_activations(
             quiet=quiet,
             plot=plot,
         )
+    _no_sweep_options(dry_run, resume)
     cfg = validate(doc, CompareConfig)
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:

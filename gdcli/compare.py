@@ -82,6 +82,16 @@ def train_one(config_data: dict[str, Any], file: str, activation: str, seed: int
         )
         rows = [e.row() for e in trainer.epochs()]
         result = trainer.finish()
+        tr = result.final.get("train")
+        te = result.final.get("test")
+        X = plan.splits.train.X.astype(plan.arch.dtype)
+        stats = nn.saturation_stats(plan.arch, result.layers, X) if plan.arch.activations else {}
+        change = None
+        if start:
+            change = max(
+                float(np.max(np.abs(layer.W - w0)))
+                for layer, w0 in zip(result.layers, start, strict=False)
+            )
     except Exception as exc:  # a failing run is reported in its row; the others go on
         return Outcome(
             activation,
@@ -89,16 +99,6 @@ def train_one(config_data: dict[str, Any], file: str, activation: str, seed: int
             "failed",
             error=f"{type(exc).__name__}: {exc}",
             seconds=time.perf_counter() - t0,
-        )
-    tr = result.final.get("train")
-    te = result.final.get("test")
-    X = plan.splits.train.X.astype(plan.arch.dtype)
-    stats = nn.saturation_stats(plan.arch, result.layers, X) if plan.arch.activations else {}
-    change = None
-    if start:
-        change = max(
-            float(np.max(np.abs(layer.W - w0)))
-            for layer, w0 in zip(result.layers, start, strict=False)
         )
     return Outcome(
         activation,
@@ -161,12 +161,15 @@ def run_jobs(
             yield executor.submit(train_one, config_data, file, activation, seed).result()
         return
     futures = [executor.submit(train_one, config_data, file, a, s) for a, s in pairs]
-    for fut in futures:
+    for (activation, seed), fut in zip(pairs, futures, strict=True):
         if should_stop():
             for f in futures:
                 f.cancel()
             return
-        yield fut.result()
+        try:
+            yield fut.result()
+        except Exception as exc:  # e.g. a worker process that died
+            yield Outcome(activation, seed, "failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _stat(values: list[float | None]) -> dict[str, float | None]:

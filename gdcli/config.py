@@ -563,8 +563,18 @@ def _message(err: Any, root: type[BaseModel], data: Any, path: KeyPath) -> str:
     return msg
 
 
+def _default_optimizer_name(doc: Document, model: type[Model]) -> None:
+    """``--set optimizer.lr=0.01`` on a file without ``optimizer:`` means the default
+    optimizer with that lr, not an optimizer without a name."""
+    default = "adam" if issubclass(model, TrainConfig) else "gd"
+    opt = doc.data.get("optimizer")
+    if isinstance(opt, dict) and "name" not in opt and ("optimizer",) not in doc.positions:
+        opt["name"] = default
+
+
 def validate(doc: Document, model: type[Model]) -> Any:
     """The validated config, or a ConfigError with every problem located."""
+    _default_optimizer_name(doc, model)
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:

@@ -71,9 +71,9 @@ def _named(defs: dict[str, Any], ref: str) -> str | None:
     return const if isinstance(const, str) else None
 
 
-def rows(schema: dict[str, Any], model: dict[str, Any] | None = None, prefix: str = "") -> list[
-    tuple[str, str, str, str]
-]:
+def rows(
+    schema: dict[str, Any], model: dict[str, Any] | None = None, prefix: str = ""
+) -> list[tuple[str, str, str, str]]:
     """(key path, type, default, meaning) for every key of a model. Sub-models are
     expanded in place; members of a named union (an optimizer, a schedule) are listed
     in their own tables instead."""
@@ -113,9 +113,7 @@ def _family(schema: dict[str, Any], word: str) -> list[str]:
         lines.append(f"\n`name: {tag}`: {sub.get('description', '')}\n")
         lines.append("| key | type | default | meaning |")
         lines.append("| --- | --- | --- | --- |")
-        lines += [
-            f"| `{p}` | {k} | {d} | {m} |" for p, k, d, m in rows(schema, sub) if p != "name"
-        ]
+        lines += [f"| `{p}` | {k} | {d} | {m} |" for p, k, d, m in rows(schema, sub) if p != "name"]
     return lines
 
 

@@ -424,12 +424,10 @@ def sweep_report(console: Console, summary: dict[str, Any]) -> None:
         status = p["status"] + (" (earlier run)" if p["resumed"] else "")
         if p.get("error"):
             status += f": {p['error']}"
-        table.add_row(
-            *(str(p["values"][k]) for k in keys),
-            _status(status),
-            num(p["metric"]["value"], 6),
-            p["dir"],
-        )
+        value = num(p["metric"]["value"], 6)
+        if p["metric"].get("by"):
+            value += f" ({p['metric']['by']})"
+        table.add_row(*(str(p["values"][k]) for k in keys), _status(status), value, p["dir"])
     console.print(table)
     if summary["missing"]:
         console.print(f"not run: {', '.join(summary['missing'])} (use --resume to finish)")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from gdcli.errors import ConfigError, Problem
 from gdcli.yamlio import Document, apply_override, parse_yaml
@@ -58,8 +58,10 @@ def sweep_spec(doc: Document, options: list[str]) -> dict[str, list[Any]]:
 
 
 def _slug(value: Any) -> str:
+    """A value as part of a directory name: readable, and distinct for distinct values
+    (characters that are awkward in file names are percent-encoded, not dropped)."""
     text = json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
-    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "x"
+    return quote(text, safe="-._,+=[]()") or "''"
 
 
 def points(spec: dict[str, list[Any]]) -> list[Point]:
@@ -79,7 +81,9 @@ def point_document(doc: Document, point: Point) -> Document:
     data.pop("sweep", None)
     sub = Document(data, doc.file, dict(doc.positions), dict(doc.overridden))
     for key, value in point.values.items():
-        apply_override(sub, f"{key}={json.dumps(value)}", label=f"--sweep {key}")
+        where = doc.positions.get(("sweep", key))
+        label = f"{doc.file}:{where[0]}:{where[1]}: sweep" if where else f"--sweep {key}"
+        apply_override(sub, f"{key}={json.dumps(value)}", label=label)
     return sub
 
 
@@ -117,7 +121,7 @@ def headline(command: str, summary: dict[str, Any]) -> dict[str, Any]:
     name = "test_accuracy"
     if acc is None:
         acc, name = best["train_accuracy"]["mean"], "train_accuracy"
-    return {"name": f"best {name} ({best['activation']})", "value": acc}
+    return {"name": f"best mean {name}", "value": acc, "by": best["activation"]}
 
 
 def existing_summary(path: Path) -> dict[str, Any] | None:
