@@ -418,7 +418,9 @@ def descend(
     cfg = validate(doc, DescendConfig)
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
-        result = run_descend(cfg, doc, Session(out_dir, force, guard.should_stop, progress))
+        result = run_descend(
+            cfg, doc, Session(out_dir, force, guard.should_stop, progress), workers
+        )
     pictures = _plot(out_dir) if plot and not result.interrupted else []
     summary = result.summary(str(out_dir))
     _finish(summary, json_out, quiet, lambda c: report.descend_report(c, result), pictures)

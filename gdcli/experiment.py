@@ -49,8 +49,40 @@ def resolved_config(config: Any) -> dict[str, Any]:
     return data
 
 
-def run_descend(config: Any, doc: Any, session: Session) -> Any:
-    """``gdcli descend``: plan, run every optimizer, write the run directory."""
+def descend_one(config_data: dict[str, Any], file: str, index: int) -> tuple[Any, list[Any]]:
+    """One optimizer of a descend experiment, with its trace rows, in any process.
+
+    A top-level function of plain arguments, so a process pool can run it; the plan
+    (random starts included) is rebuilt from the same seed, so it is the same.
+    """
+    from gdcli import descend
+    from gdcli.config import DescendConfig, validate
+    from gdcli.yamlio import Document
+
+    doc = Document(config_data, file)
+    plan = descend.plan(validate(doc, DescendConfig), doc)
+    label, opt = plan.optimizers[index]
+    run = descend.Descent(
+        plan.function,
+        opt,
+        plan.starts,
+        iterations=plan.iterations,
+        tolerance=plan.tolerance,
+        index=index,
+        label=label,
+    )
+    rows: list[Any] = []
+    for step in run.steps():
+        rows += descend.trace_rows(run.run, step, plan.trace_every)
+    return run.finish(), rows
+
+
+def run_descend(config: Any, doc: Any, session: Session, workers: int = 1) -> Any:
+    """``gdcli descend``: plan, run every optimizer, write the run directory.
+
+    With ``workers > 1`` the optimizers run in a process pool and their traces are
+    written in optimizer order when each finishes; the numbers are the same.
+    """
     from gdcli import descend
 
     plan = descend.plan(config, doc)
@@ -59,6 +91,31 @@ def run_descend(config: Any, doc: Any, session: Session) -> Any:
     runs = []
     interrupted = False
     session.progress.start(plan.iterations * len(plan.optimizers), "descending")
+    if workers > 1 and len(plan.optimizers) > 1:
+        from gdcli.compare import make_executor
+
+        data = config.model_dump(mode="json", exclude_none=True, warnings=False)
+        data.pop("sweep", None)
+        with (
+            make_executor(workers) as pool,
+            TraceWriter(out / "trace.csv", descend.trace_columns(plan.function)) as trace,
+        ):
+            futures = [
+                pool.submit(descend_one, data, doc.file, i) for i in range(len(plan.optimizers))
+            ]
+            for fut in futures:
+                if session.should_stop():
+                    interrupted = True
+                    for f in futures:
+                        f.cancel()
+                    break
+                run, rows = fut.result()
+                trace.write_many(rows)
+                runs.append(run)
+                session.progress.advance(plan.iterations, run.label)
+        result = descend.DescendResult(plan, runs, interrupted)
+        write_json(out / "summary.json", result.summary(str(out)))
+        return result
     with TraceWriter(out / "trace.csv", descend.trace_columns(plan.function)) as trace:
         for index, (label, opt) in enumerate(plan.optimizers):
             if session.should_stop():

@@ -648,3 +648,26 @@ def test_mutated_experiment_files_exit_0_or_2_naming_the_key(
                 for line in lines
                 for name in names
             ), (what, lines)
+
+
+def test_workers_2_runs_the_optimizers_in_a_pool_with_the_same_numbers(tmp_path: Path) -> None:
+    config = tmp_path / "exp.yaml"
+    config.write_text(
+        "function: rosenbrock\nstart: [-1.5, 2.0]\niterations: 400\n"
+        "optimizers:\n  - {name: gd, lr: 0.0005}\n  - {name: adam, lr: 0.01}\n"
+        "  - {name: momentum, lr: 0.0005}\n"
+    )
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        result = CliRunner().invoke(
+            app, ["descend", str(config), "--out", str(out), "--json", "--workers", workers]
+        )
+        assert result.exit_code == 0, result.stderr
+        outs.append((json.loads(result.stdout), (out / "trace.csv").read_bytes()))
+    (one, trace_one), (two, trace_two) = outs
+    assert trace_one == trace_two
+    for a, b in zip(one["runs"], two["runs"], strict=True):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {
+            k: v for k, v in b.items() if k != "seconds"
+        }
