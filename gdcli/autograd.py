@@ -5,7 +5,9 @@ respect to it (``grad``, filled in by ``backward``), the tensors it was computed
 from (``parents``) and a closure that pushes its adjoint to those parents. The
 closures add into the parents' adjoints, so a node used several times (``x*x + x``)
 collects every contribution. ``backward`` orders the graph topologically without
-recursion, then runs the closures from the output back to the inputs.
+recursion, then runs the closures from the output back to the inputs; it visits
+only the nodes that depend on an input requiring a gradient, so constants cost
+nothing there (``topological_order`` still lists every node, for display).
 
 Operands broadcast as in numpy; the adjoint that flows back to a broadcast operand is
 summed over the broadcast axes, so it always has the operand's shape.
@@ -74,14 +76,27 @@ class Tensor:
         out.grad = None
         out.op = op
         out.name = None
-        out.requires_grad = any(p.requires_grad for p in parents)
+        requires_grad = False
+        for p in parents:
+            if p.requires_grad:
+                requires_grad = True
+                break
+        out.requires_grad = requires_grad
         out.parents = parents
-        out._backward = backward if out.requires_grad else None
+        out._backward = backward if requires_grad else None
         return out
 
     def _accumulate(self, g: np.ndarray) -> None:
         if self.requires_grad:
             self.grad = g if self.grad is None else self.grad + g
+
+    def _receive(self, g: np.ndarray) -> None:
+        """Add ``g``, summed over the axes along which this node was broadcast, to
+        its adjoint. Only for a node that requires a gradient."""
+        shape = self.data.shape
+        if g.shape != shape:
+            g = _unbroadcast(g, shape)
+        self.grad = g if self.grad is None else self.grad + g
 
     # -- properties -----------------------------------------------------------
 
@@ -101,7 +116,7 @@ class Tensor:
         return self.data
 
     def item(self) -> float:
-        return float(self.data)
+        return float(self.data.item())
 
     def __repr__(self) -> str:
         return f"Tensor({self.data!r}, op={self.op!r})"
@@ -127,32 +142,63 @@ class Tensor:
                     stack.append((p, False))
         return order
 
+    def _differentiable_order(self) -> list[Tensor]:
+        """``topological_order()`` without the nodes no adjoint flows to; clears the
+        adjoints of the nodes it returns.
+
+        A node that does not require a gradient (a constant, or anything computed
+        from constants only) has only such nodes as parents, so whole constant
+        subgraphs are skipped and the remaining nodes keep their relative order:
+        adjoints are summed in the same order as over the full graph. (Tensors hash
+        by identity, so the set holds the nodes themselves.)
+        """
+        order: list[Tensor] = []
+        seen: set[Tensor] = set()
+        stack: list[tuple[Tensor, bool]] = [(self, False)]
+        pop, push, mark, emit = stack.pop, stack.append, seen.add, order.append
+        while stack:
+            node, expanded = pop()
+            if expanded:
+                emit(node)
+                continue
+            if node in seen:
+                continue
+            mark(node)
+            node.grad = None
+            push((node, True))
+            for p in node.parents:
+                if p.requires_grad and p not in seen:
+                    push((p, False))
+        return order
+
     def backward(self, seed: ArrayLike | None = None) -> None:
         """Run the chain rule from this node back to the inputs.
 
         ``seed`` is d(output)/d(self); by default ones of this node's shape, so a
         scalar output gets the gradient and a vector output gets the gradient of
-        its sum (the per-row gradients of independent rows).
+        its sum (the per-row gradients of independent rows). Only nodes that
+        require a gradient are visited: constants never receive an adjoint.
         """
-        order = self.topological_order()
-        for node in order:
-            node.grad = None
-        self.grad = (
-            np.ones_like(self.data) if seed is None else np.broadcast_to(seed, self.shape).copy()
-        )
+        order = self._differentiable_order()
+        if seed is None:
+            self.grad = _ones_like(self.data)
+        else:
+            self.grad = np.broadcast_to(seed, self.shape).copy()
         for node in reversed(order):
-            if node._backward is not None and node.grad is not None:
-                node._backward(node.grad)
+            step = node._backward
+            if step is not None and node.grad is not None:
+                step(node.grad)
 
     # -- arithmetic -----------------------------------------------------------
 
     def __add__(self, other: ArrayLike) -> Tensor:
-        o = as_tensor(other, self.data.dtype)
-        a, b = self, o
+        a, b = self, other if isinstance(other, Tensor) else _const(other, self.data.dtype)
 
         def backward(g: np.ndarray) -> None:
-            a._accumulate(_unbroadcast(g, a.data.shape))
-            b._accumulate(_unbroadcast(g, b.data.shape))
+            if a.requires_grad:
+                a._receive(g)
+            if b.requires_grad:
+                b._receive(g)
 
         return Tensor._make(a.data + b.data, (a, b), "add", backward)
 
@@ -171,12 +217,13 @@ class Tensor:
         return self
 
     def __sub__(self, other: ArrayLike) -> Tensor:
-        o = as_tensor(other, self.data.dtype)
-        a, b = self, o
+        a, b = self, other if isinstance(other, Tensor) else _const(other, self.data.dtype)
 
         def backward(g: np.ndarray) -> None:
-            a._accumulate(_unbroadcast(g, a.data.shape))
-            b._accumulate(_unbroadcast(-g, b.data.shape))
+            if a.requires_grad:
+                a._receive(g)
+            if b.requires_grad:
+                b._receive(-g)
 
         return Tensor._make(a.data - b.data, (a, b), "sub", backward)
 
@@ -184,14 +231,19 @@ class Tensor:
         return as_tensor(other, self.data.dtype) - self
 
     def __mul__(self, other: ArrayLike) -> Tensor:
-        o = as_tensor(other, self.data.dtype)
-        a, b = self, o
+        a, b = self, other if isinstance(other, Tensor) else _const(other, self.data.dtype)
 
         def backward(g: np.ndarray) -> None:
+            if a is b:
+                # a square x * x: both contributions are g * x, added one after the other
+                ga = g * a.data
+                a._receive(ga)
+                a._receive(ga)
+                return
             if a.requires_grad:
-                a._accumulate(_unbroadcast(g * b.data, a.data.shape))
+                a._receive(g * b.data)
             if b.requires_grad:
-                b._accumulate(_unbroadcast(g * a.data, b.data.shape))
+                b._receive(g * a.data)
 
         return Tensor._make(a.data * b.data, (a, b), "mul", backward)
 
@@ -199,15 +251,14 @@ class Tensor:
         return as_tensor(other, self.data.dtype) * self
 
     def __truediv__(self, other: ArrayLike) -> Tensor:
-        o = as_tensor(other, self.data.dtype)
-        a, b = self, o
+        a, b = self, other if isinstance(other, Tensor) else _const(other, self.data.dtype)
         out = a.data / b.data
 
         def backward(g: np.ndarray) -> None:
             if a.requires_grad:
-                a._accumulate(_unbroadcast(g / b.data, a.data.shape))
+                a._receive(g / b.data)
             if b.requires_grad:
-                b._accumulate(_unbroadcast(-g * out / b.data, b.data.shape))
+                b._receive(-g * out / b.data)
 
         return Tensor._make(out, (a, b), "div", backward)
 
@@ -215,18 +266,25 @@ class Tensor:
         return as_tensor(other, self.data.dtype) / self
 
     def __pow__(self, other: ArrayLike) -> Tensor:
-        o = as_tensor(other, self.data.dtype)
-        a, b = self, o
+        a, b = self, other if isinstance(other, Tensor) else _const(other, self.data.dtype)
         out = a.data**b.data
 
         def backward(g: np.ndarray) -> None:
             if a.requires_grad:
-                a._accumulate(_unbroadcast(g * b.data * a.data ** (b.data - 1), a.data.shape))
+                if b.data.ndim == 0 and b.data.item() == 2.0:
+                    # the commonest power, the square: a ** (2 - 1) is a itself
+                    a._receive(g * b.data * a.data)
+                else:
+                    local = b.data * a.data ** (b.data - 1)
+                    if not b.data.all():
+                        # d(a^0)/da = 0, also at a = 0 where 0 * 0^-1 would be nan
+                        local = np.where(b.data == 0, 0.0, local)
+                    a._receive(g * local)
             if b.requires_grad:
                 # d(a^b)/db = a^b log a, defined for a > 0; elsewhere the exponent
                 # cannot vary continuously, so no contribution flows back.
                 log_a = np.log(np.where(a.data > 0, a.data, 1.0))
-                b._accumulate(_unbroadcast(g * out * log_a, b.data.shape))
+                b._receive(g * out * log_a)
 
         return Tensor._make(out, (a, b), "pow", backward)
 
@@ -243,8 +301,14 @@ class Tensor:
         a = self
 
         def backward(g: np.ndarray) -> None:
-            full = np.zeros_like(a.data)
-            np.add.at(full, index, g)
+            full = _zeros_like(a.data)
+            if _is_basic_index(index):
+                # A basic index selects each element at most once, so there is nothing
+                # to add up; g + 0.0 is the 0.0 + g that np.add.at would store (-0.0
+                # becomes 0.0).
+                full[index] = g + 0.0
+            else:
+                np.add.at(full, index, g)
             a._accumulate(full)
 
         return Tensor._make(a.data[index], (a,), "index", backward)
@@ -255,9 +319,16 @@ class Tensor:
         a = self
 
         def backward(g: np.ndarray) -> None:
+            shape = a.data.shape
             if axis is not None and not keepdims:
-                g = np.expand_dims(g, axis)
-            a._accumulate(np.broadcast_to(g, a.data.shape).copy())
+                g = g.reshape(_kept_shape(shape, axis))
+            if g.shape == shape and g.flags.c_contiguous:
+                # already what broadcasting and copying would give
+                a._accumulate(g)
+            else:
+                full = np.empty(shape, dtype=g.dtype)
+                full[...] = g
+                a._accumulate(full)
 
         return Tensor._make(a.data.sum(axis=axis, keepdims=keepdims), (a,), "sum", backward)
 
@@ -288,7 +359,65 @@ def as_tensor(x: ArrayLike, dtype: Any = None) -> Tensor:
     """``x`` itself if it is a Tensor, else a constant node holding it."""
     if isinstance(x, Tensor):
         return x
-    return Tensor(np.asarray(x, dtype=dtype), op="const")
+    return _const(x, dtype)
+
+
+def _const(x: ArrayLike, dtype: Any) -> Tensor:
+    """A constant node holding ``x`` (a float array; integers become float64).
+
+    The same node as ``Tensor(np.asarray(x, dtype=dtype), op="const")``, made
+    without going through ``__init__``: operators make one for every number.
+    """
+    data = np.asarray(x, dtype=dtype)
+    if data.dtype.kind != "f":
+        data = data.astype(np.float64)
+    out = Tensor.__new__(Tensor)
+    out.data = data
+    out.grad = None
+    out.requires_grad = False
+    out.parents = ()
+    out._backward = None
+    out.op = "const"
+    out.name = None
+    return out
+
+
+_BASIC_INDEX = frozenset({int, slice, type(None), type(Ellipsis)})
+
+
+def _is_basic_index(index: Any) -> bool:
+    """True for numpy's basic indexing (ints, slices, ``...``, None), which never
+    selects an element twice. (True and False are not ints here: numpy reads them
+    as masks.)"""
+    for i in index if isinstance(index, tuple) else (index,):
+        if type(i) not in _BASIC_INDEX and not isinstance(i, np.integer):
+            return False
+    return True
+
+
+def _ones_like(x: np.ndarray) -> np.ndarray:
+    """``np.ones_like(x)``, the quick way for the usual C-ordered array."""
+    if x.flags.c_contiguous:
+        out = np.empty(x.shape, dtype=x.dtype)
+        out.fill(1)
+        return out
+    return np.ones_like(x)
+
+
+def _zeros_like(x: np.ndarray) -> np.ndarray:
+    """``np.zeros_like(x)``, the quick way for the usual C-ordered array."""
+    if x.flags.c_contiguous:
+        return np.zeros(x.shape, dtype=x.dtype)
+    return np.zeros_like(x)
+
+
+def _kept_shape(shape: tuple[int, ...], axis: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of a sum over ``axis`` of an array of ``shape`` with keepdims=True."""
+    if isinstance(axis, int):
+        i = axis % len(shape)
+        return (*shape[:i], 1, *shape[i + 1 :])
+    reduced = {a % len(shape) for a in axis}
+    return tuple(1 if i in reduced else k for i, k in enumerate(shape))
 
 
 def _unary(a: Tensor, out: np.ndarray, op: str, local: Callable[[], np.ndarray]) -> Tensor:
@@ -483,7 +612,8 @@ def value_and_grad(f: Objective, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     x = Tensor(X, requires_grad=True)
     y = f(x)
     y.backward()
-    assert x.grad is not None
+    if x.grad is None:  # f does not depend on its variables
+        return y.data, np.zeros_like(X, dtype=np.float64)
     return y.data, x.grad
 
 

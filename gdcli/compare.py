@@ -154,18 +154,18 @@ def run_jobs(
 ) -> Iterator[Outcome]:
     """Outcomes in job order. With a serial executor each job starts only when the
     previous one was consumed, so an interruption stops between jobs."""
-    if isinstance(executor, SerialExecutor):
-        for activation, seed in pairs:
-            if should_stop():
-                return
-            yield executor.submit(train_one, config_data, file, activation, seed).result()
-        return
-    futures = [executor.submit(train_one, config_data, file, a, s) for a, s in pairs]
-    for (activation, seed), fut in zip(pairs, futures, strict=True):
+    serial = isinstance(executor, SerialExecutor)
+    futures = [] if serial else [executor.submit(train_one, config_data, file, *p) for p in pairs]
+    for k, (activation, seed) in enumerate(pairs):
         if should_stop():
             for f in futures:
                 f.cancel()
             return
+        fut = (
+            executor.submit(train_one, config_data, file, activation, seed)
+            if serial
+            else futures[k]
+        )
         try:
             yield fut.result()
         except Exception as exc:  # e.g. a worker process that died

@@ -441,7 +441,7 @@ class CompareConfig(TrainConfig):
         default_factory=lambda: list(DEFAULT_ACTIVATIONS),
         min_length=1,
         description="one run per activation (and seed), same network otherwise",
-        json_schema_extra={"default": DEFAULT_ACTIVATIONS},
+        json_schema_extra={"default": list[Any](DEFAULT_ACTIVATIONS)},
     )
     seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
         None, min_length=1, description="the seeds to repeat each activation with"

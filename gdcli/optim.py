@@ -463,16 +463,22 @@ def _scale_by_adam(b1: float, b2: float, eps: float, amsgrad: bool) -> _Part[Ada
         t = count + 1
         bc1 = 1.0 - b1**t
         root_bc2 = math.sqrt(1.0 - b2**t)
-        m = tuple(b1 * mi + (1.0 - b1) * x for mi, x in zip(state.m, g, strict=True))
-        v = tuple(b2 * vi + (1.0 - b2) * (x * x) for vi, x in zip(state.v, g, strict=True))
-        v_max = (
-            tuple(np.maximum(a, b) for a, b in zip(state.v_max, v, strict=True)) if amsgrad else ()
-        )
-        out = [
-            mi / (bc1 * (np.sqrt(vi) / root_bc2 + eps))
-            for mi, vi in zip(m, v_max if amsgrad else v, strict=True)
-        ]
-        return out, AdamState(m, v, v_max)
+        m, v, v_max, out = [], [], [], []
+        for i, (x, mi, vi) in enumerate(zip(g, state.m, state.v, strict=True)):
+            mi = b1 * mi + (1.0 - b1) * x
+            vi = b2 * vi + (1.0 - b2) * (x * x)
+            m.append(mi)
+            v.append(vi)
+            if amsgrad:
+                vi = np.maximum(state.v_max[i], vi)
+                v_max.append(vi)
+            # the steps of the formula, in place on the one new array
+            denom = np.sqrt(vi)
+            denom /= root_bc2
+            denom += eps
+            denom *= bc1
+            out.append(mi / denom)
+        return out, AdamState(tuple(m), tuple(v), tuple(v_max))
 
     return _Part(init, update)
 

@@ -306,11 +306,6 @@ def test_integer_input_becomes_float64() -> None:
     assert Tensor(np.ones(2, dtype=np.float32)).data.dtype == np.float32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Tensor.item() uses float(self.data), which numpy >= 2.x rejects for "
-    "shape (1,) arrays; numpy's own .item() accepts any size-1 array",
-)
 def test_item_of_a_size_one_tensor() -> None:
     assert Tensor(np.array([3.5])).item() == 3.5
 

@@ -220,12 +220,6 @@ def test_the_trace_of_a_diverged_run_ends_on_its_last_finite_iterate(
             assert all(math.isfinite(v) for v in cells), row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: descend.Descent.steps keeps an iterate whose gradient norm overflowed "
-    "(sqrt((g*g).sum()) = inf with g finite), so the diverged run's last trace row has "
-    "grad_norm = inf; test np.isfinite of the norm as well",
-)
 def test_every_numeric_cell_of_a_diverged_trace_is_finite(diverged: dict[str, Any]) -> None:
     _, rows = read_trace(diverged["out"] / "trace.csv")
     numeric = [c for c in TRACE_COLUMNS if c != "optimizer"]

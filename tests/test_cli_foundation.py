@@ -140,11 +140,6 @@ def test_grad_of_a_non_finite_value_still_prints_valid_json() -> None:
     assert out["gradient"] == [None]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a formula using none of its --vars ('1+2' --vars x) crashes with "
-    "'internal error: AssertionError' (exit 1) in autograd.value_and_grad",
-)
 def test_grad_of_a_constant_formula_with_declared_variables() -> None:
     out = grad_json("1+2", "--vars", "x", "--at", "1")
     assert out["value"] == 3.0

@@ -158,13 +158,6 @@ def test_gd_above_the_stable_step_diverges_and_names_the_bound() -> None:
     assert verdict(run, 0, ()) == run.reason[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: descend.Descent.steps tests np.isfinite on f and on the gradient's "
-    "components, not on its norm: sqrt((g*g).sum()) overflows to inf while g is still "
-    "finite (g_y ~ 2.9e154 here), so the kept 'last finite iterate' has grad_norm = inf "
-    "(written to trace.csv, null in summary.json); add np.isfinite(norm) to `ok`",
-)
 def test_a_diverged_run_keeps_an_iterate_whose_gradient_norm_is_finite() -> None:
     steps, run = descend(QUADRATIC, [[1.0, 1.0]], lr=0.2, iterations=2000)
     assert np.isfinite(run.grad_norm[0])
@@ -275,14 +268,6 @@ def test_trace_every_thins_rows_but_keeps_the_first_and_last_iteration() -> None
         assert all(r == by_iteration[r["iteration"]] for r in rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: descend.trace_rows with trace_every > 1 loses or mislabels the last "
-    "finite iterate of a diverged start: at the failing iteration t the row is in "
-    "step.stopped but not step.moved, so when t % every == 0 nothing is written (last "
-    "row < run.iterations) and otherwise a row labelled t holding iterate t-1's values "
-    "is written; emit iteration run.iterations[i] for such rows, unless already written",
-)
 @pytest.mark.parametrize("every", [7, 10])
 def test_trace_every_keeps_the_last_finite_iterate_of_a_diverged_start(every: int) -> None:
     fn = resolve(QUADRATIC)

@@ -34,6 +34,6 @@ def test_reference_lists_every_key_the_schema_accepts() -> None:
 
 def test_reference_names_real_defaults() -> None:
     section = _section()
-    assert '| `iterations` | integer | 10000 |' in section
-    assert '| `tolerance` | number | 1e-06 |' in section
+    assert "| `iterations` | integer | 10000 |" in section
+    assert "| `tolerance` | number | 1e-06 |" in section
     assert "`name: adam`" in section

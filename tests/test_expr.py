@@ -98,22 +98,12 @@ def test_objective_maps_rows_to_values_and_gradients() -> None:
     np.testing.assert_array_equal(grads, [[2.0, 0.0], [6.0, 0.0]])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: value_and_grad asserts x.grad is not None; a formula that uses none of "
-    "its declared variables ('1 + 2' with variables (x,)) builds no path to X",
-)
 def test_constant_formula_with_declared_variables_has_zero_gradient() -> None:
     values, grads = ag.value_and_grad(parse("1 + 2", ["x"]).objective, np.array([[5.0]]))
     np.testing.assert_array_equal(values, [3.0])
     np.testing.assert_array_equal(grads, [[0.0]])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Tensor.__pow__ backward computes b * a**(b - 1), which is 0 * inf = nan "
-    "for x**0 at x = 0; the derivative of x**0 is 0 everywhere",
-)
 def test_gradient_of_x_to_the_zero_at_zero() -> None:
     x = Tensor(0.0, requires_grad=True)
     with np.errstate(all="ignore"):

@@ -1,0 +1,229 @@
+"""Builds docs/tour.md: runs every command of the tour and pastes its real output.
+
+    .venv/bin/python docs/build_tour.py
+
+Each step names the command, what its output must contain (checked here and by
+tests/test_tour.py, so the tour cannot rot) and, optionally, the pictures it draws,
+which are copied into docs/images/.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    text: str
+    command: str
+    expect: tuple[str, ...]
+    config: str | None = None  # a file of configs/ to show
+    pictures: tuple[str, ...] = ()  # PNGs of the run directory to show
+    out: str | None = None  # run directory (relative to the working directory)
+    setup: str | None = None  # a command run before, not shown
+    tail: int | None = None  # show only the last lines of the output
+    quick: dict[str, str] = field(default_factory=dict)  # --set overrides for the test
+
+
+STEPS: list[Step] = [
+    Step(
+        "1. The gradient and what its negative means",
+        "The lecture's example f(x, y) = 3x^3 + 10y^2. At (3, 3) the gradient is "
+        "(9x^2, 20y) = (81, 60): the direction in which f grows fastest. Steepest descent "
+        "walks the other way, along -(81, 60). At (1, 4) the gradient is (9, 80); the "
+        "slide's (9, 30) is the gradient at (1, 1.5), where 20y = 30.",
+        'gdcli grad "3*x**3 + 10*y**2" --at 3,3',
+        ("gradient    (81, 60)", "not-critical"),
+    ),
+    Step(
+        "",
+        "",
+        'gdcli grad "3*x**3 + 10*y**2" --at 1,4',
+        ("gradient    (9, 80)",),
+    ),
+    Step(
+        "2. The forward pass as an evaluation graph, backpropagation as the chain rule",
+        "f(x) = 3 exp(x^2 + 1) at x = 1. Each node keeps its value from the forward pass; "
+        "the adjoint column is d f / d node, filled in from the output (adjoint 1) back "
+        "to the input: the exp node gets 3, the sum below it 3 exp(2) = 22.17, and x gets "
+        "2x times that, 44.33 = f'(1).",
+        'gdcli grad "3*exp(x**2 + 1)" --at 1 --graph',
+        ("Evaluation graph", "44.33433659", "exp"),
+    ),
+    Step(
+        "3. Steepest descent on a non-convex function: a minimum and a saddle",
+        "f = 2x^3 - 6xy + 3y^2 has a saddle at (0, 0) and a minimum at (1, 1). "
+        "W1 = W0 - alpha * grad f(W0) with alpha = 0.01 walks from (2, 2) into the minimum; "
+        "started on the saddle, the gradient is zero and it never moves.",
+        "gdcli descend configs/cubic-saddle.yaml --out runs/tour-cubic --force --plot",
+        ("reached the local minimum", "stalled at a saddle point"),
+        config="cubic-saddle.yaml",
+        pictures=("contour.png",),
+        out="runs/tour-cubic",
+    ),
+    Step(
+        "4. A non-convex landscape and its basins",
+        "f = x y exp(-(x^2 + y^2)/2) has two minima, two maxima and a saddle. Where a start "
+        "ends depends on which side of the ridges it begins; a start on the diagonal slides "
+        "into the saddle at the origin.",
+        "gdcli descend configs/gaussian-bumps.yaml --out runs/tour-bumps --force --plot",
+        ("global minimum", "stalled at a saddle point"),
+        config="gaussian-bumps.yaml",
+        pictures=("contour.png",),
+        out="runs/tour-bumps",
+    ),
+    Step(
+        "",
+        "With many starts the picture becomes a basin map: each start coloured by the "
+        "minimum it reached (Himmelblau's four minima, 1 000 random starts).",
+        "gdcli descend configs/himmelblau-basins.yaml --out runs/tour-basins --force --plot",
+        ("where 1000 starts ended", "minimum 3, 2"),
+        config="himmelblau-basins.yaml",
+        pictures=("basins.png",),
+        out="runs/tour-basins",
+    ),
+    Step(
+        "5. A step size that is too large, and why",
+        "On f = x^2 + 10y^2 the Hessian is diag(2, 20). Steepest descent multiplies the "
+        "y-error by (1 - 20 alpha) each step, which shrinks only if alpha < 2/20 = 0.1 = "
+        "2/lambda_max. With alpha = 0.2 the factor is -3: the run overflows and gdcli "
+        "names the bound; alpha = 0.05 converges.",
+        "gdcli descend configs/quadratic-diverges.yaml --out runs/tour-diverge --force",
+        ("diverged", "2/lambda_max = 0.1", "converged"),
+        config="quadratic-diverges.yaml",
+    ),
+    Step(
+        "6. Variations of steepest descent on Rosenbrock's valley",
+        "Plain steepest descent needs a step below 2/lambda_max ~ 0.00096 at the start and "
+        "then crawls along the curved valley. Momentum and Nesterov carry speed along it, "
+        "RMSProp and Adam rescale each coordinate, Newton uses the curvature itself.",
+        "gdcli descend configs/rosenbrock.yaml --out runs/tour-rosenbrock --force --plot",
+        ("momentum", "nesterov", "rmsprop", "adam", "reached the global minimum"),
+        config="rosenbrock.yaml",
+        pictures=("contour.png", "convergence.png"),
+        out="runs/tour-rosenbrock",
+    ),
+    Step(
+        "7. The perceptron's limit: XOR",
+        "A single layer draws one straight line, and no line separates XOR's classes: "
+        "at best 3 of the 4 points are right.",
+        "gdcli train-mlp configs/xor-perceptron.yaml --out runs/tour-xor0 --force",
+        ("accuracy",),
+        config="xor-perceptron.yaml",
+    ),
+    Step(
+        "",
+        "One hidden layer of four tanh units bends the boundary: all four points right.",
+        "gdcli train-mlp configs/xor.yaml --out runs/tour-xor --force --plot",
+        ("│ train │",),
+        config="xor.yaml",
+        pictures=("decision_boundary.png", "loss.png"),
+        out="runs/tour-xor",
+    ),
+    Step(
+        "8. Which activation? The same network, one run per activation and seed",
+        "Linear units compose to one linear map, so XOR stays out of reach; Heaviside's "
+        "derivative is zero almost everywhere, so backpropagation passes nothing to the "
+        "hidden weights and they never move; sigmoid, tanh and the ReLUs learn it.",
+        "gdcli compare-activations configs/compare-xor.yaml --out runs/tour-compare --force --plot",
+        ("heaviside's hidden weights never moved", "linear"),
+        config="compare-xor.yaml",
+        pictures=("activations_loss.png", "activations_accuracy.png"),
+        out="runs/tour-compare",
+    ),
+    Step(
+        "9. An MLP on medical data: breast-cancer diagnosis",
+        "569 fine-needle aspirates, 30 features each, malignant or benign; 20% held out. "
+        "Sensitivity is the share of malignant masses the model flags; specificity the "
+        "share of benign ones it clears.",
+        "gdcli train-mlp configs/breast-cancer.yaml --out runs/tour-breast-cancer --force --plot",
+        ("sensitivity (recall)", "specificity", "malignant"),
+        config="breast-cancer.yaml",
+        pictures=("confusion.png",),
+        out="runs/tour-breast-cancer",
+    ),
+    Step(
+        "10. A MedMNIST file",
+        "MedMNIST files (`train_images`, `train_labels`, `val_*`, `test_*`) train as they "
+        "are: `data: {npz: breastmnist.npz}`. The file's own splits are used and images are "
+        "flattened and scaled to [0, 1]. This run uses the bundled digits written in that "
+        "layout by `docs/medmnist_like.py`, since the real files are a download away; with "
+        "a real file, only the path changes.",
+        "gdcli train-mlp configs/medmnist.yaml --set data.npz=runs/digits_medmnist.npz "
+        "--out runs/tour-medmnist --force",
+        ("test", "accuracy"),
+        config="medmnist.yaml",
+        setup="python docs/medmnist_like.py runs/digits_medmnist.npz",
+    ),
+]
+
+
+def run(
+    command: str, cwd: Path, quick: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a tour command with the environment's gdcli, as a reader would."""
+    args = shlex.split(command)
+    if args[0] == "gdcli":
+        args = [sys.executable, "-m", "gdcli", *args[1:]]
+    elif args[0] == "python":
+        args = [sys.executable, *args[1:]]
+    for key, value in (quick or {}).items():
+        args += ["--set", f"{key}={value}"]
+    env = dict(os.environ, COLUMNS="100", NO_COLOR="1")
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def build() -> str:
+    lines = [
+        "# A guided tour: the lecture, one gdcli command per idea",
+        "",
+        "Every output below was pasted by `docs/build_tour.py` from a real run, and",
+        "`tests/test_tour.py` runs the same commands so that the tour cannot rot. Run them",
+        "from the repository after `make demo`, with `.venv/bin` on your PATH (or",
+        "`. .venv/bin/activate`).",
+        "",
+    ]
+    (DOCS / "images").mkdir(exist_ok=True)
+    for step in STEPS:
+        if step.setup:
+            done = run(step.setup, ROOT)
+            if done.returncode != 0:
+                raise SystemExit(f"setup failed: {step.setup}\n{done.stderr}")
+        result = run(step.command, ROOT)
+        output = result.stdout + result.stderr
+        if result.returncode != 0:
+            raise SystemExit(f"{step.command} exited {result.returncode}:\n{output}")
+        missing = [e for e in step.expect if e not in output]
+        if missing:
+            raise SystemExit(f"{step.command}: output lacks {missing}:\n{output}")
+        if step.title:
+            lines += [f"## {step.title}", ""]
+        if step.text:
+            lines += [step.text, ""]
+        if step.config:
+            text = (ROOT / "configs" / step.config).read_text()
+            lines += [f"`configs/{step.config}`:", "", "```yaml", text.rstrip(), "```", ""]
+        shown = output.rstrip().splitlines()
+        if step.tail:
+            shown = shown[-step.tail :]
+        lines += ["```console", f"$ {step.command}", *shown, "```", ""]
+        for pic in step.pictures:
+            assert step.out is not None
+            name = f"{Path(step.out).name}-{pic}"
+            shutil.copyfile(ROOT / step.out / pic, DOCS / "images" / name)
+            lines += [f"![{pic} of {step.out}](images/{name})", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    (DOCS / "tour.md").write_text(build(), encoding="utf-8")
