@@ -508,7 +508,13 @@ def sigmoid(a: Tensor) -> Tensor:
 
 
 def relu(a: Tensor) -> Tensor:
-    return _unary(a, np.maximum(a.data, 0.0), "relu", lambda: (a.data > 0).astype(a.data.dtype))
+    x = a.data
+
+    def backward(g: np.ndarray) -> None:
+        # a boolean mask multiplies without a float copy of itself
+        a._accumulate(g * (x > 0))
+
+    return Tensor._make(np.maximum(x, 0.0), (a,), "relu", backward)
 
 
 def leaky_relu(a: Tensor, alpha: float = 0.01) -> Tensor:

@@ -365,6 +365,14 @@ def _add_decayed_weights(weight_decay: float) -> _Part[tuple[()]] | None:
     return _Part(_no_state, update)
 
 
+def _axpy(a: float, x: np.ndarray, c: float, y: np.ndarray) -> np.ndarray:
+    """``a*x + c*y`` as one new array (in place on it: one allocation fewer per leaf,
+    the same numbers; ``c*y`` is skipped when c is 1, where it is exact anyway)."""
+    out = a * x
+    out += y if c == 1.0 else c * y
+    return out
+
+
 class TraceState(NamedTuple):
     """Momentum buffers b, one per leaf."""
 
@@ -380,7 +388,7 @@ def _trace(momentum: float, dampening: float, nesterov: bool) -> _Part[TraceStat
     ) -> tuple[Params, TraceState]:
         # b starts at zero, so undamped at the first update b = g exactly, as in torch.
         keep = 1.0 if count == 0 else 1.0 - dampening
-        b = tuple(momentum * bi + keep * x for bi, x in zip(state.b, g, strict=True))
+        b = tuple(_axpy(momentum, bi, keep, x) for bi, x in zip(state.b, g, strict=True))
         out = [x + momentum * bi for x, bi in zip(g, b, strict=True)] if nesterov else list(b)
         return out, TraceState(b)
 

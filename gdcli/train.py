@@ -18,7 +18,7 @@ import numpy as np
 
 from gdcli import nn
 from gdcli.data import Dataset, Splits
-from gdcli.optim import Optimizer, apply_updates, learning_rate
+from gdcli.optim import Optimizer, learning_rate
 
 TRACE_COLUMNS = (
     "epoch",
@@ -158,7 +158,9 @@ class Trainer:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.arch = arch
-        self.params = nn.flatten(layers)
+        # The trainer owns its parameters (copies), so it can add each update in place;
+        # the optimizer stays pure and only returns the updates.
+        self.params = [p.copy() for p in nn.flatten(layers)]
         self.opt = optimizer
         self.splits = splits
         self.n_epochs = epochs
@@ -202,7 +204,8 @@ class Trainer:
                     if not np.isfinite(loss):
                         break
                     updates, state = opt.update(nn.flatten(grads), state, self.params)
-                    self.params = apply_updates(self.params, updates)
+                    for p, u in zip(self.params, updates, strict=True):
+                        p += u
                     total_loss += loss * len(idx)
                     acc = accuracy(arch, logits, y[idx])
                     correct += 0.0 if acc is None else acc * len(idx)
