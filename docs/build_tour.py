@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = 150
 DOCS = ROOT / "docs"
 
 
@@ -168,6 +169,21 @@ STEPS: list[Step] = [
 ]
 
 
+README_EXAMPLE = [
+    Step("", "", 'gdcli grad "3*x**3 + 10*y**2" --at 3,3', ("gradient    (81, 60)",)),
+    Step(
+        "",
+        "",
+        "gdcli descend configs/cubic-saddle.yaml --out runs/cubic-saddle --force",
+        ("reached the local minimum", "stalled at a saddle point"),
+    ),
+]
+"""The 30-second example of the README, pasted the same way."""
+
+EXAMPLE_BEGIN = "<!-- example:begin (pasted from real runs by docs/build_tour.py) -->"
+EXAMPLE_END = "<!-- example:end -->"
+
+
 def run(
     command: str, cwd: Path, quick: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -179,8 +195,37 @@ def run(
         args = [sys.executable, *args[1:]]
     for key, value in (quick or {}).items():
         args += ["--set", f"{key}={value}"]
-    env = dict(os.environ, COLUMNS="100", NO_COLOR="1")
+    env = dict(os.environ, COLUMNS=str(COLUMNS), NO_COLOR="1")
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def _checked_output(step: Step) -> str:
+    if step.setup:
+        done = run(step.setup, ROOT)
+        if done.returncode != 0:
+            raise SystemExit(f"setup failed: {step.setup}\n{done.stderr}")
+    result = run(step.command, ROOT)
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise SystemExit(f"{step.command} exited {result.returncode}:\n{output}")
+    missing = [e for e in step.expect if e not in output]
+    if missing:
+        raise SystemExit(f"{step.command}: output lacks {missing}:\n{output}")
+    return output
+
+
+def readme_example() -> str:
+    lines = [EXAMPLE_BEGIN, "```console"]
+    for step in README_EXAMPLE:
+        lines += [f"$ {step.command}", *_checked_output(step).rstrip().splitlines()]
+    return "\n".join([*lines, "```", EXAMPLE_END])
+
+
+def update_readme() -> None:
+    path = ROOT / "README.md"
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(EXAMPLE_BEGIN), text.index(EXAMPLE_END) + len(EXAMPLE_END)
+    path.write_text(text[:start] + readme_example() + text[end:], encoding="utf-8")
 
 
 def build() -> str:
@@ -195,17 +240,7 @@ def build() -> str:
     ]
     (DOCS / "images").mkdir(exist_ok=True)
     for step in STEPS:
-        if step.setup:
-            done = run(step.setup, ROOT)
-            if done.returncode != 0:
-                raise SystemExit(f"setup failed: {step.setup}\n{done.stderr}")
-        result = run(step.command, ROOT)
-        output = result.stdout + result.stderr
-        if result.returncode != 0:
-            raise SystemExit(f"{step.command} exited {result.returncode}:\n{output}")
-        missing = [e for e in step.expect if e not in output]
-        if missing:
-            raise SystemExit(f"{step.command}: output lacks {missing}:\n{output}")
+        output = _checked_output(step)
         if step.title:
             lines += [f"## {step.title}", ""]
         if step.text:
@@ -227,3 +262,4 @@ def build() -> str:
 
 if __name__ == "__main__":
     (DOCS / "tour.md").write_text(build(), encoding="utf-8")
+    update_readme()

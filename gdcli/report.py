@@ -137,7 +137,7 @@ def _kind_reason(a: PointAnalysis) -> str:
 def graph_table(console: Console, order: Sequence[Tensor]) -> None:
     """The evaluation graph: one row per node in evaluation order, with its adjoint."""
     ids = {id(t): i for i, t in enumerate(order)}
-    table = Table(title="Evaluation graph (forward values, backward adjoints d f / d node)")
+    table = Table(title="Evaluation graph: values forward, adjoints df/dnode backward")
     table.add_column("node", justify="right")
     table.add_column("operation")
     table.add_column("inputs")
@@ -226,7 +226,8 @@ def descend_report(console: Console, result: Any) -> None:
     )
     if plan.starts.shape[0] == 1 or all(r.n <= 5 for r in result.runs):
         table = Table()
-        for col, just in (
+        history = any(r.n == 1 for r in result.runs)
+        columns = [
             ("optimizer", "left"),
             ("start", "left"),
             ("final x", "left"),
@@ -234,12 +235,15 @@ def descend_report(console: Console, result: Any) -> None:
             ("|grad|", "right"),
             ("iter", "right"),
             ("status: verdict", "left"),
-            ("f history", "left"),
-        ):
-            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        ]
+        if history:
+            columns.append(("f history", "left"))
+        for col, just in columns:
+            # the verdict is the sentence people read: other columns give way to it
+            table.add_column(col, justify=just, no_wrap=col.startswith(("status", "start")))  # type: ignore[arg-type]
         for r in result.runs:
             for i in range(r.n):
-                table.add_row(
+                cells = [
                     r.label,
                     vec(r.starts[i], 4),
                     vec(r.x[i], 7),
@@ -247,8 +251,10 @@ def descend_report(console: Console, result: Any) -> None:
                     num(r.grad_norm[i], 3),
                     str(int(r.iterations[i])),
                     f"{_status(str(r.status[i]))}: {verdict(r, i, minima)}",
-                    sparkline(r.history) if r.n == 1 else "",
-                )
+                ]
+                if history:
+                    cells.append(sparkline(r.history, width=16) if r.n == 1 else "")
+                table.add_row(*cells)
         console.print(table)
     else:
         for r in result.runs:
