@@ -368,7 +368,6 @@ def test_descend_table_shows_each_start_with_its_verdict(cubic_saddle: DescendRe
         "0",
         "0",
         "converged: stalled at a saddle point",
-        "",
     ]
     assert rows[0][:4] == ["gd(lr=0.01)", "(2, 2)", "(1, 1)", "-1"]
     assert rows[0][6] == "converged: reached the local minimum"
