@@ -101,19 +101,25 @@ class GdcliGroup(TyperGroup):
 
 
 HELP = """\
-A workbench for gradient descent and small neural networks.
-
-Write an experiment as a YAML file, run one command, get a loss table, a trace on
+A workbench for gradient descent and small neural networks: write an
+experiment as a YAML file, run one command, get a loss table, a trace on
 disk and, with --plot, pictures.
 
 [bold]Examples[/bold]
 
-  gdcli grad "3*x**3 + 10*y**2" --at 3,3        gradient (81, 60), Hessian, verdict
-  gdcli grad "3*exp(x**2 + 1)" --at 1 --graph   the evaluation graph with adjoints
-  gdcli functions                               the built-in test functions
+  gdcli grad "3*x**3 + 10*y**2" --at 3,3       gradient, Hessian, verdict
+  gdcli grad "3*exp(x**2 + 1)" --at 1 --graph  the evaluation graph
+  gdcli functions                              the built-in test functions
+  gdcli descend configs/rosenbrock.yaml        optimizers side by side
+  gdcli train-mlp configs/breast-cancer.yaml   an MLP on medical data
+  gdcli compare-activations configs/compare-xor.yaml
+  gdcli predict runs/NAME/model.npz data.csv   predictions as CSV
+  gdcli plot runs/NAME                         pictures of a finished run
+  gdcli schema descend                         JSON Schema for editors
 
-Exit codes: 0 done (a diverged run is a result), 2 bad input, 3 --strict and a run
-did not converge, 130 interrupted (partial results saved), 1 a bug (rerun with --debug).
+Exit codes: 0 done (a diverged run is a result), 2 bad input, 3 --strict
+and a run did not converge, 130 interrupted (what ran is saved), 1 a bug
+(rerun with --debug).
 """
 
 app = typer.Typer(
@@ -254,16 +260,16 @@ DESCEND_EXAMPLE = """\
 [bold]Example experiment file[/bold]
 
   name: seed-cubic
-  function: "2*x**3 - 6*x*y + 3*y**2"   # a built-in name or a formula
-  start: [2.0, 2.0]                      # or starts: [[..], ..] or {random: 100}
+  function: "2*x**3 - 6*x*y + 3*y**2"  # a built-in name or a formula
+  start: [2.0, 2.0]          # or starts: [[..], ..] or {random: 100}
   iterations: 5000
-  tolerance: 1.0e-8                      # converged when |grad| < tolerance
-  optimizers:                            # one run each; or a single optimizer: {...}
+  tolerance: 1.0e-8          # converged when |grad| < tolerance
+  optimizers:                # one run each (or one optimizer: {...})
     - {name: gd, lr: 0.01}
     - {name: momentum, lr: 0.01, momentum: 0.9}
     - {name: adam, lr: 0.05, schedule: {name: cosine, total_steps: 5000}}
   seed: 0
-  trace_every: 1                         # thin the trace of many starts
+  trace_every: 1             # thin the trace of many starts
 
 Optimizers: gd, momentum, nesterov, adagrad, rmsprop, adam, adamw, newton, armijo.
 Schedules: constant, step, exponential, inverse_time, cosine (each with warmup_steps).
@@ -432,13 +438,14 @@ TRAIN_EXAMPLE = """\
 
   name: breast-cancer
   data: {name: breast_cancer, test_fraction: 0.2, standardize: true}
-        # or {csv: path.csv, target: column} or {npz: path.npz} (X/y or MedMNIST)
-        # built-in: xor, and, or, moons, circles, spirals, blobs; bundled: breast_cancer, digits
-  model: {hidden: [32], activation: relu}   # output layer and loss follow from the task
+    # or {csv: file.csv, target: column} or {npz: file.npz} (X/y, MedMNIST)
+    # built-in: xor, and, or, moons, circles, spirals, blobs
+    # bundled: breast_cancer, digits
+  model: {hidden: [32], activation: relu}  # output and loss: from the task
   optimizer: {name: adam, lr: 0.001}
   epochs: 200
-  batch_size: 32                             # or full
-  early_stopping: {patience: 20}             # needs data.val_fraction
+  batch_size: 32                  # or full
+  early_stopping: {patience: 20}  # needs data.val_fraction
   seed: 0
 
 Every key: gdcli schema train-mlp.
@@ -552,13 +559,13 @@ COMPARE_EXAMPLE = """\
 
   name: compare-xor
   data: {name: xor}
-  model: {hidden: [4], init: glorot_uniform}   # one initializer: same weights for all
-  optimizer: {name: adam, lr: 0.05}
-  epochs: 300
+  model: {hidden: [4], init: glorot_uniform}  # same weights for all
+  optimizer: {name: adam, lr: 0.1}
+  epochs: 500
   batch_size: full
   activations: [linear, sigmoid, tanh, relu, leaky_relu, heaviside]
-  seeds: [0, 1, 2, 3, 4]                        # or repeats: 5
-  target_accuracy: 1.0                          # epochs until reached
+  seeds: [0, 1, 2, 3, 4]    # or repeats: 5
+  target_accuracy: 1.0      # count the epochs until reached
 
 [bold]Examples[/bold]
 

@@ -192,6 +192,7 @@ def aggregate(outcomes: list[Outcome], activations: list[str]) -> list[dict[str,
             {
                 "activation": name,
                 "runs": len(runs),
+                "loss_history": _mean_history(ok),
                 "failed": [o.error for o in runs if o.error],
                 "train_loss": _stat([o.train_loss for o in ok]),
                 "train_accuracy": _stat([o.train_accuracy for o in ok]),
@@ -211,6 +212,15 @@ def aggregate(outcomes: list[Outcome], activations: list[str]) -> list[dict[str,
     for i, r in enumerate(results):
         r["rank"] = i + 1
     return results
+
+
+def _mean_history(runs: list[Outcome]) -> list[float]:
+    """The mean train loss per epoch over the runs that have that epoch."""
+    by_epoch: dict[int, list[float]] = {}
+    for o in runs:
+        for r in o.rows:
+            by_epoch.setdefault(int(r["epoch"]), []).append(float(r["train_loss"]))
+    return [float(np.mean(by_epoch[e])) for e in sorted(by_epoch)]
 
 
 def _rank_key(r: dict[str, Any]) -> tuple[float, float]:

@@ -223,6 +223,11 @@ def descend_report(console: Console, result: Any) -> None:
         f"[bold]{plan.name}[/bold]: f({', '.join(fn.variables)}) = {fn.formula}; "
         f"{plan.starts.shape[0]} start(s), up to {plan.iterations} iterations, "
         f"tolerance {num(plan.tolerance)}"
+        + (
+            f"; trace.csv keeps every {plan.trace_every}th iteration and each start's last"
+            if plan.trace_every > 1
+            else ""
+        )
     )
     if plan.starts.shape[0] == 1 or all(r.n <= 5 for r in result.runs):
         table = Table()
@@ -369,12 +374,12 @@ def compare_report(console: Console, summary: dict[str, Any]) -> None:
         ("train acc", "right"),
         ("test acc", "right"),
         ("epochs to target", "right"),
-        ("dead ReLU", "right"),
+        ("dead", "right"),
         ("saturated", "right"),
         ("hidden W moved", "left"),
-        ("s/run", "right"),
+        ("loss", "left"),
     ):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+        table.add_column(col, justify=just, no_wrap=col != "epochs to target")  # type: ignore[arg-type]
     for r in summary["results"]:
         ett = r["epochs_to_target"]
         reached = f"{_ms(ett, 0)} ({ett['reached']}/{r['runs']})" if target else "-"
@@ -390,7 +395,7 @@ def compare_report(console: Console, summary: dict[str, Any]) -> None:
             _pct(r["dead_fraction"]),
             _pct(r["saturated_fraction"]),
             "-" if moved is None else ("yes" if moved else "[red]no[/red]"),
-            _ms(r["seconds"], 2),
+            sparkline(r.get("loss_history") or [], width=12),
         )
     console.print(table)
     for r in summary["results"]:
