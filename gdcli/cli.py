@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import traceback
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -316,25 +317,48 @@ def _load(config: Path, overrides: list[str] | None) -> Any:
     return doc
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The options every experiment command shares."""
+
+    out: Path | None
+    force: bool
+    json_out: bool
+    quiet: bool
+    plot: bool
+    sweep: list[str] | None
+    dry_run: bool
+    resume: bool
+    workers: int
+
+
+def _config_or_sweep(
+    command: str, model: Any, config: Path, overrides: list[str] | None, opts: RunOptions
+) -> tuple[Any, Any] | None:
+    """The validated experiment and its document; None when the file or the options
+    make it a sweep, which then runs here."""
+    from gdcli.config import validate
+    from gdcli.sweep import sweep_spec
+
+    doc = _load(config, overrides)
+    spec = sweep_spec(doc, opts.sweep or [])
+    if spec:
+        _sweep(command, doc, model, spec, opts)
+        return None
+    _no_sweep_options(opts.dry_run, opts.resume)
+    return validate(doc, model), doc
+
+
 def _sweep(
-    command: str,
-    doc: Any,
-    model: Any,
-    spec: dict[str, list[Any]],
-    out: Path | None,
-    *,
-    force: bool,
-    resume: bool,
-    dry_run: bool,
-    workers: int,
-    json_out: bool,
-    quiet: bool,
-    plot: bool,
+    command: str, doc: Any, model: Any, spec: dict[str, list[Any]], opts: RunOptions
 ) -> None:
     """Run (or with --dry-run, list) the points of a sweep and show one table."""
     from gdcli import report
     from gdcli.runs import InterruptGuard
     from gdcli.sweep import check_points, points, run_sweep
+
+    out, force, resume, dry_run = opts.out, opts.force, opts.resume, opts.dry_run
+    json_out, quiet, plot, workers = opts.json_out, opts.quiet, opts.plot, opts.workers
 
     name = str(doc.data.get("name") or command)
     if resume and out is None:
@@ -398,30 +422,15 @@ def descend(
 ) -> None:
     """Run optimizers from one or many starts on an analytic function."""
     from gdcli import report
-    from gdcli.config import DescendConfig, validate
+    from gdcli.config import DescendConfig
     from gdcli.experiment import Session, run_descend
     from gdcli.runs import InterruptGuard
-    from gdcli.sweep import sweep_spec
 
-    doc = _load(config, set_)
-    spec = sweep_spec(doc, sweep or [])
-    if spec:
-        return _sweep(
-            "descend",
-            doc,
-            DescendConfig,
-            spec,
-            out,
-            force=force,
-            resume=resume,
-            dry_run=dry_run,
-            workers=workers,
-            json_out=json_out,
-            quiet=quiet,
-            plot=plot,
-        )
-    _no_sweep_options(dry_run, resume)
-    cfg = validate(doc, DescendConfig)
+    opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
+    loaded = _config_or_sweep("descend", DescendConfig, config, set_, opts)
+    if loaded is None:
+        return
+    cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
         result = run_descend(
@@ -485,30 +494,15 @@ def train_mlp(
 ) -> None:
     """Train a multi-layer perceptron on a data set; report metrics; save the model."""
     from gdcli import report
-    from gdcli.config import TrainConfig, validate
+    from gdcli.config import TrainConfig
     from gdcli.experiment import Session, run_train
     from gdcli.runs import InterruptGuard
-    from gdcli.sweep import sweep_spec
 
-    doc = _load(config, set_)
-    spec = sweep_spec(doc, sweep or [])
-    if spec:
-        return _sweep(
-            "train-mlp",
-            doc,
-            TrainConfig,
-            spec,
-            out,
-            force=force,
-            resume=resume,
-            dry_run=dry_run,
-            workers=workers,
-            json_out=json_out,
-            quiet=quiet,
-            plot=plot,
-        )
-    _no_sweep_options(dry_run, resume)
-    cfg = validate(doc, TrainConfig)
+    opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
+    loaded = _config_or_sweep("train-mlp", TrainConfig, config, set_, opts)
+    if loaded is None:
+        return
+    cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
         _, result, summary = run_train(
@@ -592,30 +586,15 @@ def compare_activations(
 ) -> None:
     """Train the same MLP once per activation and seed; rank the activations."""
     from gdcli import report
-    from gdcli.config import CompareConfig, validate
+    from gdcli.config import CompareConfig
     from gdcli.experiment import Session, run_compare
     from gdcli.runs import InterruptGuard
-    from gdcli.sweep import sweep_spec
 
-    doc = _load(config, set_)
-    spec = sweep_spec(doc, sweep or [])
-    if spec:
-        return _sweep(
-            "compare-activations",
-            doc,
-            CompareConfig,
-            spec,
-            out,
-            force=force,
-            resume=resume,
-            dry_run=dry_run,
-            workers=workers,
-            json_out=json_out,
-            quiet=quiet,
-            plot=plot,
-        )
-    _no_sweep_options(dry_run, resume)
-    cfg = validate(doc, CompareConfig)
+    opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
+    loaded = _config_or_sweep("compare-activations", CompareConfig, config, set_, opts)
+    if loaded is None:
+        return
+    cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
     with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
         summary = run_compare(

@@ -68,18 +68,7 @@ def train_one(config_data: dict[str, Any], file: str, activation: str, seed: int
         )
         plan = train.plan(one, Document(config_data, file))
         start = [layer.W.copy() for layer in plan.layers[:-1]]
-        trainer = train.Trainer(
-            plan.arch,
-            plan.layers,
-            plan.optimizer,
-            plan.splits,
-            epochs=cfg.epochs,
-            batch_size=None if cfg.batch_size == "full" else cfg.batch_size,
-            rng=np.random.default_rng([seed, 1]),
-            l2=cfg.l2,
-            patience=cfg.early_stopping.patience if cfg.early_stopping else None,
-            min_delta=cfg.early_stopping.min_delta if cfg.early_stopping else 0.0,
-        )
+        trainer = train.make_trainer(plan, one)
         rows = [e.row() for e in trainer.epochs()]
         result = trainer.finish()
         tr = result.final.get("train")

@@ -461,6 +461,23 @@ def plan(config: Any, doc: Any) -> DescendPlan:
     )
 
 
+def descent(
+    plan: DescendPlan, index: int, should_stop: Callable[[], bool] = lambda: False
+) -> Descent:
+    """The descent of the plan's ``index``-th optimizer from all of its starts."""
+    label, opt = plan.optimizers[index]
+    return Descent(
+        plan.function,
+        opt,
+        plan.starts,
+        iterations=plan.iterations,
+        tolerance=plan.tolerance,
+        index=index,
+        label=label,
+        should_stop=should_stop,
+    )
+
+
 def trace_columns(fn: ResolvedFunction) -> list[str]:
     names = [f"x{i + 1}" for i in range(fn.dimension)]
     return ["run", "optimizer", "start", "iteration", "f", "grad_norm", "lr", *names]

@@ -61,16 +61,7 @@ def descend_one(config_data: dict[str, Any], file: str, index: int) -> tuple[Any
 
     doc = Document(config_data, file)
     plan = descend.plan(validate(doc, DescendConfig), doc)
-    label, opt = plan.optimizers[index]
-    run = descend.Descent(
-        plan.function,
-        opt,
-        plan.starts,
-        iterations=plan.iterations,
-        tolerance=plan.tolerance,
-        index=index,
-        label=label,
-    )
+    run = descend.descent(plan, index)
     rows: list[Any] = []
     for step in run.steps():
         rows += descend.trace_rows(run.run, step, plan.trace_every)
@@ -117,20 +108,11 @@ def run_descend(config: Any, doc: Any, session: Session, workers: int = 1) -> An
         write_json(out / "summary.json", result.summary(str(out)))
         return result
     with TraceWriter(out / "trace.csv", descend.trace_columns(plan.function)) as trace:
-        for index, (label, opt) in enumerate(plan.optimizers):
+        for index, (label, _) in enumerate(plan.optimizers):
             if session.should_stop():
                 interrupted = True
                 break
-            run = descend.Descent(
-                plan.function,
-                opt,
-                plan.starts,
-                iterations=plan.iterations,
-                tolerance=plan.tolerance,
-                index=index,
-                label=label,
-                should_stop=session.should_stop,
-            )
+            run = descend.descent(plan, index, session.should_stop)
             last = 0
             for step in run.steps():
                 trace.write_many(descend.trace_rows(run.run, step, plan.trace_every))
@@ -165,19 +147,7 @@ def run_train(config: Any, doc: Any, session: Session, check_grad: bool = False)
             ),
             "batch": int(rows.size),
         }
-    trainer = train.Trainer(
-        plan.arch,
-        plan.layers,
-        plan.optimizer,
-        plan.splits,
-        epochs=config.epochs,
-        batch_size=None if config.batch_size == "full" else config.batch_size,
-        rng=np.random.default_rng([config.seed, 1]),
-        l2=config.l2,
-        patience=config.early_stopping.patience if config.early_stopping else None,
-        min_delta=config.early_stopping.min_delta if config.early_stopping else 0.0,
-        should_stop=session.should_stop,
-    )
+    trainer = train.make_trainer(plan, config, session.should_stop)
     session.progress.start(config.epochs, "training")
     with TraceWriter(out / "trace.csv", train.TRACE_COLUMNS) as trace:
         for epoch in trainer.epochs():

@@ -382,6 +382,27 @@ def plan(config: Any, doc: Any) -> TrainPlan:
     )
 
 
+def make_trainer(
+    plan: TrainPlan, config: Any, should_stop: Callable[[], bool] = lambda: False
+) -> Trainer:
+    """The trainer a ``TrainConfig`` asks for; minibatch order from its own stream of
+    the seed, so that the data split and the weights do not depend on it."""
+    stopping = config.early_stopping
+    return Trainer(
+        plan.arch,
+        plan.layers,
+        plan.optimizer,
+        plan.splits,
+        epochs=config.epochs,
+        batch_size=None if config.batch_size == "full" else config.batch_size,
+        rng=np.random.default_rng([plan.seed, 1]),
+        l2=config.l2,
+        patience=stopping.patience if stopping else None,
+        min_delta=stopping.min_delta if stopping else 0.0,
+        should_stop=should_stop,
+    )
+
+
 def _has_file(exc: Any) -> bool:
     return any(p.file is not None for p in exc.problems)
 
