@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from clitools import gdcli, parse_json
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
@@ -40,26 +41,6 @@ SUMMARY_RUN_KEYS = {
     "classification",
     "seconds",
 }
-
-
-def gdcli(*args: object, env: dict[str, str] | None = None) -> Result:
-    """Run gdcli in-process; whatever the outcome, no traceback and no internal error."""
-    result = CliRunner().invoke(app, [str(a) for a in args], env=env)
-    assert "Traceback" not in result.stdout + result.stderr
-    assert result.exit_code != 1, result.stderr
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result
-
-
-def no_nan_tokens(token: str) -> Any:
-    raise AssertionError(f"stdout holds the non-JSON number {token}")
-
-
-def parse_json(text: str) -> Any:
-    """The one JSON document of stdout; NaN and Infinity are not JSON."""
-    return json.loads(text, parse_constant=no_nan_tokens)
 
 
 def write(path: Path, text: str) -> Path:

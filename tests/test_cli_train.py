@@ -13,14 +13,12 @@ import json
 import re
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner, Result
+from clitools import gdcli, parse_json
 
 from gdcli import nn, train
-from gdcli.cli import app
 from gdcli.config import TrainConfig, load_config
 from gdcli.experiment import Session, run_train
 
@@ -39,25 +37,6 @@ FINAL_KEYS = {
     "f1",
     "roc_auc",
 }
-
-
-def gdcli(*args: object) -> Result:
-    """Run gdcli in-process; whatever the outcome, no traceback and no internal error."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.stdout + result.stderr
-    assert result.exit_code != 1, result.stderr
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result
-
-
-def no_nan_tokens(token: str) -> Any:
-    raise AssertionError(f"stdout holds the non-JSON number {token}")
-
-
-def parse_json(text: str) -> Any:
-    return json.loads(text, parse_constant=no_nan_tokens)
 
 
 def train_json(config: Path, out: Path, *sets: str, extra: tuple[str, ...] = ()) -> dict:

@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner, Result
+from clitools import gdcli
 
 from gdcli import compare, train
-from gdcli.cli import app
 from gdcli.config import CompareConfig, validate
 from gdcli.yamlio import apply_override, load_document
 
@@ -34,17 +33,6 @@ WIDE = {"COLUMNS": "220", "NO_COLOR": "1"}
 # XOR short enough for tests about plumbing rather than about what the network learns.
 SHORT = ("--set", "epochs=60")
 STATS = ("train_loss", "train_accuracy", "test_accuracy", "epochs_to_target")
-
-
-def gdcli(*args: object, env: dict[str, str] | None = None) -> Result:
-    """Run gdcli in-process; whatever the outcome, no traceback and no internal error."""
-    result = CliRunner().invoke(app, [str(a) for a in args], env=env)
-    assert "Traceback" not in result.stdout + result.stderr
-    assert result.exit_code != 1, result.stderr
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result
 
 
 def read_trace(path: Path) -> tuple[list[str], list[dict[str, str]]]:

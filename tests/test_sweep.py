@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from clitools import gdcli
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner, Result
 
 from gdcli import sweep
-from gdcli.cli import app
 from gdcli.config import DescendConfig
 from gdcli.errors import ConfigError
 from gdcli.yamlio import apply_override, load_document
@@ -33,17 +32,6 @@ WIDE = {"COLUMNS": "220", "NO_COLOR": "1"}
 SMALL = ("--set", "epochs=50", "--set", "seeds=[0,1]")
 LRS = (0.01, 0.05, 0.1)
 LR_DIRS = ["optimizer.lr=0.01", "optimizer.lr=0.05", "optimizer.lr=0.1"]
-
-
-def gdcli(*args: object, env: dict[str, str] | None = None) -> Result:
-    """Run gdcli in-process; whatever the outcome, no traceback and no internal error."""
-    result = CliRunner().invoke(app, [str(a) for a in args], env=env)
-    assert "Traceback" not in result.stdout + result.stderr
-    assert result.exit_code != 1, result.stderr
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result
 
 
 def read_json(path: Path) -> Any:
