@@ -15,7 +15,10 @@ GRAD_TOL = 1e-6
 EIG_TOL = 1e-6
 """An eigenvalue is zero when |lambda| <= EIG_TOL * max(1, max |lambda|)."""
 
-KINDS = ("minimum", "maximum", "saddle", "degenerate", "not-critical")
+KINDS = ("minimum", "maximum", "saddle", "degenerate", "not-critical", "non-smooth", "undefined")
+
+SMOOTHNESS_TOL = 1e-3
+"""Largest disagreement of the Hessian's two difference quotients where f is smooth."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,15 @@ def analyze_points(
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     with np.errstate(all="ignore"):
         values, grads = ag.value_and_grad(fn.objective, X)
-        H = ag.hessian(fn.objective, X)
+        H, spread = ag.hessian_and_spread(fn.objective, X)
         finite = np.isfinite(H).all(axis=(1, 2))
         lam = np.full(X.shape, np.nan)
         if finite.any():
             lam[finite] = np.linalg.eigvalsh(H[finite])
     kinds = classify(grads, lam, grad_tol)
+    # where f has a kink the second-order test does not apply, critical or not
+    kinds[~(spread <= SMOOTHNESS_TOL)] = "non-smooth"
+    kinds[~(np.isfinite(values) & np.isfinite(grads).all(axis=1))] = "undefined"
     return [
         PointAnalysis(X[i], float(values[i]), grads[i], H[i], lam[i], str(kinds[i]))
         for i in range(X.shape[0])

@@ -87,7 +87,10 @@ class GdcliGroup(TyperGroup):
             fmt = getattr(exc, "format_message", None)
             message = fmt() if callable(fmt) else str(exc)
             command = getattr(getattr(exc, "ctx", None), "command_path", None) or "gdcli"
-            _say(f"gdcli: error: {' '.join(message.split())} (see '{command} --help')")
+            hint = f"see '{command} --help'"
+            if command.endswith(" grad") and message.startswith("No such option: -"):
+                hint = "a formula that starts with '-' reads as an option: write '(-x**2)'"
+            _say(f"gdcli: error: {' '.join(message.split())} ({hint})")
         except Exception as exc:
             code = EXIT_INTERNAL
             if debug:
@@ -399,9 +402,18 @@ def _sweep(
 
 
 def _out_dir(out: Path | None, name: str) -> Path:
+    """``--out``, or a new ``runs/<name>-<timestamp>`` (numbered when two runs start in
+    the same second, so that a default directory never needs --force)."""
     from gdcli.runs import default_run_dir
 
-    return out if out is not None else default_run_dir(name)
+    if out is not None:
+        return out
+    path = default_run_dir(name)
+    n = 2
+    while path.exists():
+        path = path.with_name(f"{default_run_dir(name).name}-{n}")
+        n += 1
+    return path
 
 
 @app.command(epilog=DESCEND_EXAMPLE)
@@ -628,9 +640,21 @@ def plot_command(
 
 
 def _plot(out_dir: Path) -> list[str]:
+    """The pictures of a finished run. A run is a result whether or not it can be drawn
+    (a run that diverged at once has nothing to draw), so a picture that cannot be
+    made is a warning, never a change of the exit code."""
     from gdcli.plot import plot_run
 
-    return [p.name for p in plot_run(out_dir)]
+    try:
+        return [p.name for p in plot_run(out_dir)]
+    except GdcliError as exc:
+        _say(f"gdcli: warning: no pictures: {' '.join(str(exc).split())}")
+    except Exception as exc:  # a picture must not cost the user the run's report
+        _say(
+            f"gdcli: warning: no pictures: {type(exc).__name__}: {exc} "
+            f"(a bug; `gdcli plot {out_dir} --debug` shows the traceback)"
+        )
+    return []
 
 
 def _finish(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -35,6 +36,17 @@ from gdcli.optim import OPTIMIZERS, Hyperparameter
 from gdcli.yamlio import Document, KeyPath, apply_override, did_you_mean, load_document
 
 
+def _integral(value: Any) -> Any:
+    """``1e3`` and ``1000.0`` are the whole number 1000 (YAML reads 1e3 as a float)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
+"""An integer key that also takes a whole number written as a float (1e3)."""
+
+
 class Model(BaseModel):
     """Base of every config model: unknown keys are errors, types are not coerced."""
 
@@ -43,8 +55,8 @@ class Model(BaseModel):
 
 # -- learning-rate schedules -------------------------------------------------------
 
-Steps = Annotated[int, Field(ge=1)]
-WarmupSteps = Annotated[int, Field(ge=0, description="linear warm-up over this many updates")]
+Steps = Annotated[Int, Field(ge=1)]
+WarmupSteps = Annotated[Int, Field(ge=0, description="linear warm-up over this many updates")]
 
 
 class ConstantSchedule(Model):
@@ -123,7 +135,7 @@ def _field_for(key: str, h: Hyperparameter) -> tuple[Any, Any]:
     if h.kind == "flag":
         return bool, Field(h.default, description=doc)
     if h.kind == "integer":
-        return int, Field(h.default, description=doc, **_bounds(h))
+        return Int, Field(h.default, description=doc, **_bounds(h))
     if h.kind == "pair":
         item = Annotated[float, Field(**_bounds(h))]
         return list[item], Field(list(h.default), min_length=2, max_length=2, description=doc)
@@ -206,7 +218,7 @@ SweepSpec = Annotated[
 class RandomStarts(Model):
     """``starts: {random: N, low: [...], high: [...]}``: N uniform starts in a box."""
 
-    random: int = Field(ge=1, le=1_000_000, description="number of random starts")
+    random: Int = Field(ge=1, le=1_000_000, description="number of random starts")
     low: list[float] | None = Field(None, description="lower corner (default: the domain)")
     high: list[float] | None = Field(None, description="upper corner (default: the domain)")
 
@@ -250,7 +262,7 @@ class DescendConfig(Model):
     starts: StartsSpec | None = Field(
         None, description="several start points, or {random: N, low: [...], high: [...]}"
     )
-    iterations: int = Field(10000, ge=1, le=10_000_000, description="iteration budget per run")
+    iterations: Int = Field(10000, ge=1, le=10_000_000, description="iteration budget per run")
     tolerance: float = Field(
         1e-6, gt=0, description="converged when the gradient norm falls below this"
     )
@@ -258,8 +270,8 @@ class DescendConfig(Model):
     optimizers: list[OptimizerSpec] | None = Field(
         None, min_length=1, description="one run per optimizer"
     )
-    seed: int = Field(0, ge=0, description="seed of the random starts")
-    trace_every: int = Field(
+    seed: Int = Field(0, ge=0, description="seed of the random starts")
+    trace_every: Int = Field(
         1, ge=1, description="write every k-th iteration to the trace (the last always)"
     )
     sweep: SweepSpec = None
@@ -311,10 +323,10 @@ class DataSpec(Model):
     csv: str | None = Field(None, description="a CSV file with a header row")
     target: str | None = Field(None, description="the CSV column to predict")
     npz: str | None = Field(None, description="an NPZ file with X and y, or in MedMNIST layout")
-    n: int | None = Field(None, ge=4, le=1_000_000, description="points of a generated set")
+    n: Int | None = Field(None, ge=4, le=1_000_000, description="points of a generated set")
     noise: float | None = Field(None, ge=0, description="noise of a generated set")
-    arms: int = Field(2, ge=2, le=20, description="arms of the spirals (one class each)")
-    centers: int = Field(3, ge=2, le=20, description="clusters of the blobs (one class each)")
+    arms: Int = Field(2, ge=2, le=20, description="arms of the spirals (one class each)")
+    centers: Int = Field(3, ge=2, le=20, description="clusters of the blobs (one class each)")
     test_fraction: Fraction = Field(0.0, description="share held out for testing")
     val_fraction: Fraction = Field(0.0, description="share held out for validation")
     standardize: bool = Field(False, description="scale features to mean 0, std 1 (train fit)")
@@ -334,7 +346,7 @@ class DataSpec(Model):
 class ModelSpec(Model):
     """The network: hidden sizes, activations, output layer, loss, initial weights."""
 
-    hidden: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
+    hidden: list[Annotated[Int, Field(ge=1, le=100_000)]] = Field(
         default_factory=lambda: [16],
         description="sizes of the hidden layers; [] for none",
         json_schema_extra={"default": [16]},
@@ -383,7 +395,7 @@ class ModelSpec(Model):
 
 
 class EarlyStopping(Model):
-    patience: int = Field(ge=1, description="epochs without improvement before stopping")
+    patience: Int = Field(ge=1, description="epochs without improvement before stopping")
     min_delta: float = Field(0.0, ge=0, description="smallest decrease that counts")
 
 
@@ -402,15 +414,15 @@ class TrainConfig(Model):
         description="the optimizer (default: adam with lr 0.001)",
         json_schema_extra={"default": {"name": "adam", "lr": 0.001}},
     )
-    epochs: int = Field(100, ge=1, le=1_000_000, description="passes over the training data")
-    batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = Field(
+    epochs: Int = Field(100, ge=1, le=1_000_000, description="passes over the training data")
+    batch_size: Annotated[Int, Field(ge=1)] | Literal["full"] = Field(
         32, description="examples per update, or 'full' for the whole training set"
     )
     l2: float = Field(0.0, ge=0, description="L2 weight decay added to the loss")
     early_stopping: EarlyStopping | None = Field(
         None, description="stop when the validation loss stops improving; best weights kept"
     )
-    seed: int = Field(0, ge=0, description="seed of the split, the weights and the shuffling")
+    seed: Int = Field(0, ge=0, description="seed of the split, the weights and the shuffling")
     sweep: SweepSpec = None
 
     @model_validator(mode="after")
@@ -443,10 +455,10 @@ class CompareConfig(TrainConfig):
         description="one run per activation (and seed), same network otherwise",
         json_schema_extra={"default": list[Any](DEFAULT_ACTIVATIONS)},
     )
-    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+    seeds: list[Annotated[Int, Field(ge=0)]] | None = Field(
         None, min_length=1, description="the seeds to repeat each activation with"
     )
-    repeats: int | None = Field(None, ge=1, le=1000, description="seeds 0 .. repeats-1")
+    repeats: Int | None = Field(None, ge=1, le=1000, description="seeds 0 .. repeats-1")
     target_accuracy: float | None = Field(
         None, gt=0, le=1, description="count the epochs until train accuracy reaches this"
     )
@@ -462,6 +474,8 @@ class CompareConfig(TrainConfig):
             raise ValueError("give either target_accuracy or target_loss, not both")
         if len(set(self.activations)) != len(self.activations):
             raise ValueError("an activation is listed twice")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("a seed is listed twice; its runs would be copies of each other")
         return self
 
     def seed_list(self) -> list[int]:

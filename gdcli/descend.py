@@ -106,6 +106,10 @@ def verdict(run: DescentRun, i: int, minima: tuple[CriticalPoint, ...]) -> str:
             return "stalled at a saddle point"
         if kind == "maximum":
             return "stuck at a maximum"
+        if kind == "non-smooth" and j >= 0:
+            return f"reached the {minima[j].kind}{where}, at a kink of f"
+        if kind == "non-smooth":
+            return "stopped at a kink of f, where the gradient is not defined"
         return "stopped where the Hessian is singular (degenerate point)"
     if kind == "minimum" and j >= 0:
         return f"near the {minima[j].kind}, budget spent"
@@ -171,7 +175,8 @@ class Descent:
             run.f, run.grad_norm, run.x = f.copy(), gn.copy(), X.copy()
             state = opt.init([X])
             run.history.append(_median(f[finite]) if finite.any() else float("nan"))
-            yield Step(0, X, f, gn, learning_rate(opt, state), np.ones_like(active), ~active)
+            # a start where f is not finite never enters the trace (it keeps only numbers)
+            yield Step(0, X, f, gn, learning_rate(opt, state), finite, ~active)
 
             all_active = active.size > 0 and bool(active.all())
             all_rows = np.ones_like(active)

@@ -25,7 +25,7 @@ from gdcli import autograd as ag
 from gdcli.errors import ExpressionError, Problem
 
 MAX_LENGTH = 4000
-MAX_DEPTH = 100
+MAX_DEPTH = 400
 CONSTANTS = {"pi": math.pi, "e": math.e}
 
 
@@ -208,6 +208,8 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Expression:
         order = tuple(sorted(found))
     else:
         order = tuple(variables)
+        if len(set(order)) != len(order):
+            raise ExpressionError(f"declared variables repeat a name: {', '.join(order)}")
         missing = sorted(found - set(order))
         if missing:
             raise ExpressionError(

@@ -131,6 +131,8 @@ def _kind_reason(a: PointAnalysis) -> str:
         "saddle": "gradient 0, eigenvalues of both signs",
         "degenerate": "gradient 0, an eigenvalue 0: second-order test inconclusive",
         "not-critical": "gradient not 0; -gradient points downhill",
+        "non-smooth": "the gradient jumps here (a kink): no Hessian, no second-order test",
+        "undefined": "f or its gradient is not finite here",
     }[a.classification]
 
 
@@ -231,36 +233,45 @@ def descend_report(console: Console, result: Any) -> None:
     )
     if plan.starts.shape[0] == 1 or all(r.n <= 5 for r in result.runs):
         table = Table()
-        history = any(r.n == 1 for r in result.runs)
+        narrow = console.width < 100
+        digits = 4 if narrow else 7
+        history = not narrow and any(r.n == 1 for r in result.runs)
         columns = [
+            ("#", "right"),
             ("optimizer", "left"),
             ("start", "left"),
             ("final x", "left"),
             ("f", "right"),
             ("|grad|", "right"),
             ("iter", "right"),
-            ("status: verdict", "left"),
+            ("status", "left"),
         ]
         if history:
             columns.append(("f history", "left"))
         for col, just in columns:
-            # the verdict is the sentence people read: other columns give way to it
-            table.add_column(col, justify=just, no_wrap=col.startswith(("status", "start")))  # type: ignore[arg-type]
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        verdicts: list[str] = []
         for r in result.runs:
             for i in range(r.n):
+                number = len(verdicts) + 1
                 cells = [
+                    str(number),
                     r.label,
                     vec(r.starts[i], 4),
-                    vec(r.x[i], 7),
-                    num(r.f[i], 7),
+                    vec(r.x[i], digits),
+                    num(r.f[i], digits),
                     num(r.grad_norm[i], 3),
                     str(int(r.iterations[i])),
-                    f"{_status(str(r.status[i]))}: {verdict(r, i, minima)}",
+                    _status(str(r.status[i])),
                 ]
                 if history:
                     cells.append(sparkline(r.history, width=16) if r.n == 1 else "")
                 table.add_row(*cells)
+                verdicts.append(f"  {number}. {r.label}: {verdict(r, i, minima)}")
         console.print(table)
+        # the verdicts are sentences: under the table they never squeeze the numbers
+        for line in verdicts:
+            console.print(line)
     else:
         for r in result.runs:
             b = basins(r, minima)
@@ -349,6 +360,14 @@ def train_report(console: Console, summary: dict[str, Any]) -> None:
             f"gradient check on {check['batch']} examples: largest relative error "
             f"{num(check['max_relative_error'], 3)} (backprop vs central differences)"
         )
+        kinked = {"relu", "leaky_relu", "heaviside"} & set(m["activations"])
+        if check["max_relative_error"] > 1e-4 and kinked:
+            console.print(
+                f"  {', '.join(sorted(kinked))} has a kink at 0 where no derivative exists; "
+                "a unit sitting exactly there (zero biases and an input of 0, as in XOR) "
+                "makes central differences and backprop disagree without either being wrong. "
+                "Try a smooth activation or --set model.dtype=float64 to see the match."
+            )
 
 
 # -- gdcli compare-activations -----------------------------------------------------------

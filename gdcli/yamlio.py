@@ -110,10 +110,15 @@ class Document:
         """A problem at the deepest written prefix of ``path``, or at its ``--set``."""
         path = tuple(path)
         key = ".".join(str(p) for p in path) or None
-        # a value set on the command line replaces what the file said under it
+        # a value set on the command line replaces what the file said under it, and a
+        # key the command line introduced is the command line's
         for n in range(len(path), -1, -1):
             if path[:n] in self.overridden:
                 return Problem(message, file=self.overridden[path[:n]], key=key)
+        if path not in self.positions:
+            for set_path, label in self.overridden.items():
+                if set_path[: len(path)] == path:
+                    return Problem(message, file=label, key=key)
         for n in range(len(path), -1, -1):
             if path[:n] in self.positions:
                 line, col = self.positions[path[:n]]

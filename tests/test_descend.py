@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -360,17 +361,15 @@ def test_descend_table_shows_each_start_with_its_verdict(cubic_saddle: DescendRe
         if line.startswith("│")
     ]
     assert len(rows) == 4
-    assert rows[1] == [
-        "gd(lr=0.01)",
-        "(0, 0)",
-        "(0, 0)",
-        "0",
-        "0",
-        "0",
-        "converged: stalled at a saddle point",
+    assert rows[1] == ["2", "gd(lr=0.01)", "(0, 0)", "(0, 0)", "0", "0", "0", "converged"]
+    assert rows[0][:5] == ["1", "gd(lr=0.01)", "(2, 2)", "(1, 1)", "-1"]
+    verdicts = [line.strip() for line in text.splitlines() if re.match(r"\s+\d+\. ", line)]
+    assert verdicts == [
+        "1. gd(lr=0.01): reached the local minimum",
+        "2. gd(lr=0.01): stalled at a saddle point",
+        "3. gd(lr=0.01): reached the local minimum",
+        "4. gd(lr=0.01): reached the local minimum",
     ]
-    assert rows[0][:4] == ["gd(lr=0.01)", "(2, 2)", "(1, 1)", "-1"]
-    assert rows[0][6] == "converged: reached the local minimum"
 
 
 def test_interrupting_a_descent_freezes_the_active_starts() -> None:

@@ -66,7 +66,31 @@ def test_listed_critical_points_have_zero_gradient_and_the_listed_value(name: st
 def test_listed_kinds_agree_with_the_second_order_test(name: str, d: int) -> None:
     fn = resolve(name, d)
     for p in LIBRARY[name].critical_points(d):
-        assert analyze_point(fn, np.array(p.x)).classification == VERDICT[p.kind], (name, p)
+        kind = analyze_point(fn, np.array(p.x)).classification
+        if name == "ackley":
+            # Ackley's minimum is the tip of a cone (sqrt of a sum of squares): a kink,
+            # where no Hessian exists and the second-order test must not pretend.
+            assert kind == "non-smooth", (name, p)
+        else:
+            assert kind == VERDICT[p.kind], (name, p)
+
+
+@pytest.mark.parametrize(
+    ("formula", "at", "kind"),
+    [
+        ("abs(x)", [0.0], "non-smooth"),
+        ("relu(x) + y**2", [0.0, 0.0], "non-smooth"),
+        ("abs(x)", [1.0], "not-critical"),
+        ("sqrt(-x)", [1.0], "undefined"),
+        ("x**0.5", [0.0], "undefined"),
+        ("x**2 + y**2", [0.0, 0.0], "minimum"),
+    ],
+)
+def test_kinks_and_non_finite_points_are_not_given_a_second_order_verdict(
+    formula: str, at: list[float], kind: str
+) -> None:
+    fn = resolve(formula, len(at))
+    assert analyze_point(fn, np.array(at)).classification == kind
 
 
 @pytest.mark.parametrize(("name", "d"), ENTRIES, ids=IDS)
