@@ -556,7 +556,24 @@ def predict(
         _print_json(result.to_dict(str(out) if out else None))
     elif out is None:
         sys.stdout.write(text)
-    if result.accuracy is not None and not json_out:
+    if json_out:
+        return
+    if result.ignored_columns:
+        _say(
+            f"gdcli: warning: ignoring columns the model does not use: "
+            f"{', '.join(result.ignored_columns)}"
+        )
+    if result.unknown_labels:
+        _say(
+            f"gdcli: warning: no accuracy: column '{result.target}' holds classes the model "
+            f"does not know: {', '.join(result.unknown_labels)}"
+        )
+    elif result.missing_labels:
+        _say(
+            f"gdcli: warning: no accuracy: {result.missing_labels} empty cell(s) in column "
+            f"'{result.target}'"
+        )
+    if result.accuracy is not None:
         _say(f"gdcli: accuracy {result.accuracy:.4f} on {result.n} rows with a target")
 
 

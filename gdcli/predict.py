@@ -1,5 +1,11 @@
 """Applying a saved model to a CSV file: predictions, probabilities and, when the file
-has the target column, accuracy."""
+has the target column, accuracy.
+
+The file is read with the rules and messages of ``gdcli.data`` (the reader of the
+training CSV). Its columns are the model's features, found by name in any order,
+optionally the target column, found by the name saved in the model, and anything else,
+which is ignored and reported in ``Prediction.ignored_columns``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gdcli import nn
+from gdcli import data, nn
 from gdcli.errors import DataError, Problem
 from gdcli.runs import format_number
 from gdcli.train import SavedModel, load_model
@@ -19,11 +25,28 @@ from gdcli.train import SavedModel, load_model
 
 @dataclass(frozen=True)
 class Prediction:
+    """The predictions for one file, and what the caller should warn about.
+
+    - ``target``: the column read as the target, or None;
+    - ``ignored_columns``: the file's other columns that are neither features nor the
+      target, in file order;
+    - ``unknown_labels``: the distinct target values (sorted) that are not classes of
+      the model; accuracy is None when there are any;
+    - ``missing_labels``: the number of empty target cells; accuracy is None then too.
+
+    ``unknown_labels`` and ``missing_labels`` concern classifiers only (empty and 0 for
+    a regression model, whose accuracy is always None).
+    """
+
     model: SavedModel
     predictions: list[str]  # class name (or value for regression) per row
     proba: np.ndarray  # (n, k)
     truth: list[str] | None  # the target column, when the file has one
     accuracy: float | None
+    target: str | None = None
+    ignored_columns: tuple[str, ...] = ()
+    unknown_labels: tuple[str, ...] = ()
+    missing_labels: int = 0
 
     @property
     def n(self) -> int:
@@ -37,44 +60,64 @@ class Prediction:
             "predictions": self.predictions,
             "probabilities": self.proba.tolist() if classes else None,
             "accuracy": self.accuracy,
+            "target": self.target,
+            "ignored_columns": list(self.ignored_columns),
+            "unknown_labels": list(self.unknown_labels),
+            "missing_labels": self.missing_labels,
             "out": out,
         }
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _read_rows(path: Path) -> tuple[list[str], int, list[tuple[int, list[str]]]]:
+    """The header (stripped names), its line, and the non-blank rows with their lines."""
     source = str(path)
-    if not path.exists():
-        raise DataError(Problem("no such file", file=source))
-    if path.is_dir():
-        raise DataError(Problem("is a directory, expected a CSV file", file=source))
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        raise DataError(
-            Problem("cannot be read as UTF-8 text; expected CSV", file=source)
-        ) from None
-    if "\x00" in text or not text.strip():
-        raise DataError(Problem("empty or binary file; expected CSV with a header", file=source))
+    text = data._read_text(path)
+    if not text.strip():
+        raise DataError(Problem("the file is empty; expected a header row and data", file=source))
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = [c.strip() for c in next(reader)]
-    rows = [(reader.line_num, row) for row in reader if row]
-    return header, rows
+    rows_in = data._csv_rows(reader, source)
+    header = [cell.strip() for cell in next(rows_in)]
+    header_line = reader.line_num
+    if len(header) >= 2:
+        # the training reader's checks of the names (no blank or repeated name, not a
+        # row of numbers); its target check passes trivially with header[0]
+        data._check_header(header, source=source, target=header[0], line=header_line)
+    rows = [(reader.line_num, row) for row in rows_in]
+    return header, header_line, rows
 
 
-def _label(cell: str) -> str:
-    """A target cell as a class name, read as training reads it: 1.0 and 1 are class '1'."""
+def _label(cell: str, classes: tuple[str, ...] | None) -> str:
+    """A target cell as a class name, read as training reads it: 1.0 and 1 are class '1'
+    (unless the model has a class named '1.0')."""
     text = cell.strip()
-    try:
-        value = float(text)
-    except ValueError:
+    if classes is not None and text in classes:
         return text
-    return str(int(value)) if value.is_integer() else text
+    value = data._to_float(text)
+    if value is None or not value.is_integer():
+        return text
+    return str(int(value))
+
+
+def _target_column(
+    model: SavedModel, header: list[str], extra: list[int]
+) -> tuple[int | None, list[int]]:
+    """The target column's index (or None) and the ignored columns' indices.
+
+    The target is the column named as the model's saved target. A model file without
+    a target name (written before gdcli saved it, or trained on an .npz file) takes
+    the one column besides the features when there is exactly one.
+    """
+    if model.target is not None:
+        target = header.index(model.target) if model.target in header else None
+    else:
+        target = extra[0] if len(extra) == 1 else None
+    return target, [j for j in extra if j != target]
 
 
 def run_predict(model_path: Path, data_path: Path) -> Prediction:
     """Predict every row of ``data_path`` with the model at ``model_path``."""
     model = load_model(model_path)
-    header, rows = _read_rows(data_path)
+    header, header_line, rows = _read_rows(data_path)
     source = str(data_path)
     missing = [f for f in model.feature_names if f not in header]
     if missing:
@@ -83,54 +126,62 @@ def run_predict(model_path: Path, data_path: Path) -> Prediction:
             Problem(
                 f"the model needs {len(model.feature_names)} feature columns; missing: {shown}",
                 file=source,
-                line=1,
+                line=header_line,
             )
         )
     cols = [header.index(f) for f in model.feature_names]
     extra = [j for j in range(len(header)) if header[j] not in model.feature_names]
-    target = extra[0] if len(extra) == 1 else None
+    target, ignored = _target_column(model, header, extra)
+    classes = model.class_names
     problems: list[Problem] = []
     X = np.empty((len(rows), len(cols)))
     truth: list[str] = []
     for i, (line, row) in enumerate(rows):
         if len(row) != len(header):
             problems.append(
-                Problem(f"expected {len(header)} cells, found {len(row)}", file=source, line=line)
+                Problem(
+                    f"expected {len(header)} cells as in the header, found {len(row)}",
+                    file=source,
+                    line=line,
+                )
             )
             continue
         for k, j in enumerate(cols):
-            try:
-                X[i, k] = float(row[j])
-            except ValueError:
-                X[i, k] = np.nan
-            if not np.isfinite(X[i, k]):
-                problems.append(
-                    Problem(
-                        f"column '{header[j]}': '{row[j].strip()}' is not a number",
-                        file=source,
-                        line=line,
-                        column=j + 1,
-                    )
-                )
+            cell = row[j].strip()
+            value = data._to_float(cell)
+            if value is None or not np.isfinite(value):
+                problems.append(data._bad_cell(header[j], cell, source, line, j))
+            X[i, k] = np.nan if value is None else value
         if target is not None:
-            truth.append(_label(row[target]))
-        if len(problems) >= 20:
-            break
-    if problems:
-        raise DataError(*problems)
+            truth.append(_label(row[target], classes))
+    data._raise_all(problems, source)
     if not rows:
         raise DataError(Problem("no data rows", file=source))
     Xp = model.prepare(X)
     proba = nn.predict_proba(model.arch, model.layers, Xp)
-    classes = model.class_names
     if classes is None:
         preds = [format_number(float(v)) for v in proba[:, 0]]
     else:
         preds = [classes[int(j)] for j in nn.predict(model.arch, model.layers, Xp)]
     accuracy = None
-    if target is not None and classes is not None and set(truth) <= set(classes):
-        accuracy = float(np.mean([p == t for p, t in zip(preds, truth, strict=True)]))
-    return Prediction(model, preds, proba, truth if target is not None else None, accuracy)
+    unknown: tuple[str, ...] = ()
+    n_missing = 0
+    if target is not None and classes is not None:
+        n_missing = sum(1 for t in truth if not t)
+        unknown = tuple(sorted({t for t in truth if t} - set(classes)))
+        if not unknown and not n_missing:
+            accuracy = float(np.mean([p == t for p, t in zip(preds, truth, strict=True)]))
+    return Prediction(
+        model,
+        preds,
+        proba,
+        truth if target is not None else None,
+        accuracy,
+        target=None if target is None else header[target],
+        ignored_columns=tuple(header[j] for j in ignored),
+        unknown_labels=unknown,
+        missing_labels=n_missing,
+    )
 
 
 def predictions_csv(result: Prediction) -> str:
