@@ -208,3 +208,105 @@ def test_any_command_line_ends_with_a_documented_code(tmp_path: Path, argv: list
     )
     if result.exit_code == 2:
         assert result.stderr.strip().startswith("gdcli: error:"), (argv, result.stderr)
+
+
+# -- generated hostile input ------------------------------------------------------------
+
+EXPRESSION_ALPHABET = "xyz0123456789.+-*/^()_ ,'\"[]{}:;=<>!&|~%@#$`\\abcdefghijklmnopqrstuvw"
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet=EXPRESSION_ALPHABET, max_size=60))
+def test_random_text_either_parses_or_is_a_located_expression_error(text: str) -> None:
+    """Any text is an expression or a clean ExpressionError; nothing else ever escapes."""
+    from gdcli.errors import ExpressionError
+    from gdcli.expr import parse
+
+    try:
+        parse(text)
+    except ExpressionError as exc:
+        assert len(exc.problems) == 1 and "\n" not in str(exc)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(
+    st.lists(
+        st.sampled_from(["__import__", "open", "eval", "exec", "os", "sys", "lambda", "x", "y"]),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from(["(", ".", "[", "+", "*", ","]),
+)
+def test_names_of_dangerous_things_are_never_called(words: list[str], glue: str) -> None:
+    from gdcli.errors import ExpressionError
+    from gdcli.expr import parse
+
+    text = glue.join(words) + ("()" if glue == "(" else "")
+    try:
+        e = parse(text)
+    except ExpressionError:
+        return
+    # what parses is arithmetic on variables only
+    assert set(e.variables) <= set(words)
+
+
+TRAIN_FILE = """\
+name: hardening
+data: {name: xor}
+model: {hidden: [4], activation: tanh}
+optimizer: {name: adam, lr: 0.05}
+epochs: 3
+batch_size: full
+seed: 0
+"""
+MUTATIONS = {
+    "drop": lambda v: None,
+    "string": lambda v: "abc",
+    "list": lambda v: [v],
+    "negative": lambda v: -5,
+    "nan": lambda v: float("nan"),
+    "inf": lambda v: float("inf"),
+    "rename": lambda v: v,
+}
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    database=None,
+)
+@given(
+    st.sampled_from(["train-mlp", "compare-activations"]),
+    st.sampled_from(["name", "data", "model", "optimizer", "epochs", "batch_size", "seed"]),
+    st.sampled_from(sorted(MUTATIONS)),
+)
+def test_mutated_training_files_exit_0_or_2_naming_the_key(
+    tmp_path: Path, command: str, key: str, mutation: str
+) -> None:
+    import yaml
+
+    data = yaml.safe_load(TRAIN_FILE)
+    if command == "compare-activations":
+        data["activations"] = ["tanh", "relu"]
+    value = MUTATIONS[mutation](data[key])
+    if mutation == "drop":
+        del data[key]
+    elif mutation == "rename":
+        data[key[:-1] + key[-1] * 2] = data.pop(key)
+    else:
+        data[key] = value
+    path = tmp_path / f"{command}-{key}-{mutation}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / f"out-{command}-{key}-{mutation}"
+    result = CliRunner().invoke(app, [command, str(path), "--out", str(out), "--json"])
+    assert result.exit_code in (0, 2), (result.exit_code, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    if result.exit_code == 0:
+        json.loads(result.stdout)
+    else:
+        assert result.stdout == ""
+        assert result.stderr.startswith("gdcli: error:")
+        named = key if mutation != "rename" else key[:-1] + key[-1] * 2
+        assert named in result.stderr, result.stderr
+        assert not out.exists()
