@@ -5,15 +5,26 @@ activation sees the same data split and, when the initializer does not depend on
 the activation, the same initial weights. Each (activation, seed) pair is an
 independent job dispatched through a ``concurrent.futures.Executor``; results come
 back in job order, so ``--workers 2`` gives the same numbers as ``--workers 1``.
+
+This module also holds the executors every command dispatches its jobs through
+(``make_executor``), and how a pool of them is stopped: a worker's first Ctrl-C
+only sets a flag its job polls (``worker_should_stop``), so the job ends after its
+current step and returns what it did; ``in_order`` forwards the parent's stop
+request to the pool's workers and still collects the jobs that were running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import numpy as np
@@ -51,10 +62,58 @@ def _target_epoch(rows: list[dict[str, Any]], acc: float | None, loss: float | N
     return None
 
 
-def train_one(config_data: dict[str, Any], file: str, activation: str, seed: int) -> Outcome:
+# -- stopping the jobs of a pool ------------------------------------------------------
+
+_stop_requested = False
+"""Set in a pool worker by its SIGINT handler; read by ``worker_should_stop``."""
+
+
+def worker_should_stop() -> bool:
+    """Whether this pool worker was asked to stop (its first SIGINT): the
+    ``should_stop`` of every job a pool runs."""
+    return _stop_requested
+
+
+def _request_stop(signum: int, frame: Any) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
+def _start_worker() -> None:
+    """The initializer of a pool worker: Ctrl-C asks its job to stop, it never kills it.
+
+    The worker was started with SIGINT blocked (see ``WorkerPool.submit``), so a
+    Ctrl-C while it was starting is held until this handler is in place.
+    """
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+class NotStarted(Exception):
+    """A pool job whose worker had been asked to stop before the job began."""
+
+
+def _unless_stopped(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    if _stop_requested:
+        raise NotStarted
+    return fn(*args, **kwargs)
+
+
+# -- one training run -------------------------------------------------------------------
+
+
+def train_one(
+    config_data: dict[str, Any],
+    file: str,
+    activation: str,
+    seed: int,
+    should_stop: Callable[[], bool] = worker_should_stop,
+) -> Outcome:
     """Train one (activation, seed) pair; errors are reported in the outcome, not raised.
 
-    A top-level function of plain arguments, so a process pool can run it.
+    ``should_stop`` is asked before every epoch; when it turns true the outcome has
+    the epochs done so far and the status ``interrupted``. A top-level function of
+    plain arguments, so a process pool can run it.
     """
     from gdcli import nn, train
     from gdcli.config import CompareConfig
@@ -68,7 +127,7 @@ def train_one(config_data: dict[str, Any], file: str, activation: str, seed: int
         )
         plan = train.plan(one, Document(config_data, file))
         start = [layer.W.copy() for layer in plan.layers[:-1]]
-        trainer = train.make_trainer(plan, one)
+        trainer = train.make_trainer(plan, one, should_stop)
         rows = [e.row() for e in trainer.epochs()]
         result = trainer.finish()
         tr = result.final.get("train")
@@ -117,21 +176,92 @@ class SerialExecutor(Executor):
         return future
 
 
+class WorkerPool(ProcessPoolExecutor):
+    """A pool of ``workers`` processes whose jobs can be asked to stop.
+
+    Every worker turns SIGINT into its stop flag (``worker_should_stop``), and a job
+    submitted to a worker already asked to stop raises ``NotStarted`` instead of
+    running; ``interrupt`` sends SIGINT to the pool's own workers.
+    """
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+        )
+        # The pool starts its workers as jobs are submitted; they are the children
+        # of this process that were not there before it.
+        self._others = {p.pid for p in multiprocessing.active_children()}
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        # A worker may be started here: it inherits the blocked SIGINT, so a Ctrl-C
+        # before its handler is installed waits for it instead of killing it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return super().submit(_unless_stopped, fn, *args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def interrupt(self) -> None:
+        """Ask every running job to stop after its current step."""
+        for p in self._workers():
+            if p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):  # it ended since it was listed
+                    os.kill(p.pid, signal.SIGINT)
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool | None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            # A second Ctrl-C: the jobs did not stop soon enough, so do not wait for them.
+            for p in self._workers():
+                p.terminate()
+            self.shutdown(wait=True, cancel_futures=True)
+            return False
+        return super().__exit__(exc_type, exc_val, exc_tb)
+
+    def _workers(self) -> list[BaseProcess]:
+        return [p for p in multiprocessing.active_children() if p.pid not in self._others]
+
+
 def make_executor(workers: int) -> Executor:
     """A process pool for ``workers > 1``; in-process execution otherwise."""
     if workers <= 1:
         return SerialExecutor()
-    import multiprocessing
-    import signal
-    from concurrent.futures import ProcessPoolExecutor
+    return WorkerPool(workers)
 
-    # Workers ignore Ctrl-C: the parent decides what to stop and saves what finished.
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=signal.signal,
-        initargs=(signal.SIGINT, signal.SIG_IGN),
-    )
+
+def in_order(
+    executor: Executor,
+    futures: list[Future[Any]],
+    should_stop: Callable[[], bool],
+    poll: float = 0.05,
+) -> Iterator[tuple[int, Future[Any]]]:
+    """``(index, future)`` for each job, in submission order, once it is done.
+
+    When ``should_stop`` turns true the jobs that have not started are cancelled and
+    the running ones are asked to stop (a ``WorkerPool``'s workers get SIGINT); those
+    still come back, with what they did. Jobs that never ran are left out.
+    """
+    stopping = False
+
+    def stop() -> None:
+        nonlocal stopping
+        stopping = True
+        for f in futures:
+            f.cancel()
+        if isinstance(executor, WorkerPool):
+            executor.interrupt()
+
+    for k, fut in enumerate(futures):
+        while not stopping:
+            if should_stop():
+                stop()
+            elif wait([fut], timeout=poll).done:
+                break
+        # a running job that was asked to stop ends after its current step
+        if fut.cancelled() or isinstance(fut.exception(), NotStarted):
+            continue
+        yield k, fut
 
 
 def run_jobs(
@@ -141,24 +271,30 @@ def run_jobs(
     pairs: list[tuple[str, int]],
     should_stop: Callable[[], bool],
 ) -> Iterator[Outcome]:
-    """Outcomes in job order. With a serial executor each job starts only when the
-    previous one was consumed, so an interruption stops between jobs."""
-    serial = isinstance(executor, SerialExecutor)
-    futures = [] if serial else [executor.submit(train_one, config_data, file, *p) for p in pairs]
-    for k, (activation, seed) in enumerate(pairs):
-        if should_stop():
-            for f in futures:
-                f.cancel()
-            return
-        fut = (
-            executor.submit(train_one, config_data, file, activation, seed)
-            if serial
-            else futures[k]
-        )
-        try:
-            yield fut.result()
-        except Exception as exc:  # e.g. a worker process that died
-            yield Outcome(activation, seed, "failed", error=f"{type(exc).__name__}: {exc}")
+    """Outcomes in job order, each job polling ``should_stop`` between its epochs.
+
+    With a serial executor each job starts only when the previous one was consumed.
+    Once ``should_stop`` is true no job starts, the running ones end after their
+    current epoch (status ``interrupted``) and the outcomes end early.
+    """
+    if isinstance(executor, SerialExecutor):
+        for activation, seed in pairs:
+            if should_stop():
+                return
+            fut = executor.submit(train_one, config_data, file, activation, seed, should_stop)
+            yield _outcome(fut, activation, seed)
+        return
+    # In a pool each job polls its worker's flag; in_order passes the request on.
+    futures = [executor.submit(train_one, config_data, file, *p, worker_should_stop) for p in pairs]
+    for k, fut in in_order(executor, futures, should_stop):
+        yield _outcome(fut, *pairs[k])
+
+
+def _outcome(fut: Future[Outcome], activation: str, seed: int) -> Outcome:
+    try:
+        return fut.result()
+    except Exception as exc:  # e.g. a worker process that died
+        return Outcome(activation, seed, "failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _stat(values: list[float | None]) -> dict[str, float | None]:
@@ -170,10 +306,13 @@ def _stat(values: list[float | None]) -> dict[str, float | None]:
 
 
 def aggregate(outcomes: list[Outcome], activations: list[str]) -> list[dict[str, Any]]:
-    """Per activation, over its seeds: mean and std of the final figures, ranked best first."""
+    """Per activation, over its seeds: mean and std of the final figures, ranked best first.
+
+    A run that was interrupted part-way is left out: its figures are not final.
+    """
     results = []
     for name in activations:
-        runs = [o for o in outcomes if o.activation == name]
+        runs = [o for o in outcomes if o.activation == name and o.status != "interrupted"]
         ok = [o for o in runs if o.error is None]
         reached = [o.epochs_to_target for o in ok if o.epochs_to_target is not None]
         moved = [o.hidden_weight_change for o in ok if o.hidden_weight_change is not None]

@@ -43,17 +43,30 @@ class Session:
     progress: Progress = field(default_factory=NoProgress)
 
 
-def resolved_config(config: Any) -> dict[str, Any]:
-    """The experiment as it ran: every key, defaults filled in."""
+def resolved_config(config: Any, doc: Any = None) -> dict[str, Any]:
+    """The experiment as it ran: every key, defaults filled in, and data files as
+    absolute paths, so the run directory can be redrawn or rerun from anywhere."""
     data: dict[str, Any] = config.model_dump(mode="json", exclude_none=True, warnings=False)
+    spec = data.get("data")
+    if isinstance(spec, dict) and doc is not None:
+        from gdcli.train import data_path
+
+        base = Path(doc.file).parent if doc.file else None
+        for key in ("csv", "npz"):
+            if isinstance(spec.get(key), str):
+                spec[key] = str(data_path(spec[key], base).resolve())
     return data
 
 
-def descend_one(config_data: dict[str, Any], file: str, index: int) -> tuple[Any, list[Any]]:
+def descend_one(
+    config_data: dict[str, Any], file: str, index: int, should_stop: Callable[[], bool]
+) -> tuple[Any, list[Any]]:
     """One optimizer of a descend experiment, with its trace rows, in any process.
 
     A top-level function of plain arguments, so a process pool can run it; the plan
     (random starts included) is rebuilt from the same seed, so it is the same.
+    ``should_stop`` is asked before every iteration; when it turns true the run
+    ends there, its unfinished starts marked ``interrupted``.
     """
     from gdcli import descend
     from gdcli.config import DescendConfig, validate
@@ -61,7 +74,7 @@ def descend_one(config_data: dict[str, Any], file: str, index: int) -> tuple[Any
 
     doc = Document(config_data, file)
     plan = descend.plan(validate(doc, DescendConfig), doc)
-    run = descend.descent(plan, index)
+    run = descend.descent(plan, index, should_stop)
     rows: list[Any] = []
     for step in run.steps():
         rows += descend.trace_rows(run.run, step, plan.trace_every)
@@ -72,38 +85,36 @@ def run_descend(config: Any, doc: Any, session: Session, workers: int = 1) -> An
     """``gdcli descend``: plan, run every optimizer, write the run directory.
 
     With ``workers > 1`` the optimizers run in a process pool and their traces are
-    written in optimizer order when each finishes; the numbers are the same.
+    written in optimizer order when each finishes; the numbers are the same. A stop
+    request reaches the running optimizers, which end after their current iteration.
     """
     from gdcli import descend
 
     plan = descend.plan(config, doc)
     out = prepare_run_dir(session.out_dir, force=session.force)
-    write_yaml(out / "config.yaml", resolved_config(config))
+    write_yaml(out / "config.yaml", resolved_config(config, doc))
     runs = []
     interrupted = False
     session.progress.start(plan.iterations * len(plan.optimizers), "descending")
     if workers > 1 and len(plan.optimizers) > 1:
-        from gdcli.compare import make_executor
+        from gdcli.compare import in_order, make_executor, worker_should_stop
 
         data = config.model_dump(mode="json", exclude_none=True, warnings=False)
         data.pop("sweep", None)
+        n = len(plan.optimizers)
         with (
             make_executor(workers) as pool,
             TraceWriter(out / "trace.csv", descend.trace_columns(plan.function)) as trace,
         ):
             futures = [
-                pool.submit(descend_one, data, doc.file, i) for i in range(len(plan.optimizers))
+                pool.submit(descend_one, data, doc.file, i, worker_should_stop) for i in range(n)
             ]
-            for fut in futures:
-                if session.should_stop():
-                    interrupted = True
-                    for f in futures:
-                        f.cancel()
-                    break
+            for _, fut in in_order(pool, futures, session.should_stop):
                 run, rows = fut.result()
                 trace.write_many(rows)
                 runs.append(run)
                 session.progress.advance(plan.iterations, run.label)
+        interrupted = len(runs) < n or any((r.status == "interrupted").any() for r in runs)
         result = descend.DescendResult(plan, runs, interrupted)
         write_json(out / "summary.json", result.summary(str(out)))
         return result
@@ -136,7 +147,7 @@ def run_train(config: Any, doc: Any, session: Session, check_grad: bool = False)
 
     plan = train.plan(config, doc)
     out = prepare_run_dir(session.out_dir, force=session.force)
-    write_yaml(out / "config.yaml", resolved_config(config))
+    write_yaml(out / "config.yaml", resolved_config(config, doc))
     extra: dict[str, Any] = {}
     if check_grad:
         s = plan.splits.train
@@ -155,7 +166,7 @@ def run_train(config: Any, doc: Any, session: Session, check_grad: bool = False)
             session.progress.advance(1, f"epoch {epoch.epoch} loss {epoch.train_loss:.4g}")
     result = trainer.finish()
     if result.status != "diverged" or result.history:
-        atomic_save_npz(out / "model.npz", train.model_arrays(plan, result))
+        atomic_save_npz(out / "model.npz", train.model_arrays(plan, result, config.data.target))
         extra["files"] = ["model.npz"]
     summary = train.summary(plan, result, str(out), **extra)
     write_json(out / "summary.json", summary)
@@ -170,12 +181,12 @@ def run_compare(config: Any, doc: Any, session: Session, workers: int = 1) -> An
     # at their place in the file.
     train.plan(config, doc)
     out = prepare_run_dir(session.out_dir, force=session.force)
-    write_yaml(out / "config.yaml", resolved_config(config))
+    write_yaml(out / "config.yaml", resolved_config(config, doc))
     data = config.model_dump(mode="json", exclude_none=True, warnings=False)
     data.pop("sweep", None)
     pairs = [(a, s) for s in config.seed_list() for a in config.activations]
     session.progress.start(len(pairs), "training")
-    outcomes = []
+    outcomes: list[compare.Outcome] = []
     with (
         compare.make_executor(workers) as executor,
         TraceWriter(out / "trace.csv", compare.COMPARE_TRACE_COLUMNS) as trace,
@@ -184,7 +195,7 @@ def run_compare(config: Any, doc: Any, session: Session, workers: int = 1) -> An
             trace.write_many(outcome.rows)
             outcomes.append(outcome)
             session.progress.advance(1, f"{outcome.activation} seed {outcome.seed}")
-    interrupted = len(outcomes) < len(pairs)
+    interrupted = len(outcomes) < len(pairs) or any(o.status == "interrupted" for o in outcomes)
     summary = compare.summary(config.name, config, outcomes, str(out), interrupted)
     write_json(out / "summary.json", summary)
     return summary

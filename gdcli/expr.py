@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -186,10 +187,15 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Expression:
     # loosely than + and * and would silently change the formula's meaning.
     source = text.strip().replace("^", "**")
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():
+            # e.g. "invalid decimal literal" for 2x: the error that follows says it
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         offset = exc.offset if exc.offset else len(text.strip()) + 1
         col = f"column {offset}: "
+        if exc.msg == "invalid decimal literal":
+            exc.msg += " (multiplication needs a *, as in 2*x)"
         raise ExpressionError(
             f"bad expression '{_clip(text)}': {col}{exc.msg}; allowed are {_ALLOWED}"
         ) from None

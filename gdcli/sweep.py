@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from gdcli.errors import ConfigError, Problem
+from gdcli.errors import ConfigError, Problem, UserError
 from gdcli.yamlio import Document, apply_override, parse_yaml
 
 DONE = ("finished", "early_stopped", "diverged")
@@ -46,15 +46,48 @@ def parse_sweep_option(text: str) -> tuple[str, list[Any]]:
 
 
 def sweep_spec(doc: Document, options: list[str]) -> dict[str, list[Any]]:
-    """The file's ``sweep:`` with the ``--sweep`` options added (an option wins)."""
+    """The file's ``sweep:`` with the ``--sweep`` options added (an option replaces the
+    file's values for its key). A key given in two options, or a value given twice for
+    one key, is a ``ConfigError``: the two would be one point, run twice in one directory.
+    """
     spec: dict[str, list[Any]] = {}
     in_file = doc.data.get("sweep")
     if isinstance(in_file, dict):
-        spec.update({str(k): list(v) for k, v in in_file.items() if isinstance(v, list)})
+        for k, v in in_file.items():
+            if isinstance(v, list):
+                i = _repeated(v)
+                if i is not None:
+                    raise ConfigError(doc.locate(("sweep", k, i), _twice(v[i])))
+                spec[str(k)] = list(v)
+    given: set[str] = set()
     for text in options:
         key, values = parse_sweep_option(text)
+        if key in given:
+            raise ConfigError(
+                Problem(
+                    f"--sweep {key} is given twice; give all its values in one option, "
+                    f"--sweep {key}=V1,V2,..."
+                )
+            )
+        given.add(key)
+        i = _repeated(values)
+        if i is not None:
+            raise ConfigError(Problem(_twice(values[i]), file=f"--sweep {key}", key=key))
         spec[key] = values
     return spec
+
+
+def _repeated(values: list[Any]) -> int | None:
+    """The index of the first value that repeats an earlier one: equal and of the same
+    type (``0.01`` and ``1e-2``), or with the same directory name (``1`` and ``'1'``)."""
+    for i, v in enumerate(values):
+        if any(_slug(v) == _slug(w) or (type(v) is type(w) and v == w) for w in values[:i]):
+            return i
+    return None
+
+
+def _twice(value: Any) -> str:
+    return f"the value {json.dumps(value)} is given twice; each point runs once"
 
 
 def _slug(value: Any) -> str:
@@ -72,6 +105,7 @@ def points(spec: dict[str, list[Any]]) -> list[Point]:
         values = dict(zip(keys, combo, strict=True))
         name = "_".join(f"{k}={_slug(v)}" for k, v in values.items())
         out.append(Point(values, name))
+    assert len({p.name for p in out}) == len(out), "two points of a sweep share a directory"
     return out
 
 
@@ -132,16 +166,20 @@ def existing_summary(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def run_point(command: str, data: dict[str, Any], file: str, out_dir: str) -> dict[str, Any]:
+def run_point(
+    command: str, data: dict[str, Any], file: str, out_dir: str, should_stop: Callable[[], bool]
+) -> dict[str, Any]:
     """Run one point in a fresh process or this one; returns its summary.
 
-    A top-level function of plain arguments, so a process pool can run it.
+    A top-level function of plain arguments, so a process pool can run it. The run
+    polls ``should_stop`` and, when it turns true, ends after its current step with
+    the status ``interrupted``.
     """
     from gdcli import experiment
     from gdcli.config import CompareConfig, DescendConfig, TrainConfig, validate
 
     doc = Document(data, file)
-    session = experiment.Session(Path(out_dir), force=True)
+    session = experiment.Session(Path(out_dir), force=True, should_stop=should_stop)
     if command == "descend":
         cfg = validate(doc, DescendConfig)
         result = experiment.run_descend(cfg, doc, session)
@@ -166,16 +204,25 @@ def run_sweep(
     should_stop: Callable[[], bool],
     progress: Any,
 ) -> dict[str, Any]:
-    """Run every point (skipping finished ones with ``resume``); write the sweep summary."""
-    from gdcli.compare import SerialExecutor, make_executor
+    """Run every point (skipping finished ones with ``resume``); write the sweep summary.
+
+    When ``should_stop`` turns true no point starts; with ``workers > 1`` the running
+    points are asked to stop too, and each is listed with the status its run ended
+    with (``interrupted`` ones run again on ``--resume``).
+    """
+    from gdcli.compare import SerialExecutor, in_order, make_executor, worker_should_stop
     from gdcli.runs import prepare_run_dir, write_json, write_yaml
 
     pts = points(spec)
     check_points(doc, model, pts)
-    out = out_dir if resume and out_dir.exists() else prepare_run_dir(out_dir, force=force)
-    out.mkdir(parents=True, exist_ok=True)
     base = copy.deepcopy(doc.data)
     base["sweep"] = spec
+    if resume and out_dir.exists():
+        _check_same_sweep(out_dir, base)
+        out = out_dir
+    else:
+        out = prepare_run_dir(out_dir, force=force)
+    out.mkdir(parents=True, exist_ok=True)
     write_yaml(out / "config.yaml", base)
     rows: list[dict[str, Any]] = []
     progress.start(len(pts), "sweep")
@@ -187,43 +234,39 @@ def run_sweep(
             progress.advance(1, p.name)
         else:
             todo.append(p)
-    interrupted = False
     with make_executor(workers) as executor:
         if isinstance(executor, SerialExecutor):
             for p in todo:
                 if should_stop():
-                    interrupted = True
                     break
                 summary = _serial_point(command, doc, p, out, should_stop)
                 rows.append(_row(command, p, summary, skipped=False))
                 progress.advance(1, p.name)
                 if summary.get("status") == "interrupted":
-                    interrupted = True
                     break
         else:
             futures = [
-                (
-                    p,
-                    executor.submit(
-                        run_point, command, point_document(doc, p).data, doc.file, str(out / p.name)
-                    ),
+                executor.submit(
+                    run_point,
+                    command,
+                    point_document(doc, p).data,
+                    doc.file,
+                    str(out / p.name),
+                    worker_should_stop,
                 )
                 for p in todo
             ]
-            for p, fut in futures:
-                if should_stop():
-                    interrupted = True
-                    for _, f in futures:
-                        f.cancel()
-                    break
+            for k, fut in in_order(executor, futures, should_stop):
                 try:
                     summary = fut.result()
                 except Exception as exc:  # one failing point does not stop the others
                     summary = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-                rows.append(_row(command, p, summary, skipped=False))
-                progress.advance(1, p.name)
+                rows.append(_row(command, todo[k], summary, skipped=False))
+                progress.advance(1, todo[k].name)
     order = {p.name: i for i, p in enumerate(pts)}
     rows.sort(key=lambda r: order[r["dir"]])
+    missing = [p.name for p in pts if p.name not in {r["dir"] for r in rows}]
+    interrupted = bool(missing) or any(r["status"] == "interrupted" for r in rows)
     result = {
         "experiment": doc.data.get("name"),
         "command": "sweep",
@@ -231,11 +274,56 @@ def run_sweep(
         "status": "interrupted" if interrupted else "finished",
         "keys": list(spec),
         "points": rows,
-        "missing": [p.name for p in pts if p.name not in {r["dir"] for r in rows}],
+        "missing": missing,
         "out_dir": str(out),
     }
     write_json(out / "summary.json", result)
     return result
+
+
+def _check_same_sweep(out: Path, base: dict[str, Any]) -> None:
+    """``--resume`` into ``out`` only with the sweep and the experiment that started it:
+    other values would mix old and new points under one summary. An empty ``out`` is
+    a new sweep."""
+    if not any(out.iterdir()):
+        return
+    try:
+        before, _ = parse_yaml((out / "config.yaml").read_text(encoding="utf-8"), "config.yaml")
+    except (OSError, UserError):
+        before = None
+    if not isinstance(before, dict) or not isinstance(before.get("sweep"), dict):
+        raise UserError(f"--resume: {out} holds no sweep to resume; give a new --out")
+    old_spec, new_spec = before["sweep"], base["sweep"]
+    if _canonical(list(old_spec.items())) != _canonical(list(new_spec.items())):
+        what = f"the sweep {_spec_text(old_spec)}, not {_spec_text(new_spec)}"
+    else:
+        keys = sorted(
+            k
+            for k in before.keys() | base.keys()
+            if _canonical(before.get(k)) != _canonical(base.get(k))
+        )
+        if not keys:
+            return
+        what = f"a sweep of another experiment (it differs in {', '.join(keys)})"
+    raise UserError(
+        f"--resume: {out} holds {what}; resume with the same config, --set and --sweep, "
+        "or give a new --out"
+    )
+
+
+def _canonical(value: Any) -> str:
+    # key order aside, as config.yaml reads back (NaN equal to NaN)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _spec_text(spec: dict[str, Any]) -> str:
+    """``key=v1,v2 key2=...``, as ``--sweep`` options would give it."""
+    if not spec:
+        return "(none)"
+    return " ".join(
+        f"{k}={','.join(json.dumps(v, separators=(',', ':')) for v in vs)}"
+        for k, vs in spec.items()
+    )
 
 
 def _serial_point(

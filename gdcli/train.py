@@ -214,9 +214,14 @@ class Trainer:
             self.train_seconds += seconds
             if not finite:
                 self.status = "diverged"
+                kept = (
+                    "the weights of the last finite epoch are kept"
+                    if self.history
+                    else "no epoch finished, so no model is saved"
+                )
                 self.reason = (
                     f"the loss or the weights became infinite or NaN in epoch {epoch}; "
-                    "the weights of the last finite epoch are kept (try a smaller lr)"
+                    f"{kept} (try a smaller lr)"
                 )
                 self.params = self._last_good
                 return
@@ -284,7 +289,7 @@ class TrainPlan:
     seed: int
 
 
-def _data_path(text: str, base: Path | None) -> Path:
+def data_path(text: str, base: Path | None) -> Path:
     """A data path as written: relative to the working directory, else to the file's."""
     p = Path(text).expanduser()
     if p.is_absolute() or p.exists() or base is None:
@@ -311,9 +316,9 @@ def load_data(spec: Any, rng: np.random.Generator, base: Path | None) -> Splits:
             spec.name, n=spec.n, noise=noise, rng=rng, arms=spec.arms, centers=spec.centers
         )
     elif spec.csv is not None:
-        source = data.load_csv(_data_path(spec.csv, base), spec.target)
+        source = data.load_csv(data_path(spec.csv, base), spec.target)
     else:
-        source = data.load_npz(_data_path(spec.npz, base))
+        source = data.load_npz(data_path(spec.npz, base))
     return data.prepare(
         source,
         test_fraction=spec.test_fraction,
@@ -335,6 +340,14 @@ def plan(config: Any, doc: Any) -> TrainPlan:
         splits = load_data(config.data, rng, base)
     except UserError as exc:
         raise located(doc, ("data",), exc) if not _has_file(exc) else exc from None
+    if config.early_stopping is not None and splits.val is None:
+        raise ConfigError(
+            doc.locate(
+                ("early_stopping",),
+                "early stopping needs a validation part: set data.val_fraction "
+                "(this data has none of its own)",
+            )
+        )
     train = splits.train
     task = train.task
     n_classes = len(train.class_names) if train.class_names else 0

@@ -319,10 +319,12 @@ def test_run_jobs_gives_an_outcome_per_pair_even_when_a_job_raises(
 ) -> None:
     real = compare.train_one
 
-    def train_one(config_data: dict[str, Any], file: str, activation: str, seed: int) -> Any:
+    def train_one(
+        config_data: dict[str, Any], file: str, activation: str, seed: int, *rest: Any
+    ) -> Any:
         if (activation, seed) == ("tanh", 1):
             raise RuntimeError("worker died")
-        return real(config_data, file, activation, seed)
+        return real(config_data, file, activation, seed, *rest)
 
     monkeypatch.setattr(compare, "train_one", train_one)
     doc = load_document(XOR)
