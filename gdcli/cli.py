@@ -256,7 +256,13 @@ PlotOpt = Annotated[bool, typer.Option("--plot", help="Also draw the pictures (P
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 3 when any run did not converge.")]
 WorkersOpt = Annotated[
     int,
-    typer.Option("--workers", min=1, max=64, help="Run independent runs in this many processes."),
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        help="Processes for independent runs: optimizers, (activation, seed) pairs, sweep "
+        "points. Same numbers as one worker.",
+    ),
 ]
 ConfigArg = Annotated[Path, typer.Argument(help="The experiment file (YAML).", show_default=False)]
 

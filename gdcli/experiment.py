@@ -58,6 +58,20 @@ def resolved_config(config: Any, doc: Any = None) -> dict[str, Any]:
     return data
 
 
+def _resolved_descend(config: Any, doc: Any, plan: Any) -> dict[str, Any]:
+    """A descend experiment with its implicit choices written out: the default
+    optimizer when none was given, the box of random starts when it was the domain."""
+    data = resolved_config(config, doc)
+    if "optimizer" not in data and "optimizers" not in data:
+        data["optimizer"] = config.optimizer_list()[0].model_dump(mode="json", exclude_none=True)
+    starts = data.get("starts")
+    if isinstance(starts, dict) and "low" not in starts:
+        domain = plan.function.domain()
+        starts["low"] = [lo for lo, _ in domain]
+        starts["high"] = [hi for _, hi in domain]
+    return data
+
+
 def descend_one(
     config_data: dict[str, Any], file: str, index: int, should_stop: Callable[[], bool]
 ) -> tuple[Any, list[Any]]:
@@ -92,7 +106,7 @@ def run_descend(config: Any, doc: Any, session: Session, workers: int = 1) -> An
 
     plan = descend.plan(config, doc)
     out = prepare_run_dir(session.out_dir, force=session.force)
-    write_yaml(out / "config.yaml", resolved_config(config, doc))
+    write_yaml(out / "config.yaml", _resolved_descend(config, doc, plan))
     runs = []
     interrupted = False
     session.progress.start(plan.iterations * len(plan.optimizers), "descending")

@@ -647,3 +647,17 @@ def test_workers_2_runs_the_optimizers_in_a_pool_with_the_same_numbers(tmp_path:
         assert {k: v for k, v in a.items() if k != "seconds"} == {
             k: v for k, v in b.items() if k != "seconds"
         }
+
+
+def test_config_yaml_reruns_to_the_same_trace(tmp_path: Path) -> None:
+    """config.yaml is the resolved experiment: implicit choices written out, same numbers."""
+    config = tmp_path / "exp.yaml"
+    config.write_text("function: himmelblau\nstarts: {random: 4}\niterations: 30\n")
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert gdcli("descend", config, "--out", first, "--quiet").exit_code == 0
+    saved = yaml.safe_load((first / "config.yaml").read_text())
+    assert saved["optimizer"] == {"name": "gd", "lr": 0.01, "weight_decay": 0.0}
+    assert (saved["starts"]["low"], saved["starts"]["high"]) == ([-5.0, -5.0], [5.0, 5.0])
+    assert saved["seed"] == 0
+    assert gdcli("descend", first / "config.yaml", "--out", second, "--quiet").exit_code == 0
+    assert (first / "trace.csv").read_bytes() == (second / "trace.csv").read_bytes()
