@@ -164,6 +164,22 @@ def _case(
     return results
 
 
+def _information(name: str, baseline: str, ours: float, theirs: float) -> Result:
+    """A ratio printed for information: another library, no target."""
+    return Result(
+        name,
+        "gdcli Trainer",
+        baseline,
+        ours,
+        theirs,
+        "s",
+        ours / theirs,
+        "ratio",
+        "information",
+        True,
+    )
+
+
 def _optional(
     name: str,
     sizes: tuple[int, ...],
@@ -201,20 +217,7 @@ def _optional(
                 clf.fit(X, y)
 
         t = best(interleaved({"sk": fit}, repeats=2)["sk"])
-        out.append(
-            Result(
-                f"{name} vs scikit-learn",
-                "gdcli Trainer",
-                "sklearn MLPClassifier (sgd)",
-                ours,
-                t,
-                "s",
-                ours / t,
-                "ratio",
-                "information",
-                True,
-            )
-        )
+        out.append(_information(f"{name} vs scikit-learn", "sklearn MLPClassifier (sgd)", ours, t))
     except ImportError:
         pass
     try:
@@ -245,20 +248,7 @@ def _optional(
                     opt.step()
 
         t = best(interleaved({"torch": fit_torch}, repeats=2)["torch"])
-        out.append(
-            Result(
-                f"{name} vs PyTorch",
-                "gdcli Trainer",
-                "torch (CPU), same loop",
-                ours,
-                t,
-                "s",
-                ours / t,
-                "ratio",
-                "information",
-                True,
-            )
-        )
+        out.append(_information(f"{name} vs PyTorch", "torch (CPU), same loop", ours, t))
     except ImportError:
         pass
     return out
