@@ -31,9 +31,9 @@ from pydantic import (
     model_validator,
 )
 
-from gdcli.errors import ConfigError, Problem, UserError
+from gdcli.errors import ConfigError, Problem, UserError, did_you_mean
 from gdcli.optim import OPTIMIZERS, Hyperparameter
-from gdcli.yamlio import Document, KeyPath, apply_override, did_you_mean, load_document
+from gdcli.yamlio import Document, KeyPath, apply_override, load_document
 
 
 def _integral(value: Any) -> Any:

@@ -15,7 +15,6 @@ a caller passes in.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -27,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from gdcli.errors import DataError, Problem
+from gdcli.errors import DataError, Problem, nearest
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -430,11 +429,9 @@ def _check_header(header: list[str], *, source: str, target: str, line: int) -> 
             Problem("the first row holds only numbers; a header row is required", file=source)
         )
     if target not in header:
-        close = difflib.get_close_matches(target, header, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise DataError(
             Problem(
-                f"no target column '{target}'{hint}; columns: {', '.join(header)}",
+                f"no target column '{target}'{_hint(target, header)}; columns: {', '.join(header)}",
                 file=source,
                 line=line,
             )
@@ -752,6 +749,9 @@ def prepare(
 
 
 def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return f"unknown {kind} '{name}'{hint}; choose one of: {', '.join(valid)}"
+    return f"unknown {kind} '{name}'{_hint(name, valid)}; choose one of: {', '.join(valid)}"
+
+
+def _hint(name: str, valid: Sequence[str]) -> str:
+    near = nearest(name, valid)
+    return f" (did you mean '{near}'?)" if near else ""

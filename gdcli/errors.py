@@ -11,6 +11,8 @@ line per problem to stderr and exits with the code the class names:
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -90,3 +92,15 @@ class Interrupted(GdcliError):
     """The user interrupted a run; what it did was saved before this was raised."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+def nearest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice most like ``word`` (a likely typo of it), if any is close enough."""
+    near = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` for the choice nearest to ``word``, or an empty string."""
+    near = nearest(word, choices)
+    return f"; did you mean '{near}'?" if near else ""

@@ -43,6 +43,14 @@ class Session:
     progress: Progress = field(default_factory=NoProgress)
 
 
+def job_data(config: Any) -> dict[str, Any]:
+    """A validated experiment as plain data a worker process can validate again
+    (the sweep left out: a job is one run)."""
+    data: dict[str, Any] = config.model_dump(mode="json", exclude_none=True, warnings=False)
+    data.pop("sweep", None)
+    return data
+
+
 def resolved_config(config: Any, doc: Any = None) -> dict[str, Any]:
     """The experiment as it ran: every key, defaults filled in, and data files as
     absolute paths, so the run directory can be redrawn or rerun from anywhere."""
@@ -108,45 +116,37 @@ def run_descend(config: Any, doc: Any, session: Session, workers: int = 1) -> An
     out = prepare_run_dir(session.out_dir, force=session.force)
     write_yaml(out / "config.yaml", _resolved_descend(config, doc, plan))
     runs = []
-    interrupted = False
-    session.progress.start(plan.iterations * len(plan.optimizers), "descending")
-    if workers > 1 and len(plan.optimizers) > 1:
-        from gdcli.compare import in_order, make_executor, worker_should_stop
-
-        data = config.model_dump(mode="json", exclude_none=True, warnings=False)
-        data.pop("sweep", None)
-        n = len(plan.optimizers)
-        with (
-            make_executor(workers) as pool,
-            TraceWriter(out / "trace.csv", descend.trace_columns(plan.function)) as trace,
-        ):
-            futures = [
-                pool.submit(descend_one, data, doc.file, i, worker_should_stop) for i in range(n)
-            ]
-            for _, fut in in_order(pool, futures, session.should_stop):
-                run, rows = fut.result()
-                trace.write_many(rows)
-                runs.append(run)
-                session.progress.advance(plan.iterations, run.label)
-        interrupted = len(runs) < n or any((r.status == "interrupted").any() for r in runs)
-        result = descend.DescendResult(plan, runs, interrupted)
-        write_json(out / "summary.json", result.summary(str(out)))
-        return result
+    n = len(plan.optimizers)
+    session.progress.start(plan.iterations * n, "descending")
     with TraceWriter(out / "trace.csv", descend.trace_columns(plan.function)) as trace:
-        for index, (label, _) in enumerate(plan.optimizers):
-            if session.should_stop():
-                interrupted = True
-                break
-            run = descend.descent(plan, index, session.should_stop)
-            last = 0
-            for step in run.steps():
-                trace.write_many(descend.trace_rows(run.run, step, plan.trace_every))
-                if step.iteration:
-                    session.progress.advance(1, label)
-                last = step.iteration
-            session.progress.advance(plan.iterations - last, label)
-            runs.append(run.finish())
-            interrupted = interrupted or bool((run.run.status == "interrupted").any())
+        if workers > 1 and n > 1:
+            from gdcli.compare import in_order, make_executor, worker_should_stop
+
+            data = job_data(config)
+            with make_executor(workers) as pool:
+                futures = [
+                    pool.submit(descend_one, data, doc.file, i, worker_should_stop)
+                    for i in range(n)
+                ]
+                for _, fut in in_order(pool, futures, session.should_stop):
+                    run, rows = fut.result()
+                    trace.write_many(rows)
+                    runs.append(run)
+                    session.progress.advance(plan.iterations, run.label)
+        else:
+            for index, (label, _) in enumerate(plan.optimizers):
+                if session.should_stop():
+                    break
+                descent = descend.descent(plan, index, session.should_stop)
+                last = 0
+                for step in descent.steps():
+                    trace.write_many(descend.trace_rows(descent.run, step, plan.trace_every))
+                    if step.iteration:
+                        session.progress.advance(1, label)
+                    last = step.iteration
+                session.progress.advance(plan.iterations - last, label)
+                runs.append(descent.finish())
+    interrupted = len(runs) < n or any((r.status == "interrupted").any() for r in runs)
     result = descend.DescendResult(plan, runs, interrupted)
     write_json(out / "summary.json", result.summary(str(out)))
     return result
@@ -196,8 +196,7 @@ def run_compare(config: Any, doc: Any, session: Session, workers: int = 1) -> An
     train.plan(config, doc)
     out = prepare_run_dir(session.out_dir, force=session.force)
     write_yaml(out / "config.yaml", resolved_config(config, doc))
-    data = config.model_dump(mode="json", exclude_none=True, warnings=False)
-    data.pop("sweep", None)
+    data = job_data(config)
     pairs = [(a, s) for s in config.seed_list() for a in config.activations]
     session.progress.start(len(pairs), "training")
     outcomes: list[compare.Outcome] = []

@@ -7,7 +7,6 @@ minima and (for the lecture's functions) its other critical points.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import numpy as np
 from gdcli import autograd as ag
 from gdcli import expr
 from gdcli.autograd import Objective, Tensor
-from gdcli.errors import UserError
+from gdcli.errors import UserError, did_you_mean
 
 MINIMUM_KINDS = ("global minimum", "local minimum")
 
@@ -416,9 +415,8 @@ def resolve(
             f"variable names (--vars, vars:) go with formulas, not the library function '{key}' "
             f"(its variables are {', '.join(LIBRARY[key].variables(dimension))})"
         )
-    near = difflib.get_close_matches(key, list(LIBRARY), n=1, cutoff=0.6)
-    if key.isidentifier() and key not in expr.FUNCTIONS and (near or len(key) > 2):
-        hint = f"; did you mean '{near[0]}'?" if near else ""
+    hint = did_you_mean(key, LIBRARY)
+    if key.isidentifier() and key not in expr.FUNCTIONS and (hint or len(key) > 2):
         raise UserError(
             f"unknown function '{spec}'{hint} (`gdcli functions` lists the library; "
             "a formula needs an operator, e.g. 'x**2 + y**2')"

@@ -29,8 +29,7 @@ import numpy as np
 
 from gdcli import autograd as ag
 from gdcli.autograd import Tensor
-from gdcli.errors import ConfigError
-from gdcli.yamlio import did_you_mean
+from gdcli.errors import ConfigError, did_you_mean
 
 Output = Literal["sigmoid", "softmax", "identity"]
 LossName = Literal["bce", "cross_entropy", "mse"]

@@ -23,7 +23,6 @@ learning-rate schedules and Adam's bias correction.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 import numbers
@@ -33,7 +32,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
-from gdcli.errors import ConfigError
+from gdcli.errors import ConfigError, nearest
 
 Params = list[np.ndarray]
 """A list of float arrays (leaves): one (N, d) array of starts, or an MLP's weights."""
@@ -169,8 +168,8 @@ def _problem(where: str, key: str, spec: Hyperparameter, value: object) -> str:
 
 
 def _unknown(where: str, key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    near = nearest(key, valid)
+    hint = f" (did you mean {near!r}?)" if near else ""
     return f"{where}: unknown parameter {key!r}{hint}; valid: {', '.join(valid)}"
 
 

@@ -13,9 +13,8 @@ Tags such as ``!!python/object`` are unknown to the safe loader and rejected.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,16 +255,3 @@ def apply_override(doc: Document, assignment: str, label: str | None = None) -> 
     else:
         raise ConfigError(Problem(f"--set {assignment}: cannot set '{path_text}' here"))
     doc.overridden[path] = label or f"--set {assignment}"
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the nearest choice, or an empty string."""
-    near = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{near[0]}'?" if near else ""
-
-
-def get_path(data: Mapping[str, Any], path: KeyPath) -> Any:
-    cur: Any = data
-    for key in path:
-        cur = cur[key]
-    return cur
