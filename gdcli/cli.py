@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -341,6 +343,21 @@ class RunOptions:
     workers: int
 
 
+@contextmanager
+def _session(out_dir: Path, opts: RunOptions) -> Iterator[Any]:
+    """The run's Session: Ctrl-C handled (first: stop after the step; second: at once)
+    and a progress bar unless the output is JSON or quiet."""
+    from gdcli import report
+    from gdcli.experiment import Session
+    from gdcli.runs import InterruptGuard
+
+    with (
+        InterruptGuard() as guard,
+        report.RichProgress(not (opts.quiet or opts.json_out)) as progress,
+    ):
+        yield Session(out_dir, opts.force, guard.should_stop, progress)
+
+
 def _config_or_sweep(
     command: str, model: Any, config: Path, overrides: list[str] | None, opts: RunOptions
 ) -> tuple[Any, Any] | None:
@@ -363,18 +380,14 @@ def _sweep(
 ) -> None:
     """Run (or with --dry-run, list) the points of a sweep and show one table."""
     from gdcli import report
-    from gdcli.runs import InterruptGuard
     from gdcli.sweep import check_points, points, run_sweep
 
-    out, force, resume, dry_run = opts.out, opts.force, opts.resume, opts.dry_run
-    json_out, quiet, plot, workers = opts.json_out, opts.quiet, opts.plot, opts.workers
-
     name = str(doc.data.get("name") or command)
-    if resume and out is None:
+    if opts.resume and opts.out is None:
         raise UserError("--resume needs --out DIR: the directory of the sweep to finish")
-    out_dir = _out_dir(out, name)
+    out_dir = _out_dir(opts.out, name)
     pts = points(spec)
-    if dry_run:
+    if opts.dry_run:
         check_points(doc, model, pts)
         plan = {
             "command": "sweep",
@@ -383,28 +396,30 @@ def _sweep(
             "points": [{"values": p.values, "dir": str(out_dir / p.name)} for p in pts],
             "out_dir": str(out_dir),
         }
-        if json_out:
+        if opts.json_out:
             _print_json(plan)
         else:
             report.sweep_plan(report.make_console(), plan)
         return
-    with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
+    with _session(out_dir, opts) as session:
         summary = run_sweep(
             command,
             doc,
             model,
             spec,
             out_dir,
-            force=force,
-            resume=resume,
-            workers=workers,
-            should_stop=guard.should_stop,
-            progress=progress,
+            force=opts.force,
+            resume=opts.resume,
+            workers=opts.workers,
+            should_stop=session.should_stop,
+            progress=session.progress,
         )
-    interrupted = summary["status"] == "interrupted"
-    pictures = _plot(out_dir) if plot and not interrupted else []
-    _finish(summary, json_out, quiet, lambda c: report.sweep_report(c, summary), pictures)
-    _exit_status(interrupted, False)
+    _conclude(
+        summary,
+        opts,
+        lambda c: report.sweep_report(c, summary),
+        interrupted=summary["status"] == "interrupted",
+    )
 
 
 def _out_dir(out: Path | None, name: str) -> Path:
@@ -441,8 +456,7 @@ def descend(
     """Run optimizers from one or many starts on an analytic function."""
     from gdcli import report
     from gdcli.config import DescendConfig
-    from gdcli.experiment import Session, run_descend
-    from gdcli.runs import InterruptGuard
+    from gdcli.experiment import run_descend
 
     opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
     loaded = _config_or_sweep("descend", DescendConfig, config, set_, opts)
@@ -450,14 +464,15 @@ def descend(
         return
     cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
-    with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
-        result = run_descend(
-            cfg, doc, Session(out_dir, force, guard.should_stop, progress), workers
-        )
-    pictures = _plot(out_dir) if plot and not result.interrupted else []
-    summary = result.summary(str(out_dir))
-    _finish(summary, json_out, quiet, lambda c: report.descend_report(c, result), pictures)
-    _exit_status(result.interrupted, strict and not result.all_converged)
+    with _session(out_dir, opts) as session:
+        result = run_descend(cfg, doc, session, workers)
+    _conclude(
+        result.summary(str(out_dir)),
+        opts,
+        lambda c: report.descend_report(c, result),
+        interrupted=result.interrupted,
+        failed=strict and not result.all_converged,
+    )
 
 
 TRAIN_EXAMPLE = """\
@@ -513,8 +528,7 @@ def train_mlp(
     """Train a multi-layer perceptron on a data set; report metrics; save the model."""
     from gdcli import report
     from gdcli.config import TrainConfig
-    from gdcli.experiment import Session, run_train
-    from gdcli.runs import InterruptGuard
+    from gdcli.experiment import run_train
 
     opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
     loaded = _config_or_sweep("train-mlp", TrainConfig, config, set_, opts)
@@ -522,14 +536,15 @@ def train_mlp(
         return
     cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
-    with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
-        _, result, summary = run_train(
-            cfg, doc, Session(out_dir, force, guard.should_stop, progress), check_grad
-        )
-    interrupted = result.status == "interrupted"
-    pictures = _plot(out_dir) if plot and not interrupted else []
-    _finish(summary, json_out, quiet, lambda c: report.train_report(c, summary), pictures)
-    _exit_status(interrupted, strict and result.status == "diverged")
+    with _session(out_dir, opts) as session:
+        _, result, summary = run_train(cfg, doc, session, check_grad)
+    _conclude(
+        summary,
+        opts,
+        lambda c: report.train_report(c, summary),
+        interrupted=result.status == "interrupted",
+        failed=strict and result.status == "diverged",
+    )
 
 
 @app.command(
@@ -622,8 +637,7 @@ def compare_activations(
     """Train the same MLP once per activation and seed; rank the activations."""
     from gdcli import report
     from gdcli.config import CompareConfig
-    from gdcli.experiment import Session, run_compare
-    from gdcli.runs import InterruptGuard
+    from gdcli.experiment import run_compare
 
     opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
     loaded = _config_or_sweep("compare-activations", CompareConfig, config, set_, opts)
@@ -631,14 +645,14 @@ def compare_activations(
         return
     cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
-    with InterruptGuard() as guard, report.RichProgress(not (quiet or json_out)) as progress:
-        summary = run_compare(
-            cfg, doc, Session(out_dir, force, guard.should_stop, progress), workers
-        )
-    interrupted = summary["status"] == "interrupted"
-    pictures = _plot(out_dir) if plot and not interrupted else []
-    _finish(summary, json_out, quiet, lambda c: report.compare_report(c, summary), pictures)
-    _exit_status(interrupted, False)
+    with _session(out_dir, opts) as session:
+        summary = run_compare(cfg, doc, session, workers)
+    _conclude(
+        summary,
+        opts,
+        lambda c: report.compare_report(c, summary),
+        interrupted=summary["status"] == "interrupted",
+    )
 
 
 @app.command(
@@ -680,34 +694,36 @@ def _plot(out_dir: Path) -> list[str]:
     return []
 
 
-def _finish(
-    summary: dict[str, Any], json_out: bool, quiet: bool, render: Any, pictures: list[str]
+def _conclude(
+    summary: dict[str, Any],
+    opts: RunOptions,
+    render: Any,
+    *,
+    interrupted: bool,
+    failed: bool = False,
 ) -> None:
-    """Print the summary (JSON or tables), warnings to stderr, and list the files."""
+    """After a run: pictures (with --plot), the summary (JSON or tables), warnings,
+    the files written, then the exit code (130 interrupted, 3 --strict failure)."""
     from gdcli import report
+    from gdcli.errors import Interrupted, StrictFailure
 
-    if json_out:
+    pictures = _plot(Path(summary["out_dir"])) if opts.plot and not interrupted else []
+    if opts.json_out:
         _print_json(summary)
-    elif not quiet:
+    elif not opts.quiet:
         console = report.make_console()
         render(console)
         if summary.get("command") == "sweep":
             files = ["config.yaml", "summary.json", f"{len(summary['points'])} run directories"]
         else:
             files = ["config.yaml", "trace.csv", "summary.json", *summary.get("files", [])]
-        files += pictures
-        report.run_footer(console, summary["out_dir"], files)
-    if not json_out:
+        report.run_footer(console, summary["out_dir"], [*files, *pictures])
+    if not opts.json_out:
         for warning in summary.get("warnings", []):
             _say(f"gdcli: warning: {warning}")
-
-
-def _exit_status(interrupted: bool, not_converged: bool) -> None:
-    from gdcli.errors import Interrupted, StrictFailure
-
     if interrupted:
         raise Interrupted("interrupted; what ran so far is saved")
-    if not_converged:
+    if failed:
         raise StrictFailure("--strict: at least one run did not converge")
 
 

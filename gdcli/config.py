@@ -47,6 +47,12 @@ Int = Annotated[int, BeforeValidator(_integral)]
 """An integer key that also takes a whole number written as a float (1e3)."""
 
 
+def _one_of(model: BaseModel, a: str, b: str) -> None:
+    """Two keys that say the same thing two ways: at most one may be given."""
+    if getattr(model, a) is not None and getattr(model, b) is not None:
+        raise ValueError(f"give either {a} or {b}, not both")
+
+
 class Model(BaseModel):
     """Base of every config model: unknown keys are errors, types are not coerced."""
 
@@ -278,10 +284,8 @@ class DescendConfig(Model):
 
     @model_validator(mode="after")
     def _one_of_each(self) -> DescendConfig:
-        if self.start is not None and self.starts is not None:
-            raise ValueError("give either start or starts, not both")
-        if self.optimizer is not None and self.optimizers is not None:
-            raise ValueError("give either optimizer or optimizers, not both")
+        _one_of(self, "start", "starts")
+        _one_of(self, "optimizer", "optimizers")
         return self
 
     def optimizer_list(self) -> list[BaseModel]:
@@ -468,10 +472,8 @@ class CompareConfig(TrainConfig):
 
     @model_validator(mode="after")
     def _seeds(self) -> CompareConfig:
-        if self.seeds is not None and self.repeats is not None:
-            raise ValueError("give either seeds or repeats, not both")
-        if self.target_accuracy is not None and self.target_loss is not None:
-            raise ValueError("give either target_accuracy or target_loss, not both")
+        _one_of(self, "seeds", "repeats")
+        _one_of(self, "target_accuracy", "target_loss")
         if len(set(self.activations)) != len(self.activations):
             raise ValueError("an activation is listed twice")
         if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
