@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks._harness import Result, benchmark, best, interleaved, ratio_result
-from gdcli.descend import Descent
-from gdcli.functions import resolve
+from gdcli.engine.functions import resolve
+from gdcli.experiments.descend import Descent
 from gdcli.optim import make_optimizer
 
 LR = 0.01

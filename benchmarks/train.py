@@ -22,8 +22,8 @@ import numpy as np
 from benchmarks._harness import Result, benchmark, best, interleaved, ratio_result
 from gdcli import nn
 from gdcli.data import Dataset, Splits
+from gdcli.experiments.train import Trainer
 from gdcli.optim import make_optimizer
-from gdcli.train import Trainer
 
 LR, MU = 0.01, 0.9
 

@@ -210,14 +210,14 @@ def grad(
     debug: DebugOpt = False,
 ) -> None:
     """Value, gradient, Hessian and the kind of critical point of a function at a point."""
-    from gdcli.analysis import run_grad
+    from gdcli.engine.analysis import run_grad
 
     order = tuple(v.strip() for v in variables.split(",")) if variables else None
     result = run_grad(function, _parse_point(at), order, graph)
     if json_out:
         _print_json(result.to_dict())
         return
-    from gdcli import report
+    from gdcli.render import report
 
     console = report.make_console()
     report.grad_report(console, result.function, result.analysis)
@@ -228,12 +228,12 @@ def grad(
 @app.command(epilog="[bold]Examples[/bold]\n\n  gdcli functions\n\n  gdcli functions --json")
 def functions(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """The built-in test functions: dimension, domain, known minima."""
-    from gdcli.functions import LIBRARY, library_summary
+    from gdcli.engine.functions import LIBRARY, library_summary
 
     if json_out:
         _print_json(library_summary())
         return
-    from gdcli import report
+    from gdcli.render import report
 
     report.functions_table(report.make_console(), LIBRARY.values())
 
@@ -347,8 +347,8 @@ class RunOptions:
 def _session(out_dir: Path, opts: RunOptions) -> Iterator[Any]:
     """The run's Session: Ctrl-C handled (first: stop after the step; second: at once)
     and a progress bar unless the output is JSON or quiet."""
-    from gdcli import report
-    from gdcli.experiment import Session
+    from gdcli.experiments.session import Session
+    from gdcli.render import report
     from gdcli.runs import InterruptGuard
 
     with (
@@ -363,8 +363,8 @@ def _config_or_sweep(
 ) -> tuple[Any, Any] | None:
     """The validated experiment and its document; None when the file or the options
     make it a sweep, which then runs here."""
-    from gdcli.config import validate
-    from gdcli.sweep import sweep_spec
+    from gdcli.experiments.config import validate
+    from gdcli.experiments.sweep import sweep_spec
 
     doc = _load(config, overrides)
     spec = sweep_spec(doc, opts.sweep or [])
@@ -379,8 +379,8 @@ def _sweep(
     command: str, doc: Any, model: Any, spec: dict[str, list[Any]], opts: RunOptions
 ) -> None:
     """Run (or with --dry-run, list) the points of a sweep and show one table."""
-    from gdcli import report
-    from gdcli.sweep import check_points, points, run_sweep
+    from gdcli.experiments.sweep import check_points, points, run_sweep
+    from gdcli.render import report
 
     name = str(doc.data.get("name") or command)
     if opts.resume and opts.out is None:
@@ -454,9 +454,9 @@ def descend(
     debug: DebugOpt = False,
 ) -> None:
     """Run optimizers from one or many starts on an analytic function."""
-    from gdcli import report
-    from gdcli.config import DescendConfig
-    from gdcli.experiment import run_descend
+    from gdcli.experiments.config import DescendConfig
+    from gdcli.experiments.session import run_descend
+    from gdcli.render import report
 
     opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
     loaded = _config_or_sweep("descend", DescendConfig, config, set_, opts)
@@ -526,9 +526,9 @@ def train_mlp(
     debug: DebugOpt = False,
 ) -> None:
     """Train a multi-layer perceptron on a data set; report metrics; save the model."""
-    from gdcli import report
-    from gdcli.config import TrainConfig
-    from gdcli.experiment import run_train
+    from gdcli.experiments.config import TrainConfig
+    from gdcli.experiments.session import run_train
+    from gdcli.render import report
 
     opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
     loaded = _config_or_sweep("train-mlp", TrainConfig, config, set_, opts)
@@ -565,7 +565,7 @@ def predict(
     debug: DebugOpt = False,
 ) -> None:
     """Predictions and class probabilities of a saved model, as CSV."""
-    from gdcli.predict import predictions_csv, run_predict
+    from gdcli.experiments.predict import predictions_csv, run_predict
 
     result = run_predict(model, data)
     text = predictions_csv(result)
@@ -635,9 +635,9 @@ def compare_activations(
     debug: DebugOpt = False,
 ) -> None:
     """Train the same MLP once per activation and seed; rank the activations."""
-    from gdcli import report
-    from gdcli.config import CompareConfig
-    from gdcli.experiment import run_compare
+    from gdcli.experiments.config import CompareConfig
+    from gdcli.experiments.session import run_compare
+    from gdcli.render import report
 
     opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
     loaded = _config_or_sweep("compare-activations", CompareConfig, config, set_, opts)
@@ -666,7 +666,7 @@ def plot_command(
     debug: DebugOpt = False,
 ) -> None:
     """Draw the pictures of a finished run from its files (PNG, into the run directory)."""
-    from gdcli.plot import plot_run
+    from gdcli.render.plot import plot_run
 
     paths = [str(p) for p in plot_run(run_dir)]
     if json_out:
@@ -680,7 +680,7 @@ def _plot(out_dir: Path) -> list[str]:
     """The pictures of a finished run. A run is a result whether or not it can be drawn
     (a run that diverged at once has nothing to draw), so a picture that cannot be
     made is a warning, never a change of the exit code."""
-    from gdcli.plot import plot_run
+    from gdcli.render.plot import plot_run
 
     try:
         return [p.name for p in plot_run(out_dir)]
@@ -704,8 +704,8 @@ def _conclude(
 ) -> None:
     """After a run: pictures (with --plot), the summary (JSON or tables), warnings,
     the files written, then the exit code (130 interrupted, 3 --strict failure)."""
-    from gdcli import report
     from gdcli.errors import Interrupted, StrictFailure
+    from gdcli.render import report
 
     pictures = _plot(Path(summary["out_dir"])) if opts.plot and not interrupted else []
     if opts.json_out:
@@ -736,7 +736,7 @@ def schema(
     debug: DebugOpt = False,
 ) -> None:
     """The JSON Schema of a command's experiment file, for editors."""
-    from gdcli.config import schema as make_schema
+    from gdcli.experiments.config import schema as make_schema
 
     _print_json(make_schema(command))
 

@@ -1,4 +1,4 @@
-"""Tests for gdcli.autograd: every operation against float64 central differences."""
+"""Tests for gdcli.engine.autograd: every operation against float64 central differences."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from gdcli import autograd as ag
-from gdcli.autograd import Tensor
-from gdcli.functions import LIBRARY
+from gdcli.engine import autograd as ag
+from gdcli.engine.autograd import Tensor
+from gdcli.engine.functions import LIBRARY
 
 GRAD_RTOL = 1e-7
 

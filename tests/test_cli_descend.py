@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from gdcli.cli import app
-from gdcli.config import DescendConfig
+from gdcli.experiments.config import DescendConfig
 from gdcli.optim import OPTIMIZERS
 
 CONFIGS = Path(__file__).parent.parent / "configs"

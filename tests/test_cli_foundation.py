@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from gdcli import __version__
 from gdcli.cli import app
-from gdcli.functions import LIBRARY
+from gdcli.engine.functions import LIBRARY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

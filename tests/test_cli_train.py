@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from clitools import gdcli, parse_json
 
-from gdcli import nn, train
-from gdcli.config import TrainConfig, load_config
-from gdcli.experiment import Session, run_train
+from gdcli import nn
+from gdcli.experiments import train
+from gdcli.experiments.config import TrainConfig, load_config
+from gdcli.experiments.session import Session, run_train
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 SEEDS = range(5)

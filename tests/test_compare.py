@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from clitools import gdcli
 
-from gdcli import compare, train
-from gdcli.config import CompareConfig, validate
+from gdcli.experiments import compare, train
+from gdcli.experiments.config import CompareConfig, validate
 from gdcli.yamlio import apply_override, load_document
 
 CONFIGS = Path(__file__).parent.parent / "configs"

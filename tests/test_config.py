@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gdcli.config import DescendConfig, load_config, schema
-from gdcli.descend import plan
 from gdcli.errors import ConfigError, UserError
+from gdcli.experiments.config import DescendConfig, load_config, schema
+from gdcli.experiments.descend import plan
 from gdcli.optim import OPTIMIZERS
 from gdcli.yamlio import parse_yaml
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from gdcli import report
-from gdcli.config import DescendConfig, load_config
-from gdcli.descend import (
+from gdcli.engine.functions import resolve
+from gdcli.experiments.config import DescendConfig, load_config
+from gdcli.experiments.descend import (
     DescendResult,
     Descent,
     DescentRun,
@@ -23,9 +23,9 @@ from gdcli.descend import (
     trace_rows,
     verdict,
 )
-from gdcli.experiment import Session, run_descend
-from gdcli.functions import resolve
+from gdcli.experiments.session import Session, run_descend
 from gdcli.optim import make_optimizer
+from gdcli.render import report
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 CUBIC = "2*x**3 - 6*x*y + 3*y**2"

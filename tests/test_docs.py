@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gdcli.config import SCHEMAS
-from gdcli.reference import BEGIN, END, markdown, rows
+from gdcli.experiments.config import SCHEMAS
+from gdcli.render.reference import BEGIN, END, markdown, rows
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -16,7 +16,9 @@ def _section() -> str:
 
 
 def test_readme_reference_is_the_generated_one() -> None:
-    assert _section() == markdown(), "run `python -m gdcli.reference` to regenerate README.md"
+    assert _section() == markdown(), (
+        "run `python -m gdcli.render.reference` to regenerate README.md"
+    )
 
 
 def test_reference_lists_every_key_the_schema_accepts() -> None:

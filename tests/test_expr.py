@@ -1,4 +1,4 @@
-"""Tests for gdcli.expr: the allow-list parser and its two evaluation paths."""
+"""Tests for gdcli.engine.expr: the allow-list parser and its two evaluation paths."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gdcli import autograd as ag
-from gdcli.autograd import Tensor
+from gdcli.engine import autograd as ag
+from gdcli.engine.autograd import Tensor
+from gdcli.engine.expr import MAX_DEPTH, MAX_LENGTH, parse
 from gdcli.errors import ExpressionError
-from gdcli.expr import MAX_DEPTH, MAX_LENGTH, parse
 
 # -- what is allowed ----------------------------------------------------------------
 

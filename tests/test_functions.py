@@ -1,4 +1,4 @@
-"""Tests for gdcli.functions (the library, resolve) and gdcli.analysis (classification)."""
+"""Tests for gdcli.engine.functions (the library, resolve) and gdcli.engine.analysis."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from gdcli import autograd as ag
-from gdcli import report
-from gdcli.analysis import (
+from gdcli.engine import autograd as ag
+from gdcli.engine.analysis import (
     analyze_point,
     classify,
     classify_eigenvalues,
     run_grad,
     stable_step_bound,
 )
+from gdcli.engine.functions import LIBRARY, library_summary, resolve
 from gdcli.errors import ExpressionError, UserError
-from gdcli.functions import LIBRARY, library_summary, resolve
+from gdcli.render import report
 
 # every library function in every dimension we check: any-n ones at n = 2 and n = 5
 ENTRIES = [

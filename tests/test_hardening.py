@@ -219,8 +219,8 @@ EXPRESSION_ALPHABET = "xyz0123456789.+-*/^()_ ,'\"[]{}:;=<>!&|~%@#$`\\abcdefghij
 @given(st.text(alphabet=EXPRESSION_ALPHABET, max_size=60))
 def test_random_text_either_parses_or_is_a_located_expression_error(text: str) -> None:
     """Any text is an expression or a clean ExpressionError; nothing else ever escapes."""
+    from gdcli.engine.expr import parse
     from gdcli.errors import ExpressionError
-    from gdcli.expr import parse
 
     try:
         parse(text)
@@ -238,8 +238,8 @@ def test_random_text_either_parses_or_is_a_located_expression_error(text: str) -
     st.sampled_from(["(", ".", "[", "+", "*", ","]),
 )
 def test_names_of_dangerous_things_are_never_called(words: list[str], glue: str) -> None:
+    from gdcli.engine.expr import parse
     from gdcli.errors import ExpressionError
-    from gdcli.expr import parse
 
     text = glue.join(words) + ("()" if glue == "(" else "")
     try:

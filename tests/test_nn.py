@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gdcli import nn
-from gdcli.autograd import Tensor
+from gdcli.engine.autograd import Tensor
 from gdcli.errors import ConfigError
 from gdcli.nn import Architecture, Layer
 

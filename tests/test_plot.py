@@ -1,6 +1,6 @@
 """The pictures of ``gdcli plot``: what each figure draws, and the files plot_run writes.
 
-Run directories are made in-process through ``gdcli.experiment`` with small budgets;
+Run directories are made in-process through ``gdcli.experiments.session`` with small budgets;
 compare-activations and sweep runs, whose commands other modules implement, are
 written here by hand to the contract in ``gdcli/plot.py``.
 """
@@ -25,10 +25,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from gdcli import plot
-from gdcli.config import DescendConfig, TrainConfig, load_config
 from gdcli.errors import UserError
-from gdcli.experiment import Session, run_descend, run_train
+from gdcli.experiments.config import DescendConfig, TrainConfig, load_config
+from gdcli.experiments.session import Session, run_descend, run_train
+from gdcli.render import plot
 from gdcli.runs import TraceWriter, read_trace, write_json
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -576,13 +576,13 @@ def test_pngs_are_150_dpi_and_titled(
 def test_importing_the_cli_and_plot_does_not_import_matplotlib() -> None:
     code = (
         "import sys\n"
-        "import gdcli.cli, gdcli.plot\n"
+        "import gdcli.cli, gdcli.render.plot\n"
         "from gdcli.cli import app\n"
         "try:\n"
         "    app(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print('matplotlib' in sys.modules, 'gdcli.plot' in sys.modules)\n"
+        "print('matplotlib' in sys.modules, 'gdcli.render.plot' in sys.modules)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from clitools import gdcli, parse_json
 
-from gdcli import data, train
-from gdcli.config import TrainConfig, load_config
+from gdcli import data
 from gdcli.errors import DataError
-from gdcli.predict import run_predict
+from gdcli.experiments import train
+from gdcli.experiments.config import TrainConfig, load_config
+from gdcli.experiments.predict import run_predict
 from gdcli.runs import atomic_save_npz
 
 CONFIG = """\
@@ -134,7 +135,7 @@ def test_builtin_and_bundled_data_save_their_natural_target_name(tmp_path: Path)
     assert train.natural_target_name("moons", ("x1", "x2")) == "label"
     cancer = data.load_bundled("breast_cancer")
     assert train.natural_target_name("breast_cancer", cancer.feature_names) == "diagnosis"
-    wdbc = Path(data.__file__).parent / "datasets" / "wdbc.csv"
+    wdbc = Path(data.__file__).parent / "bundled" / "wdbc.csv"
     header = wdbc.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert "diagnosis" in header
 

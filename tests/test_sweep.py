@@ -19,9 +19,9 @@ from clitools import gdcli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gdcli import sweep
-from gdcli.config import DescendConfig
 from gdcli.errors import ConfigError
+from gdcli.experiments import sweep
+from gdcli.experiments.config import DescendConfig
 from gdcli.yamlio import apply_override, load_document
 
 CONFIGS = Path(__file__).parent.parent / "configs"

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gdcli import nn, train
-from gdcli.config import TrainConfig, load_config
+from gdcli import nn
 from gdcli.data import Dataset
-from gdcli.experiment import Session, run_train
+from gdcli.experiments import train
+from gdcli.experiments.config import TrainConfig, load_config
+from gdcli.experiments.session import Session, run_train
 from gdcli.runs import atomic_save_npz
 
 CONFIGS = Path(__file__).parent.parent / "configs"

@@ -23,10 +23,10 @@ import pytest
 import yaml
 from clitools import gdcli
 
-from gdcli import compare, sweep
-from gdcli.config import CompareConfig, DescendConfig, validate
 from gdcli.errors import ConfigError
-from gdcli.experiment import Session, run_compare, run_descend
+from gdcli.experiments import compare, sweep
+from gdcli.experiments.config import CompareConfig, DescendConfig, validate
+from gdcli.experiments.session import Session, run_compare, run_descend
 from gdcli.runs import read_trace
 from gdcli.yamlio import Document, apply_override, load_document
 

@@ -27,8 +27,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from gdcli import autograd as ag
-from gdcli.autograd import Tensor
+from gdcli.engine import autograd as ag
+from gdcli.engine.autograd import Tensor
 from gdcli.errors import ConfigError, did_you_mean
 
 Output = Literal["sigmoid", "softmax", "identity"]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gdcli import autograd as ag
-from gdcli.functions import ResolvedFunction
+from gdcli.engine import autograd as ag
+from gdcli.engine.functions import ResolvedFunction
 
 GRAD_TOL = 1e-6
 """A point is critical when its gradient norm is at most this."""
@@ -165,7 +165,7 @@ def run_grad(
     spec: str, at: list[float], variables: tuple[str, ...] | None = None, graph: bool = False
 ) -> GradResult:
     """``gdcli grad``: resolve the function in len(at) variables and analyse the point."""
-    from gdcli.functions import resolve
+    from gdcli.engine.functions import resolve
 
     fn = resolve(spec, dimension=len(at), variables=variables)
     x = np.asarray(at, dtype=np.float64)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gdcli import autograd as ag
+from gdcli.engine import autograd as ag
 from gdcli.errors import ExpressionError, Problem
 
 MAX_LENGTH = 4000

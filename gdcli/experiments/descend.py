@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from gdcli import autograd as ag
-from gdcli.analysis import analyze_points, stable_step_bound
-from gdcli.functions import CriticalPoint, ResolvedFunction
+from gdcli.engine import autograd as ag
+from gdcli.engine.analysis import analyze_points, stable_step_bound
+from gdcli.engine.functions import CriticalPoint, ResolvedFunction
 from gdcli.optim import Optimizer, learning_rate
 
 STATUSES = ("converged", "max_iterations", "diverged", "interrupted")
@@ -399,9 +399,9 @@ def plan(config: Any, doc: Any) -> DescendPlan:
     Problems found here (an unknown function, a start of the wrong dimension) are
     reported at the key they concern.
     """
-    from gdcli.config import describe_optimizer, located, optimizer_kwargs
+    from gdcli.engine.functions import resolve
     from gdcli.errors import ConfigError, UserError
-    from gdcli.functions import resolve
+    from gdcli.experiments.config import describe_optimizer, located, optimizer_kwargs
     from gdcli.optim import make_optimizer
 
     problems: list[Any] = []

@@ -330,8 +330,8 @@ def load_data(spec: Any, rng: np.random.Generator, base: Path | None) -> Splits:
 
 def plan(config: Any, doc: Any) -> TrainPlan:
     """Resolve a ``TrainConfig``: data, architecture, initial weights, optimizer."""
-    from gdcli.config import describe_optimizer, located, optimizer_kwargs
     from gdcli.errors import ConfigError, UserError
+    from gdcli.experiments.config import describe_optimizer, located, optimizer_kwargs
     from gdcli.optim import make_optimizer
 
     rng = np.random.default_rng(config.seed)
@@ -538,7 +538,7 @@ def natural_target_name(data_name: str, features: tuple[str, ...] | None = None)
     from gdcli import data
 
     if data_name == "breast_cancer":
-        text = resources.files("gdcli.datasets").joinpath("wdbc.csv").read_text("utf-8")
+        text = resources.files("gdcli.data.bundled").joinpath("wdbc.csv").read_text("utf-8")
         expected = tuple(c for c in text.split("\n", 1)[0].strip().split(",") if c != "diagnosis")
     elif data_name == "digits":
         expected = tuple(f"px{i}" for i in range(64))

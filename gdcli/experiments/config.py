@@ -606,7 +606,7 @@ def _function_problems(doc: Document) -> list[Problem]:
     spec = doc.data.get("function")
     if not isinstance(spec, str):
         return []
-    from gdcli.functions import resolve
+    from gdcli.engine.functions import resolve
 
     variables = doc.data.get("vars")
     try:

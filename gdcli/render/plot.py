@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from gdcli.data import Dataset
-    from gdcli.functions import CriticalPoint, ResolvedFunction
-    from gdcli.train import SavedModel
+    from gdcli.engine.functions import CriticalPoint, ResolvedFunction
+    from gdcli.experiments.train import SavedModel
 
 __all__ = [
     "BASIN_MIN_STARTS",
@@ -258,8 +258,8 @@ class DescendRun:
 def load_descend_run(run_dir: Path) -> DescendRun:
     """Read a descend run: the function from ``config.yaml``, the paths from
     ``trace.csv``, the outcomes from ``summary.json``."""
-    from gdcli import descend
-    from gdcli.config import DescendConfig, load_config
+    from gdcli.experiments import descend
+    from gdcli.experiments.config import DescendConfig, load_config
 
     run_dir = Path(run_dir)
     summary = _read_summary(run_dir)
@@ -995,8 +995,8 @@ def load_training_points(run_dir: Path) -> TrainingPoints:
     generator as ``train.plan``, so the points match the run), and ``model.npz``."""
     from dataclasses import replace
 
-    from gdcli import train
-    from gdcli.config import TrainConfig, load_config
+    from gdcli.experiments import train
+    from gdcli.experiments.config import TrainConfig, load_config
 
     run_dir = Path(run_dir)
     _require(run_dir, "config.yaml", "model.npz")

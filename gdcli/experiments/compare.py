@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from gdcli.train import TRACE_COLUMNS
+from gdcli.experiments.train import TRACE_COLUMNS
 
 COMPARE_TRACE_COLUMNS = ("activation", "seed", *TRACE_COLUMNS)
 
@@ -115,8 +115,9 @@ def train_one(
     the epochs done so far and the status ``interrupted``. A top-level function of
     plain arguments, so a process pool can run it.
     """
-    from gdcli import nn, train
-    from gdcli.config import CompareConfig
+    from gdcli import nn
+    from gdcli.experiments import train
+    from gdcli.experiments.config import CompareConfig
     from gdcli.yamlio import Document
 
     t0 = time.perf_counter()

@@ -19,8 +19,8 @@ import numpy as np
 
 from gdcli import data, nn
 from gdcli.errors import DataError, Problem
+from gdcli.experiments.train import SavedModel, load_model
 from gdcli.runs import format_number
-from gdcli.train import SavedModel, load_model
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def resolved_config(config: Any, doc: Any = None) -> dict[str, Any]:
     data: dict[str, Any] = config.model_dump(mode="json", exclude_none=True, warnings=False)
     spec = data.get("data")
     if isinstance(spec, dict) and doc is not None:
-        from gdcli.train import data_path
+        from gdcli.experiments.train import data_path
 
         base = Path(doc.file).parent if doc.file else None
         for key in ("csv", "npz"):
@@ -90,8 +90,8 @@ def descend_one(
     ``should_stop`` is asked before every iteration; when it turns true the run
     ends there, its unfinished starts marked ``interrupted``.
     """
-    from gdcli import descend
-    from gdcli.config import DescendConfig, validate
+    from gdcli.experiments import descend
+    from gdcli.experiments.config import DescendConfig, validate
     from gdcli.yamlio import Document
 
     doc = Document(config_data, file)
@@ -110,7 +110,7 @@ def run_descend(config: Any, doc: Any, session: Session, workers: int = 1) -> An
     written in optimizer order when each finishes; the numbers are the same. A stop
     request reaches the running optimizers, which end after their current iteration.
     """
-    from gdcli import descend
+    from gdcli.experiments import descend
 
     plan = descend.plan(config, doc)
     out = prepare_run_dir(session.out_dir, force=session.force)
@@ -120,7 +120,7 @@ def run_descend(config: Any, doc: Any, session: Session, workers: int = 1) -> An
     session.progress.start(plan.iterations * n, "descending")
     with TraceWriter(out / "trace.csv", descend.trace_columns(plan.function)) as trace:
         if workers > 1 and n > 1:
-            from gdcli.compare import in_order, make_executor, worker_should_stop
+            from gdcli.experiments.compare import in_order, make_executor, worker_should_stop
 
             data = job_data(config)
             with make_executor(workers) as pool:
@@ -156,7 +156,8 @@ def run_train(config: Any, doc: Any, session: Session, check_grad: bool = False)
     """``gdcli train-mlp``: plan, train, evaluate, write the run directory and the model."""
     import numpy as np
 
-    from gdcli import nn, train
+    from gdcli import nn
+    from gdcli.experiments import train
     from gdcli.runs import atomic_save_npz
 
     plan = train.plan(config, doc)
@@ -189,7 +190,7 @@ def run_train(config: Any, doc: Any, session: Session, check_grad: bool = False)
 
 def run_compare(config: Any, doc: Any, session: Session, workers: int = 1) -> Any:
     """``gdcli compare-activations``: one training per (activation, seed), aggregated."""
-    from gdcli import compare, train
+    from gdcli.experiments import compare, train
 
     # Resolve one run up front, so bad data or keys are reported before any work,
     # at their place in the file.

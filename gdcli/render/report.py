@@ -17,9 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from gdcli.analysis import PointAnalysis
-    from gdcli.autograd import Tensor
-    from gdcli.functions import ResolvedFunction, TestFunction
+    from gdcli.engine.analysis import PointAnalysis
+    from gdcli.engine.autograd import Tensor
+    from gdcli.engine.functions import ResolvedFunction, TestFunction
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -216,7 +216,7 @@ class RichProgress:
 
 def descend_report(console: Console, result: Any) -> None:
     """One row per optimizer run; with many starts, where the starts ended instead."""
-    from gdcli.descend import basins, verdict
+    from gdcli.experiments.descend import basins, verdict
 
     plan = result.plan
     fn = plan.function

@@ -275,10 +275,10 @@ def load_bundled(name: str) -> Dataset:
       features ``px0..px63``, classes ``"0".."9"``.
     """
     if name == "breast_cancer":
-        text = resources.files("gdcli.datasets").joinpath("wdbc.csv").read_text("utf-8")
+        text = resources.files("gdcli.data.bundled").joinpath("wdbc.csv").read_text("utf-8")
         return _parse_csv(text, source="wdbc.csv", target="diagnosis", name=name)
     if name == "digits":
-        with resources.files("gdcli.datasets").joinpath("digits.npz").open("rb") as f:
+        with resources.files("gdcli.data.bundled").joinpath("digits.npz").open("rb") as f:
             archive = np.load(f, allow_pickle=False)
             images, labels = archive["images"], archive["labels"]
         X = images.reshape(images.shape[0], -1).astype(np.float64) / 16.0

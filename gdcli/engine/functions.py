@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gdcli import autograd as ag
-from gdcli import expr
-from gdcli.autograd import Objective, Tensor
+from gdcli.engine import autograd as ag
+from gdcli.engine import expr
+from gdcli.engine.autograd import Objective, Tensor
 from gdcli.errors import UserError, did_you_mean
 
 MINIMUM_KINDS = ("global minimum", "local minimum")

@@ -123,7 +123,7 @@ def point_document(doc: Document, point: Point) -> Document:
 
 def check_points(doc: Document, model: Any, pts: list[Point]) -> list[Any]:
     """Validate every point before any runs: a key that does not exist is named."""
-    from gdcli.config import validate
+    from gdcli.experiments.config import validate
 
     problems: list[Problem] = []
     configs = []
@@ -175,8 +175,8 @@ def run_point(
     polls ``should_stop`` and, when it turns true, ends after its current step with
     the status ``interrupted``.
     """
-    from gdcli import experiment
-    from gdcli.config import CompareConfig, DescendConfig, TrainConfig, validate
+    from gdcli.experiments import session as experiment
+    from gdcli.experiments.config import CompareConfig, DescendConfig, TrainConfig, validate
 
     doc = Document(data, file)
     session = experiment.Session(Path(out_dir), force=True, should_stop=should_stop)
@@ -210,7 +210,12 @@ def run_sweep(
     points are asked to stop too, and each is listed with the status its run ended
     with (``interrupted`` ones run again on ``--resume``).
     """
-    from gdcli.compare import SerialExecutor, in_order, make_executor, worker_should_stop
+    from gdcli.experiments.compare import (
+        SerialExecutor,
+        in_order,
+        make_executor,
+        worker_should_stop,
+    )
     from gdcli.runs import prepare_run_dir, write_json, write_yaml
 
     pts = points(spec)
@@ -329,8 +334,8 @@ def _spec_text(spec: dict[str, Any]) -> str:
 def _serial_point(
     command: str, doc: Document, p: Point, out: Path, should_stop: Callable[[], bool]
 ) -> dict[str, Any]:
-    from gdcli import experiment
-    from gdcli.config import CompareConfig, DescendConfig, TrainConfig, validate
+    from gdcli.experiments import session as experiment
+    from gdcli.experiments.config import CompareConfig, DescendConfig, TrainConfig, validate
 
     sub = point_document(doc, p)
     session = experiment.Session(out / p.name, force=True, should_stop=should_stop)

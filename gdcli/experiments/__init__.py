@@ -1,0 +1,1 @@
+"""Experiments: validated configs, plans, runners, outcomes, and the job layer."""
