@@ -21,7 +21,8 @@ from gdcli.cli import app
 from gdcli.runs import read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted((ROOT / "gdcli").glob("*.py"))
+SOURCES = sorted((ROOT / "gdcli").rglob("*.py"))
+assert len(SOURCES) > 20, "the package's sources were not found"
 DOCUMENTED_EXIT_CODES = {0, 2, 3, 130}
 
 
@@ -41,14 +42,14 @@ LEGACY_RANDOM = re.compile(
 )
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_global_random_state(path: Path) -> None:
     bad = [(i, line) for i, line in _code_lines(path) if LEGACY_RANDOM.search(line)]
     assert not bad, f"{path.name} uses numpy's global random state: {bad}"
     assert not any(re.search(r"^\s*import random\b", line) for _, line in _code_lines(path))
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_eval_no_unsafe_yaml_no_print_outside_the_cli(path: Path) -> None:
     for i, line in _code_lines(path):
         assert not re.search(r"(?<![\w.])(eval|exec)\(", line), f"{path.name}:{i}: {line}"
