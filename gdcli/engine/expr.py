@@ -34,21 +34,23 @@ def _np_relu(x: Any) -> Any:
     return np.maximum(x, 0.0)
 
 
+# the unary functions whose numpy and Tensor versions are not np.NAME and ag.NAME
+_RENAMED: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "abs": (np.abs, ag.absolute),
+    "sigmoid": (ag.sigmoid_array, ag.sigmoid),
+    "relu": (_np_relu, ag.relu),
+}
+_UNARY = ("exp", "log", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arctan")
+
+
+def _unary(name: str) -> tuple[Callable[..., Any], Callable[..., Any], int | None]:
+    np_fn, ag_fn = _RENAMED[name] if name in _RENAMED else (getattr(np, name), getattr(ag, name))
+    return np_fn, ag_fn, 1
+
+
 # name -> (numpy version, Tensor version, number of arguments: exact int or None for >= 2)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], Callable[..., Any], int | None]] = {
-    "exp": (np.exp, ag.exp, 1),
-    "log": (np.log, ag.log, 1),
-    "sqrt": (np.sqrt, ag.sqrt, 1),
-    "abs": (np.abs, ag.absolute, 1),
-    "sin": (np.sin, ag.sin, 1),
-    "cos": (np.cos, ag.cos, 1),
-    "tan": (np.tan, ag.tan, 1),
-    "tanh": (np.tanh, ag.tanh, 1),
-    "sinh": (np.sinh, ag.sinh, 1),
-    "cosh": (np.cosh, ag.cosh, 1),
-    "arctan": (np.arctan, ag.arctan, 1),
-    "sigmoid": (ag.sigmoid_array, ag.sigmoid, 1),
-    "relu": (_np_relu, ag.relu, 1),
+    **{name: _unary(name) for name in (*_UNARY, "sigmoid", "relu")},
     "min": (np.minimum, ag.minimum, None),
     "max": (np.maximum, ag.maximum, None),
 }
@@ -175,6 +177,16 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Expression:
     formula does not use); by default the names found are sorted.
     Raises ``ExpressionError`` saying where and what is wrong.
     """
+    tree = _syntax_tree(text)
+    found: set[str] = set()
+    _check(text, tree.body, found)
+    order = _variable_order(text, found, variables)
+    index = {name: i for i, name in enumerate(order)}
+    return Expression(text=text, variables=order, _root=_compile(tree.body, index))
+
+
+def _syntax_tree(text: str) -> ast.Expression:
+    """Python's parse of the formula, within the length and nesting limits."""
     if not isinstance(text, str):
         raise ExpressionError(f"an expression must be text, not {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -207,9 +219,12 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Expression:
         raise ExpressionError(
             f"bad expression '{_clip(text)}': nested more than {MAX_DEPTH} levels deep"
         )
+    return tree
 
-    found: set[str] = set()
-    _check(text, tree.body, found)
+
+def _variable_order(text: str, found: set[str], variables: Sequence[str] | None) -> tuple[str, ...]:
+    """The argument order: ``variables`` when declared (covering every name found),
+    else the names found, sorted."""
     if variables is None:
         order = tuple(sorted(found))
     else:
@@ -222,15 +237,12 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Expression:
                 f"bad expression '{_clip(text)}': variable(s) {', '.join(missing)} "
                 f"not in the declared variables ({', '.join(order)})"
             )
-        if len(set(order)) != len(order):
-            raise ExpressionError(f"declared variables repeat a name: {', '.join(order)}")
     if not order:
         raise ExpressionError(
             f"bad expression '{_clip(text)}': it has no variables; write a function of "
             "named variables such as x and y"
         )
-    index = {name: i for i, name in enumerate(order)}
-    return Expression(text=text, variables=order, _root=_compile(tree.body, index))
+    return order
 
 
 def _check(text: str, root: ast.AST, found: set[str]) -> None:
@@ -238,112 +250,152 @@ def _check(text: str, root: ast.AST, found: set[str]) -> None:
     stack = [root]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.BinOp):
-            if type(node.op) not in _BINARY_OPS:
-                raise _fail(text, node, f"operator not allowed; allowed are {_ALLOWED}")
-            stack.extend((node.left, node.right))
-        elif isinstance(node, ast.UnaryOp):
-            if not isinstance(node.op, (ast.UAdd, ast.USub)):
-                raise _fail(text, node, f"operator not allowed; allowed are {_ALLOWED}")
-            stack.append(node.operand)
-        elif isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-                raise _fail(
-                    text,
-                    node,
-                    f"{type(node.value).__name__} literals are not allowed; allowed are {_ALLOWED}",
-                )
-            if isinstance(node.value, int):
-                try:
-                    float(node.value)
-                except OverflowError:
-                    raise _fail(text, node, "number too large for a float") from None
-        elif isinstance(node, ast.Name):
-            name = node.id
-            if name in FUNCTIONS:
-                raise _fail(text, node, f"'{name}' is a function; call it as {name}(...)")
-            if name.startswith("_"):
-                raise _fail(text, node, f"names may not start with '_': '{name}'")
-            if name not in CONSTANTS:
-                found.add(name)
-        elif isinstance(node, ast.Call):
-            func = node.func
-            if not isinstance(func, ast.Name) or func.id not in FUNCTIONS:
-                what = (
-                    f"'{func.id}'"
-                    if isinstance(func, ast.Name)
-                    else f"'{_clip(ast.unparse(func), 30)}'"
-                )
-                raise _fail(
-                    text,
-                    node,
-                    f"{what} is not an allowed function; allowed are " + ", ".join(FUNCTIONS),
-                )
-            if node.keywords:
-                raise _fail(text, node, "keyword arguments are not allowed")
-            arity = FUNCTIONS[func.id][2]
-            n = len(node.args)
-            if (arity is not None and n != arity) or (arity is None and n < 2):
-                want = f"{arity} argument(s)" if arity is not None else "2 or more arguments"
-                raise _fail(text, node, f"{func.id}() takes {want}, got {n}")
-            stack.extend(node.args)
-        else:
+        checker = _CHECKERS.get(type(node))
+        if checker is None:
             what = _FORBIDDEN_NAMES.get(type(node), type(node).__name__)
             raise _fail(text, node, f"{what} is not allowed; allowed are {_ALLOWED}")
+        stack.extend(checker(text, node, found))
+
+
+def _check_binary(text: str, node: ast.BinOp, found: set[str]) -> list[ast.AST]:
+    if type(node.op) not in _BINARY_OPS:
+        raise _fail(text, node, f"operator not allowed; allowed are {_ALLOWED}")
+    return [node.left, node.right]
+
+
+def _check_unary(text: str, node: ast.UnaryOp, found: set[str]) -> list[ast.AST]:
+    if not isinstance(node.op, (ast.UAdd, ast.USub)):
+        raise _fail(text, node, f"operator not allowed; allowed are {_ALLOWED}")
+    return [node.operand]
+
+
+def _check_constant(text: str, node: ast.Constant, found: set[str]) -> list[ast.AST]:
+    if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+        raise _fail(
+            text,
+            node,
+            f"{type(node.value).__name__} literals are not allowed; allowed are {_ALLOWED}",
+        )
+    if isinstance(node.value, int):
+        try:
+            float(node.value)
+        except OverflowError:
+            raise _fail(text, node, "number too large for a float") from None
+    return []
+
+
+def _check_name(text: str, node: ast.Name, found: set[str]) -> list[ast.AST]:
+    name = node.id
+    if name in FUNCTIONS:
+        raise _fail(text, node, f"'{name}' is a function; call it as {name}(...)")
+    if name.startswith("_"):
+        raise _fail(text, node, f"names may not start with '_': '{name}'")
+    if name not in CONSTANTS:
+        found.add(name)
+    return []
+
+
+def _check_call(text: str, node: ast.Call, found: set[str]) -> list[ast.AST]:
+    func = node.func
+    if not isinstance(func, ast.Name) or func.id not in FUNCTIONS:
+        what = f"'{func.id}'" if isinstance(func, ast.Name) else f"'{_clip(ast.unparse(func), 30)}'"
+        raise _fail(
+            text, node, f"{what} is not an allowed function; allowed are " + ", ".join(FUNCTIONS)
+        )
+    if node.keywords:
+        raise _fail(text, node, "keyword arguments are not allowed")
+    arity = FUNCTIONS[func.id][2]
+    n = len(node.args)
+    if (arity is not None and n != arity) or (arity is None and n < 2):
+        want = f"{arity} argument(s)" if arity is not None else "2 or more arguments"
+        raise _fail(text, node, f"{func.id}() takes {want}, got {n}")
+    return list(node.args)
+
+
+_CHECKERS: dict[type, Callable[[str, Any, set[str]], list[ast.AST]]] = {
+    ast.BinOp: _check_binary,
+    ast.UnaryOp: _check_unary,
+    ast.Constant: _check_constant,
+    ast.Name: _check_name,
+    ast.Call: _check_call,
+}
 
 
 def _compile(node: ast.AST, index: dict[str, int]) -> Node:
     """Turn a checked tree into closures (depth is bounded by MAX_DEPTH)."""
-    if isinstance(node, ast.Constant):
-        assert isinstance(node.value, (int, float))  # _check admits only numbers
-        value = np.float64(node.value)
+    compiler = _COMPILERS.get(type(node))
+    if compiler is None:  # _check rejects these
+        raise AssertionError(f"unchecked node {type(node).__name__}")
+    return compiler(node, index)
 
-        def constant(env: Sequence[Any], tensor: bool) -> Any:
-            return ag.Tensor(value, op="const") if tensor else value
 
-        return constant
-    if isinstance(node, ast.Name):
-        if node.id in CONSTANTS:
-            c = np.float64(CONSTANTS[node.id])
+def _compile_constant(node: ast.Constant, index: dict[str, int]) -> Node:
+    assert isinstance(node.value, (int, float))  # _check admits only numbers
+    value = np.float64(node.value)
 
-            def named(env: Sequence[Any], tensor: bool) -> Any:
-                return ag.Tensor(c, op="const", name=node.id) if tensor else c
+    def constant(env: Sequence[Any], tensor: bool) -> Any:
+        return ag.Tensor(value, op="const") if tensor else value
 
-            return named
-        i = index[node.id]
-        return lambda env, tensor: env[i]
-    if isinstance(node, ast.UnaryOp):
-        operand = _compile(node.operand, index)
-        if isinstance(node.op, ast.USub):
-            return lambda env, tensor: -operand(env, tensor)
-        return operand
-    if isinstance(node, ast.BinOp):
-        left, right = _compile(node.left, index), _compile(node.right, index)
-        symbol = _BINARY_OPS[type(node.op)]
-        if symbol == "+":
-            return lambda env, tensor: left(env, tensor) + right(env, tensor)
-        if symbol == "-":
-            return lambda env, tensor: left(env, tensor) - right(env, tensor)
-        if symbol == "*":
-            return lambda env, tensor: left(env, tensor) * right(env, tensor)
-        if symbol == "/":
-            return lambda env, tensor: left(env, tensor) / right(env, tensor)
-        return lambda env, tensor: left(env, tensor) ** right(env, tensor)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        np_fn, ag_fn, _ = FUNCTIONS[node.func.id]
-        args = [_compile(a, index) for a in node.args]
+    return constant
 
-        def call(env: Sequence[Any], tensor: bool) -> Any:
-            vals = [a(env, tensor) for a in args]
-            fn = ag_fn if tensor else np_fn
-            if tensor:
-                vals = [ag.as_tensor(v) for v in vals]
-            out = vals[0]
-            if len(vals) == 1:
-                return fn(out)
-            for v in vals[1:]:
-                out = fn(out, v)
-            return out
 
-        return call
-    raise AssertionError(f"unchecked node {type(node).__name__}")  # _check rejects these
+def _compile_name(node: ast.Name, index: dict[str, int]) -> Node:
+    if node.id in CONSTANTS:
+        c = np.float64(CONSTANTS[node.id])
+
+        def named(env: Sequence[Any], tensor: bool) -> Any:
+            return ag.Tensor(c, op="const", name=node.id) if tensor else c
+
+        return named
+    i = index[node.id]
+    return lambda env, tensor: env[i]
+
+
+def _compile_unary(node: ast.UnaryOp, index: dict[str, int]) -> Node:
+    operand = _compile(node.operand, index)
+    if isinstance(node.op, ast.USub):
+        return lambda env, tensor: -operand(env, tensor)
+    return operand
+
+
+def _compile_binary(node: ast.BinOp, index: dict[str, int]) -> Node:
+    left, right = _compile(node.left, index), _compile(node.right, index)
+    symbol = _BINARY_OPS[type(node.op)]
+    if symbol == "+":
+        return lambda env, tensor: left(env, tensor) + right(env, tensor)
+    if symbol == "-":
+        return lambda env, tensor: left(env, tensor) - right(env, tensor)
+    if symbol == "*":
+        return lambda env, tensor: left(env, tensor) * right(env, tensor)
+    if symbol == "/":
+        return lambda env, tensor: left(env, tensor) / right(env, tensor)
+    return lambda env, tensor: left(env, tensor) ** right(env, tensor)
+
+
+def _compile_call(node: ast.Call, index: dict[str, int]) -> Node:
+    assert isinstance(node.func, ast.Name)  # _check admits only calls by bare name
+    np_fn, ag_fn, _ = FUNCTIONS[node.func.id]
+    args = [_compile(a, index) for a in node.args]
+
+    def call(env: Sequence[Any], tensor: bool) -> Any:
+        vals = [a(env, tensor) for a in args]
+        fn = ag_fn if tensor else np_fn
+        if tensor:
+            vals = [ag.as_tensor(v) for v in vals]
+        out = vals[0]
+        if len(vals) == 1:
+            return fn(out)
+        for v in vals[1:]:
+            out = fn(out, v)
+        return out
+
+    return call
+
+
+_COMPILERS: dict[type, Callable[[Any, dict[str, int]], Node]] = {
+    ast.Constant: _compile_constant,
+    ast.Name: _compile_name,
+    ast.UnaryOp: _compile_unary,
+    ast.BinOp: _compile_binary,
+    ast.Call: _compile_call,
+}
