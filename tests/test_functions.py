@@ -10,10 +10,13 @@ import re
 import numpy as np
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from gdcli.cli import app
 from gdcli.engine import autograd as ag
 from gdcli.engine.analysis import (
     analyze_point,
+    analyze_points,
     classify,
     classify_eigenvalues,
     run_grad,
@@ -109,22 +112,190 @@ def test_gradient_matches_central_differences_on_the_domain(
 
 
 @pytest.mark.parametrize(("name", "d"), ENTRIES, ids=IDS)
-def test_minima_lie_inside_the_suggested_domain(name: str, d: int) -> None:
+def test_minima_lie_inside_the_domain_and_the_window(name: str, d: int) -> None:
     entry = LIBRARY[name]
-    bounds = np.array(entry.domain(d))
-    for p in entry.minima(d):
-        assert ((bounds[:, 0] <= p.x) & (p.x <= bounds[:, 1])).all(), (name, p.x, bounds)
+    for bounds in (np.array(entry.domain(d)), np.array(entry.window(d))):
+        assert bounds.shape == (d, 2) and (bounds[:, 0] < bounds[:, 1]).all()
+        for p in entry.minima(d):
+            assert ((bounds[:, 0] <= p.x) & (p.x <= bounds[:, 1])).all(), (name, p.x, bounds)
     if not entry.minima(d):
         assert entry.no_minimum, f"{name} has no minimum and does not say why"
+    kinds = [p.kind for p in entry.minima(d)]
+    assert kinds.count("global minimum") >= 1 or kinds == ["local minimum"] or not kinds
+    values = [p.f for p in entry.minima(d)]
+    for p in entry.minima(d):
+        # a global minimum has the least value; a local one more than that
+        assert (p.f == min(values)) == (p.kind == "global minimum") or len(kinds) == 1, (name, p)
 
 
 def test_any_n_minima_scale_with_the_dimension() -> None:
     st = LIBRARY["styblinski_tang"]
-    (m2,) = st.minima(2)
+    m2 = st.minima(2)[0]
     (m5,) = st.minima(5)
+    assert m2.kind == m5.kind == "global minimum"
     assert m5.f == pytest.approx(2.5 * m2.f, rel=1e-14)
     assert m2.f == pytest.approx(-78.33233140754282, rel=1e-12)
     assert LIBRARY["rosenbrock"].minima(7)[0].x == (1.0,) * 7
+
+
+# -- the literature: domains, minima, and the formulas as published -------------------
+
+PI = math.pi
+
+# Each function as the references write it, over the columns of x (d, N): written
+# out here from the published formulas, not taken from gdcli.
+BRANIN = {"a": 1.0, "b": 5.1 / (4 * PI**2), "c": 5 / PI, "r": 6.0, "s": 10.0, "t": 1 / (8 * PI)}
+
+
+def _ackley_ref(x: np.ndarray) -> np.ndarray:
+    a, b, c = 20.0, 0.2, 2 * PI
+    d = x.shape[0]
+    return (
+        -a * np.exp(-b * np.sqrt(np.sum(x**2, axis=0) / d))
+        - np.exp(np.sum(np.cos(c * x), axis=0) / d)
+        + a
+        + np.e
+    )
+
+
+def _goldstein_price_ref(x: np.ndarray) -> np.ndarray:
+    x1, x2 = x
+    fact1a = (x1 + x2 + 1) ** 2
+    fact1b = 19 - 14 * x1 + 3 * x1**2 - 14 * x2 + 6 * x1 * x2 + 3 * x2**2
+    fact2a = (2 * x1 - 3 * x2) ** 2
+    fact2b = 18 - 32 * x1 + 12 * x1**2 + 48 * x2 - 36 * x1 * x2 + 27 * x2**2
+    return (1 + fact1a * fact1b) * (30 + fact2a * fact2b)
+
+
+def _branin_ref(x: np.ndarray) -> np.ndarray:
+    x1, x2 = x
+    a, b, c, r, s, t = BRANIN.values()
+    return a * (x2 - b * x1**2 + c * x1 - r) ** 2 + s * (1 - t) * np.cos(x1) + s
+
+
+REFERENCE = {
+    "cubic_quadratic": lambda x: 3 * x[0] ** 3 + 10 * x[1] ** 2,
+    "cubic_saddle": lambda x: 2 * x[0] ** 3 - 6 * x[0] * x[1] + 3 * x[1] ** 2,
+    "gaussian_bumps": lambda x: x[0] * x[1] * np.exp(-(x[0] ** 2 + x[1] ** 2) / 2),
+    "exp_square": lambda x: 3 * np.exp(x[0] ** 2 + 1),
+    "sphere": lambda x: np.sum(x**2, axis=0),
+    "rosenbrock": lambda x: np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (x[:-1] - 1) ** 2, axis=0),
+    "rastrigin": lambda x: 10 * x.shape[0] + np.sum(x**2 - 10 * np.cos(2 * PI * x), axis=0),
+    "ackley": _ackley_ref,
+    "styblinski_tang": lambda x: np.sum(x**4 - 16 * x**2 + 5 * x, axis=0) / 2,
+    "ill_conditioned": lambda x: x[0] ** 2 + 100 * x[1] ** 2,
+    "himmelblau": lambda x: (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2,
+    "beale": lambda x: (
+        (1.5 - x[0] + x[0] * x[1]) ** 2
+        + (2.25 - x[0] + x[0] * x[1] ** 2) ** 2
+        + (2.625 - x[0] + x[0] * x[1] ** 3) ** 2
+    ),
+    "booth": lambda x: (x[0] + 2 * x[1] - 7) ** 2 + (2 * x[0] + x[1] - 5) ** 2,
+    "matyas": lambda x: 0.26 * (x[0] ** 2 + x[1] ** 2) - 0.48 * x[0] * x[1],
+    "three_hump_camel": lambda x: (
+        2 * x[0] ** 2 - 1.05 * x[0] ** 4 + x[0] ** 6 / 6 + x[0] * x[1] + x[1] ** 2
+    ),
+    "six_hump_camel": lambda x: (
+        (4 - 2.1 * x[0] ** 2 + x[0] ** 4 / 3) * x[0] ** 2
+        + x[0] * x[1]
+        + (-4 + 4 * x[1] ** 2) * x[1] ** 2
+    ),
+    "goldstein_price": _goldstein_price_ref,
+    "branin": _branin_ref,
+    "saddle": lambda x: x[0] ** 2 - x[1] ** 2,
+    "monkey_saddle": lambda x: x[0] ** 3 - 3 * x[0] * x[1] ** 2,
+}
+
+
+@pytest.mark.parametrize(("name", "d"), ENTRIES, ids=IDS)
+def test_values_equal_the_published_formula_at_random_points(name: str, d: int) -> None:
+    assert set(REFERENCE) == set(LIBRARY)
+    bounds = np.array(LIBRARY[name].domain(d))
+    rng = np.random.default_rng(17)
+    X = rng.uniform(bounds[:, 0], bounds[:, 1], size=(200, d))
+    np.testing.assert_allclose(resolve(name, d).values(X), REFERENCE[name](X.T), rtol=1e-12, atol=0)
+
+
+# (name, standard domain at n = 2, window at n = 2): the domains as in Surjanovic &
+# Bingham's Virtual Library of Simulation Experiments (rosenbrock: their [-5, 10])
+DOMAINS = [
+    ("rosenbrock", [(-5, 10)] * 2, [(-2, 2), (-1, 3)]),
+    ("ackley", [(-32.768, 32.768)] * 2, [(-5, 5)] * 2),
+    ("rastrigin", [(-5.12, 5.12)] * 2, [(-5.12, 5.12)] * 2),
+    ("sphere", [(-5.12, 5.12)] * 2, [(-5.12, 5.12)] * 2),
+    ("styblinski_tang", [(-5, 5)] * 2, [(-5, 5)] * 2),
+    ("himmelblau", [(-5, 5)] * 2, [(-5, 5)] * 2),
+    ("beale", [(-4.5, 4.5)] * 2, [(-4.5, 4.5)] * 2),
+    ("three_hump_camel", [(-5, 5)] * 2, [(-5, 5)] * 2),
+    ("six_hump_camel", [(-3, 3), (-2, 2)], [(-2, 2), (-1, 1)]),
+    ("goldstein_price", [(-2, 2)] * 2, [(-2, 2)] * 2),
+    ("branin", [(-5, 10), (0, 15)], [(-5, 10), (0, 15)]),
+]
+
+
+@pytest.mark.parametrize(("name", "domain", "window"), DOMAINS, ids=[d[0] for d in DOMAINS])
+def test_domains_are_the_literature_s_and_windows_gdcli_s(name, domain, window) -> None:
+    assert LIBRARY[name].domain(2) == tuple(domain)
+    assert LIBRARY[name].window(2) == tuple(window)
+
+
+def test_rosenbrock_window_widens_to_one_box_in_other_dimensions() -> None:
+    assert LIBRARY["rosenbrock"].window(3) == ((-2.0, 3.0),) * 3
+    assert LIBRARY["rosenbrock"].domain(3) == ((-5.0, 10.0),) * 3
+
+
+# the minima as the literature rounds them: (x, f, kind)
+LITERATURE_MINIMA = {
+    "three_hump_camel": [
+        ((0, 0), 0, "global"),
+        ((1.747552, -0.873776), 0.298638, "local"),
+        ((-1.747552, 0.873776), 0.298638, "local"),
+    ],
+    "goldstein_price": [
+        ((0, -1), 3, "global"),
+        ((-0.6, -0.4), 30, "local"),
+        ((1.8, 0.2), 84, "local"),
+        ((1.2, 0.8), 840, "local"),
+    ],
+    "six_hump_camel": [
+        ((0.0898, -0.7126), -1.0316284535, "global"),
+        ((-0.0898, 0.7126), -1.0316284535, "global"),
+        ((1.7036, -0.7961), -0.2155, "local"),
+        ((-1.7036, 0.7961), -0.2155, "local"),
+        ((1.6071, 0.5687), 2.1043, "local"),
+        ((-1.6071, -0.5687), 2.1043, "local"),
+    ],
+    "branin": [
+        ((-PI, 12.275), 0.397887, "global"),
+        ((PI, 2.275), 0.397887, "global"),
+        ((9.42478, 2.475), 0.397887, "global"),
+    ],
+    "styblinski_tang": [
+        ((-2.903534, -2.903534), -78.332331, "global"),
+        ((-2.903534, 2.746803), -64.195612, "local"),
+        ((2.746803, -2.903534), -64.195612, "local"),
+        ((2.746803, 2.746803), -50.058893, "local"),
+    ],
+}
+
+
+def _last_digit(v: float) -> float:
+    """One unit in the last published digit of v (the references round or truncate)."""
+    return 10.0 ** -len(f"{v:.10g}".partition(".")[2])
+
+
+@pytest.mark.parametrize("name", list(LITERATURE_MINIMA))
+def test_minima_are_the_literature_s(name: str) -> None:
+    """Same points, order and kinds as published, to the digits published; the
+    values checked again with the published formula, not gdcli's."""
+    listed = LIBRARY[name].minima(2)
+    published = LITERATURE_MINIMA[name]
+    assert [p.kind for p in listed] == [f"{kind} minimum" for _, _, kind in published]
+    for p, (x, f, _) in zip(listed, published, strict=True):
+        for got, want in zip(p.x, x, strict=True):
+            assert got == pytest.approx(want, rel=0, abs=_last_digit(want)), (name, p.x)
+        assert p.f == pytest.approx(f, rel=0, abs=_last_digit(f)), (name, p.f)
+        assert REFERENCE[name](np.array(p.x)[:, None])[0] == pytest.approx(p.f, rel=1e-6, abs=1e-6)
 
 
 # -- classification ---------------------------------------------------------------
@@ -276,8 +447,12 @@ def test_library_summary_is_plain_json_with_every_minimum() -> None:
     for s, f in zip(back, LIBRARY.values(), strict=True):
         assert s["expression"] == f.formula
         assert s["dimension"] == f.dimension
-        assert len(s["domain"]) == (f.dimension or 2)
-        assert [(m["x"], m["f"]) for m in s["minima"]] == [(list(p.x), p.f) for p in f.minima()]
+        assert len(s["domain"]) == len(s["window"]) == (f.dimension or 2)
+        assert s["domain"] == [list(b) for b in f.domain()]
+        assert s["window"] == [list(b) for b in f.window()]
+        assert [(m["x"], m["f"], m["kind"]) for m in s["minima"]] == [
+            (list(p.x), p.f, p.kind) for p in f.minima()
+        ]
     himmelblau = back[list(LIBRARY).index("himmelblau")]
     assert len(himmelblau["minima"]) == 4
     gaussian = back[list(LIBRARY).index("gaussian_bumps")]
@@ -288,35 +463,119 @@ def test_library_summary_is_plain_json_with_every_minimum() -> None:
     ]
 
 
-def _rendered_rows(text: str) -> dict[str, list[str]]:
-    """Table body rows keyed by name; wrapped continuation lines joined into their row."""
-    rows: dict[str, list[str]] = {}
-    current: list[str] | None = None
+def _rendered_rows(text: str) -> dict[str, list[list[str]]]:
+    """Table body rows keyed by name: each cell as the list of its lines."""
+    rows: dict[str, list[list[str]]] = {}
+    current: list[list[str]] = []
     for line in text.splitlines():
         if not line.startswith("│"):
             continue
         cells = [c.strip() for c in line.strip("│").split("│")]
         if cells[0]:
-            current = rows.setdefault(cells[0], cells)
-        elif current is not None:
-            for i, c in enumerate(cells):
-                if c:
-                    current[i] = f"{current[i]} {c}".strip()
+            current = rows.setdefault(cells[0], [[] for _ in cells])
+        for lines, c in zip(current, cells, strict=True):
+            if c:
+                lines.append(c)
     return rows
 
 
-def test_functions_table_renders_on_a_fixed_width_console() -> None:
+def test_functions_table_shows_domain_window_and_every_minimum_with_its_kind() -> None:
     out = io.StringIO()
-    console = Console(width=100, record=True, file=out)
+    console = Console(width=80, record=True, file=out)
     report.functions_table(console, LIBRARY.values())
     text = console.export_text()
     assert "\x1b" not in out.getvalue()
-    assert all(len(line) <= 100 for line in text.splitlines())
+    assert all(len(line) <= 80 for line in text.splitlines())
     rows = _rendered_rows(text)
     assert list(rows) == list(LIBRARY)
-    assert rows["cubic_quadratic"] == ["cubic_quadratic", "2", "[-4, 4] x [-4, 4]", "none"]
-    assert rows["rosenbrock"] == ["rosenbrock", "any n >= 2", "[-2, 2] x [-1, 3]", "(1, 1) -> 0"]
-    assert rows["exp_square"] == ["exp_square", "1", "[-1.5, 1.5]", "(0) -> 8.154845"]
-    assert rows["gaussian_bumps"][3] == "(1, -1) -> -0.3678794 (-1, 1) -> -0.3678794"
-    assert rows["styblinski_tang"][3] == "(-2.903534, -2.903534) -> -78.33233"
-    assert rows["goldstein_price"][1:] == ["2", "[-2, 2] x [-2, 2]", "(0, -1) -> 3"]
+    assert rows["cubic_quadratic"] == [
+        ["cubic_quadratic"],
+        ["[-4, 4]^2", "[-4, 4]^2"],
+        ["none"],
+        [],
+        [],
+    ]
+    assert rows["rosenbrock"] == [
+        ["rosenbrock"],
+        ["[-5, 10]^n, n >= 2", "[-2, 2] x [-1, 3]"],
+        ["global"],
+        ["(1, 1)"],
+        ["0"],
+    ]
+    assert rows["ackley"][1] == ["[-32.768, 32.768]^n", "[-5, 5]^n"]
+    assert rows["exp_square"][1:] == [
+        ["[-1.5, 1.5]", "[-1.5, 1.5]"],
+        ["global"],
+        ["(0)"],
+        ["8.155"],
+    ]
+    assert rows["gaussian_bumps"][2:] == [["global"] * 2, ["(1, -1)", "(-1, 1)"], ["-0.3679"] * 2]
+    assert rows["styblinski_tang"][2:] == [
+        ["global", "local", "local", "local"],
+        ["(-2.904, -2.904)", "(-2.904, 2.747)", "(2.747, -2.904)", "(2.747, 2.747)"],
+        ["-78.33", "-64.2", "-64.2", "-50.06"],
+    ]
+    assert rows["goldstein_price"][1:] == [
+        ["[-2, 2]^2", "[-2, 2]^2"],
+        ["global", "local", "local", "local"],
+        ["(0, -1)", "(-0.6, -0.4)", "(1.8, 0.2)", "(1.2, 0.8)"],
+        ["3", "30", "84", "840"],
+    ]
+    assert rows["six_hump_camel"][1] == ["[-3, 3] x [-2, 2]", "[-2, 2] x [-1, 1]"]
+    assert rows["six_hump_camel"][2] == ["global"] * 2 + ["local"] * 4
+    assert rows["branin"][1:3] == [["[-5, 10] x [0, 15]"] * 2, ["global"] * 3]
+
+
+def test_functions_off_a_terminal_without_columns_fit_80_columns() -> None:
+    # COLUMNS unset and stdout not a terminal: the case of `gdcli functions | cat`
+    result = CliRunner().invoke(app, ["functions"], env={"COLUMNS": None})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) > len(LIBRARY)
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_functions_json_has_domain_window_and_minima_with_kinds() -> None:
+    result = CliRunner().invoke(app, ["functions", "--json"])
+    assert result.exit_code == 0
+    by_name = {e["name"]: e for e in json.loads(result.stdout)}
+    assert by_name["ackley"]["domain"] == [[-32.768, 32.768]] * 2
+    assert by_name["ackley"]["window"] == [[-5.0, 5.0]] * 2
+    assert by_name["rosenbrock"]["domain"] == [[-5.0, 10.0]] * 2
+    assert by_name["rosenbrock"]["window"] == [[-2.0, 2.0], [-1.0, 3.0]]
+    for name, published in LITERATURE_MINIMA.items():
+        kinds = [m["kind"] for m in by_name[name]["minima"]]
+        assert kinds == [f"{kind} minimum" for _, _, kind in published], name
+
+
+# 2-D functions whose list of minima claims to be complete (rastrigin and ackley list
+# only the global one of their many)
+COMPLETE = [
+    name
+    for name, f in LIBRARY.items()
+    if f.dimension in (None, 2) and name not in ("rastrigin", "ackley") and f.minima(2)
+]
+
+
+@pytest.mark.parametrize("name", COMPLETE)
+def test_every_minimum_in_the_window_is_listed(name: str) -> None:
+    """Newton's method from a 20 x 20 grid over the window lands on every listed
+    minimum, and on no other minimum inside the window."""
+    fn, entry = resolve(name, 2), LIBRARY[name]
+    box = np.array(entry.window(2))
+    u = np.linspace(0.02, 0.98, 20)
+    X = np.array([[a, b] for a in u for b in u]) * (box[:, 1] - box[:, 0]) + box[:, 0]
+    with np.errstate(all="ignore"):
+        for _ in range(60):
+            _, g = ag.value_and_grad(fn.objective, X)
+            H, _ = ag.hessian_and_spread(fn.objective, X)
+            step = np.linalg.solve(H + 1e-12 * np.eye(2), g[..., None])[..., 0]
+            X = X - step
+    inside = ((box[:, 0] <= X) & (box[:, 1] >= X)).all(axis=1) & np.isfinite(X).all(axis=1)
+    found = [a for a in analyze_points(fn, X[inside]) if a.classification == "minimum"]
+    assert found, name
+    listed = np.array([p.x for p in entry.minima(2)])
+    for a in found:
+        assert np.linalg.norm(listed - a.x, axis=1).min() < 1e-6, (name, a.x, a.value)
+    for m in listed:
+        assert min(np.linalg.norm(a.x - m) for a in found) < 1e-6, (name, m)

@@ -447,7 +447,7 @@ def plan(config: Any, doc: Any) -> DescendPlan:
         if box.low is not None:
             low, high = np.array(box.low), np.array(box.high)
         else:
-            dom = np.array(fn.domain())
+            dom = np.array(fn.window())
             low, high = dom[:, 0], dom[:, 1]
         X0 = rng.uniform(low, high, size=(box.random, fn.dimension))
     else:

@@ -74,7 +74,7 @@ def _resolved_descend(config: Any, doc: Any, plan: Any) -> dict[str, Any]:
         data["optimizer"] = config.optimizer_list()[0].model_dump(mode="json", exclude_none=True)
     starts = data.get("starts")
     if isinstance(starts, dict) and "low" not in starts:
-        domain = plan.function.domain()
+        domain = plan.function.window()
         starts["low"] = [lo for lo, _ in domain]
         starts["high"] = [hi for _, hi in domain]
     return data

@@ -321,7 +321,7 @@ def _plot_box(run: DescendRun, pad: float = 0.05) -> list[tuple[float, float]]:
     parts += [np.array([p.x]) for p in run.function.known_points()]
     points = np.concatenate(parts) if parts else np.zeros((0, run.dimension))
     points = points[np.isfinite(points).all(axis=1)]
-    box = [list(b) for b in run.function.domain(points)]
+    box = [list(b) for b in run.function.window(points)]
     if points.size:
         lo, hi = points.min(axis=0), points.max(axis=0)
         for k, b in enumerate(box):

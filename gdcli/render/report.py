@@ -85,23 +85,41 @@ def sparkline(values: Sequence[float], width: int = 24, log: bool = True) -> str
 # -- gdcli functions ---------------------------------------------------------------
 
 
+def _box_label(box: Sequence[tuple[float, float]], any_n: bool) -> str:
+    """A box in the literature's notation: ``[lo, hi]^n`` (any n) or ``^2`` when
+    every axis is the same, else one interval per axis joined by ``x``."""
+    sides = [f"[{num(lo, 5)}, {num(hi, 5)}]" for lo, hi in box]
+    if len(set(sides)) == 1 and (any_n or len(sides) > 1):
+        return sides[0] + ("^n" if any_n else f"^{len(sides)}")
+    return " x ".join(sides)
+
+
 def functions_table(console: Console, entries: Iterable[TestFunction]) -> None:
-    table = Table(title="Test functions", title_justify="left")
+    """One row per function: its literature domain over its plotting window, then
+    one line per known minimum with its kind. Any-n functions are shown at n = 2.
+    Fits in 80 columns with the longest entries, so it never folds off a terminal."""
+    table = Table(title="Test functions (any n: shown at n = 2)", title_justify="left")
+    table.pad_edge = False
     table.add_column("name", style="bold")
-    table.add_column("dim", justify="right")
-    table.add_column("domain (at n = 2)")
-    table.add_column("minima: x -> f")
+    table.add_column("domain\nplot window")
+    table.add_column("minima")
+    table.add_column("x")
+    table.add_column("f", justify="right")
     for f in entries:
-        dom = f.domain()
-        domain = " x ".join(f"[{num(lo, 4)}, {num(hi, 4)}]" for lo, hi in dom)
+        any_n = f.dimension is None
+        domain = _box_label(f.domain(), any_n)
+        if f.min_dimension > 1 and any_n:
+            domain += f", n >= {f.min_dimension}"
         minima = f.minima()
-        if minima:
-            shown = "\n".join(f"{vec(p.x, 7)} -> {num(p.f, 7)}" for p in minima)
-        else:
-            shown = "none"
-        table.add_row(f.name, f.dimension_label, domain, shown)
+        table.add_row(
+            f.name,
+            f"{domain}\n[dim]{_box_label(f.window(), any_n)}[/dim]",
+            "\n".join(p.kind.removesuffix(" minimum") for p in minima) or "none",
+            "\n".join(vec(p.x, 4) for p in minima),
+            "\n".join(num(p.f, 4) for p in minima),
+        )
     console.print(table)
-    console.print("Formulas and descriptions: gdcli functions --json", style="dim")
+    console.print("Formulas, descriptions and full precision: gdcli functions --json", style="dim")
 
 
 # -- gdcli grad --------------------------------------------------------------------
