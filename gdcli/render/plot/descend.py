@@ -690,20 +690,11 @@ def descend_basins_figure(run: DescendRun) -> Figure:
     return fig
 
 
-def _basins_panel(
-    ax: Axes,
-    run: DescendRun,
-    label: str,
-    tracks: Sequence[Track],
-    run_keys: list[str],
-    basins: Sequence[_Basin],
-    surf: _Surface | None,
-    size: float,
-) -> None:
-    """One optimizer's starts, one scatter per basin, over f's contour lines (or its
-    curve in 1-D); ``run_keys`` names each start's basin."""
-    starts = np.array([t.x[0] for t in tracks])
-    run_keys = run_keys + ["none"] * (len(tracks) - len(run_keys))
+def _basins_background(
+    ax: Axes, run: DescendRun, starts: np.ndarray, surf: _Surface | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """f's curve (1-D) or contour lines behind the starts (shape (n, d)), the axis
+    labels; returns where each start is drawn."""
     if run.dimension == 1:
         xs = np.linspace(*_plot_box(run)[0], 600)
         ax.plot(xs, run.function.values(xs[:, None]), color="#404040", linewidth=1.5)
@@ -723,6 +714,23 @@ def _basins_panel(
         px, py = starts[:, 0], starts[:, 1]
         ax.set_xlabel(run.variables[0])
         ax.set_ylabel(run.variables[1])
+    return px, py
+
+
+def _basins_panel(
+    ax: Axes,
+    run: DescendRun,
+    label: str,
+    tracks: Sequence[Track],
+    run_keys: list[str],
+    basins: Sequence[_Basin],
+    surf: _Surface | None,
+    size: float,
+) -> None:
+    """One optimizer's starts, one scatter per basin, over f's contour lines (or its
+    curve in 1-D); ``run_keys`` names each start's basin."""
+    run_keys = run_keys + ["none"] * (len(tracks) - len(run_keys))
+    px, py = _basins_background(ax, run, np.array([t.x[0] for t in tracks]), surf)
     key_array = np.array(run_keys)
     for b in basins:
         mask = key_array == b.key
