@@ -319,6 +319,63 @@ ResumeOpt = Annotated[
 ]
 
 
+CheckGradOpt = Annotated[
+    bool,
+    typer.Option(
+        "--check-grad",
+        help="Compare backprop with central differences on one batch before training.",
+    ),
+]
+
+# Every option an experiment command can take: (annotation, default).
+_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "out": (OutOpt, None),
+    "force": (ForceOpt, False),
+    "json_out": (JsonOpt, False),
+    "quiet": (QuietOpt, False),
+    "plot": (PlotOpt, False),
+    "strict": (StrictOpt, False),
+    "check_grad": (CheckGradOpt, False),
+    "sweep": (SweepOpt, None),
+    "dry_run": (DryRunOpt, False),
+    "resume": (ResumeOpt, False),
+    "workers": (WorkersOpt, 1),
+}
+
+
+def _experiment_command(
+    name: str, epilog: str, own: tuple[str, ...]
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register an experiment command whose parameters are the config file,
+    ``--set``, the options every experiment command shares, ``own`` (in --help in
+    this order) and ``--debug``, declared once in ``_OPTIONS``."""
+    import inspect
+
+    shared = ("out", "force", "json_out", "quiet", "plot")
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [
+        inspect.Parameter("config", kind, annotation=ConfigArg),
+        inspect.Parameter("set_", kind, annotation=SetOpt, default=None),
+        *(
+            inspect.Parameter(key, kind, annotation=_OPTIONS[key][0], default=_OPTIONS[key][1])
+            for key in (*shared, *own)
+        ),
+        inspect.Parameter("debug", kind, annotation=DebugOpt, default=False),
+    ]
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        def command(config: Path, set_: list[str] | None, debug: bool, **options: Any) -> None:
+            func(config, set_, **options)
+
+        command.__name__ = func.__name__
+        command.__doc__ = func.__doc__
+        command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+        app.command(name, epilog=epilog)(command)
+        return func
+
+    return register
+
+
 def _no_sweep_options(dry_run: bool, resume: bool) -> None:
     if dry_run or resume:
         flag = "--dry-run" if dry_run else "--resume"
@@ -532,25 +589,14 @@ def _out_dir(out: Path | None, name: str) -> Path:
     return path
 
 
-@app.command(epilog=DESCEND_EXAMPLE)
-def descend(
-    config: ConfigArg,
-    set_: SetOpt = None,
-    out: OutOpt = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    plot: PlotOpt = False,
-    strict: StrictOpt = False,
-    sweep: SweepOpt = None,
-    dry_run: DryRunOpt = False,
-    resume: ResumeOpt = False,
-    workers: WorkersOpt = 1,
-    debug: DebugOpt = False,
-) -> None:
+@_experiment_command(
+    "descend",
+    DESCEND_EXAMPLE,
+    ("strict", "sweep", "dry_run", "resume", "workers"),
+)
+def descend(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Run optimizers from one or many starts on an analytic function."""
-    opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers, strict)
-    _run_experiment("descend", config, set_, opts)
+    _run_experiment("descend", config, set_, RunOptions(**options))
 
 
 TRAIN_EXAMPLE = """\
@@ -580,34 +626,14 @@ Every key: gdcli schema train-mlp.
 """
 
 
-@app.command("train-mlp", epilog=TRAIN_EXAMPLE)
-def train_mlp(
-    config: ConfigArg,
-    set_: SetOpt = None,
-    out: OutOpt = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    plot: PlotOpt = False,
-    strict: StrictOpt = False,
-    check_grad: Annotated[
-        bool,
-        typer.Option(
-            "--check-grad",
-            help="Compare backprop with central differences on one batch before training.",
-        ),
-    ] = False,
-    sweep: SweepOpt = None,
-    dry_run: DryRunOpt = False,
-    resume: ResumeOpt = False,
-    workers: WorkersOpt = 1,
-    debug: DebugOpt = False,
-) -> None:
+@_experiment_command(
+    "train-mlp",
+    TRAIN_EXAMPLE,
+    ("strict", "check_grad", "sweep", "dry_run", "resume", "workers"),
+)
+def train_mlp(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Train a multi-layer perceptron on a data set; report metrics; save the model."""
-    opts = RunOptions(
-        out, force, json_out, quiet, plot, sweep, dry_run, resume, workers, strict, check_grad
-    )
-    _run_experiment("train-mlp", config, set_, opts)
+    _run_experiment("train-mlp", config, set_, RunOptions(**options))
 
 
 @app.command(
@@ -682,24 +708,14 @@ COMPARE_EXAMPLE = """\
 """
 
 
-@app.command("compare-activations", epilog=COMPARE_EXAMPLE)
-def compare_activations(
-    config: ConfigArg,
-    set_: SetOpt = None,
-    out: OutOpt = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    plot: PlotOpt = False,
-    workers: WorkersOpt = 1,
-    sweep: SweepOpt = None,
-    dry_run: DryRunOpt = False,
-    resume: ResumeOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@_experiment_command(
+    "compare-activations",
+    COMPARE_EXAMPLE,
+    ("workers", "sweep", "dry_run", "resume"),
+)
+def compare_activations(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Train the same MLP once per activation and seed; rank the activations."""
-    opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
-    _run_experiment("compare-activations", config, set_, opts)
+    _run_experiment("compare-activations", config, set_, RunOptions(**options))
 
 
 @app.command(
