@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,17 +82,7 @@ class GdcliGroup(TyperGroup):
             _say("gdcli: interrupted")
             code = EXIT_INTERRUPTED
         except typer.exceptions.TyperException as exc:
-            # click's usage errors (unknown option, missing argument, bad value)
-            code = int(getattr(exc, "exit_code", EXIT_USAGE))
-            if debug:
-                traceback.print_exc()
-            fmt = getattr(exc, "format_message", None)
-            message = fmt() if callable(fmt) else str(exc)
-            command = getattr(getattr(exc, "ctx", None), "command_path", None) or "gdcli"
-            hint = f"see '{command} --help'"
-            if command.endswith(" grad") and message.startswith("No such option: -"):
-                hint = "a formula that starts with '-' reads as an option: write '(-x**2)'"
-            _say(f"gdcli: error: {' '.join(message.split())} ({hint})")
+            code = _usage_error(exc, debug)
         except Exception as exc:
             code = EXIT_INTERNAL
             if debug:
@@ -104,6 +94,22 @@ class GdcliGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _usage_error(exc: Exception, debug: bool) -> int:
+    """Say what click found wrong with the command line (unknown option, missing
+    argument, bad value) in one line with a hint; return its exit code."""
+    code = int(getattr(exc, "exit_code", EXIT_USAGE))
+    if debug:
+        traceback.print_exc()
+    fmt = getattr(exc, "format_message", None)
+    message = fmt() if callable(fmt) else str(exc)
+    command = getattr(getattr(exc, "ctx", None), "command_path", None) or "gdcli"
+    hint = f"see '{command} --help'"
+    if command.endswith(" grad") and message.startswith("No such option: -"):
+        hint = "a formula that starts with '-' reads as an option: write '(-x**2)'"
+    _say(f"gdcli: error: {' '.join(message.split())} ({hint})")
+    return code
 
 
 HELP = """\
@@ -313,6 +319,63 @@ ResumeOpt = Annotated[
 ]
 
 
+CheckGradOpt = Annotated[
+    bool,
+    typer.Option(
+        "--check-grad",
+        help="Compare backprop with central differences on one batch before training.",
+    ),
+]
+
+# Every option an experiment command can take: (annotation, default).
+_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "out": (OutOpt, None),
+    "force": (ForceOpt, False),
+    "json_out": (JsonOpt, False),
+    "quiet": (QuietOpt, False),
+    "plot": (PlotOpt, False),
+    "strict": (StrictOpt, False),
+    "check_grad": (CheckGradOpt, False),
+    "sweep": (SweepOpt, None),
+    "dry_run": (DryRunOpt, False),
+    "resume": (ResumeOpt, False),
+    "workers": (WorkersOpt, 1),
+}
+
+
+def _experiment_command(
+    name: str, epilog: str, own: tuple[str, ...]
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register an experiment command whose parameters are the config file,
+    ``--set``, the options every experiment command shares, ``own`` (in --help in
+    this order) and ``--debug``, declared once in ``_OPTIONS``."""
+    import inspect
+
+    shared = ("out", "force", "json_out", "quiet", "plot")
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [
+        inspect.Parameter("config", kind, annotation=ConfigArg),
+        inspect.Parameter("set_", kind, annotation=SetOpt, default=None),
+        *(
+            inspect.Parameter(key, kind, annotation=_OPTIONS[key][0], default=_OPTIONS[key][1])
+            for key in (*shared, *own)
+        ),
+        inspect.Parameter("debug", kind, annotation=DebugOpt, default=False),
+    ]
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        def command(config: Path, set_: list[str] | None, debug: bool, **options: Any) -> None:
+            func(config, set_, **options)
+
+        command.__name__ = func.__name__
+        command.__doc__ = func.__doc__
+        command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+        app.command(name, epilog=epilog)(command)
+        return func
+
+    return register
+
+
 def _no_sweep_options(dry_run: bool, resume: bool) -> None:
     if dry_run or resume:
         flag = "--dry-run" if dry_run else "--resume"
@@ -341,6 +404,95 @@ class RunOptions:
     dry_run: bool
     resume: bool
     workers: int
+    strict: bool = False
+    check_grad: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the shared path needs from a run: the summary (as ``summary.json``), how
+    to render it as tables, and whether it was interrupted or any run ended badly."""
+
+    summary: dict[str, Any]
+    render: Callable[[Any], None]
+    interrupted: bool
+    all_converged: bool = True
+
+
+def _descend_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
+    from gdcli.experiments.session import run_descend
+    from gdcli.render import report
+
+    result = run_descend(cfg, doc, session, opts.workers)
+    return Outcome(
+        result.summary(str(session.out_dir)),
+        lambda c: report.descend_report(c, result),
+        result.interrupted,
+        result.all_converged,
+    )
+
+
+def _train_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
+    from gdcli.experiments.session import run_train
+    from gdcli.render import report
+
+    _, result, summary = run_train(cfg, doc, session, opts.check_grad)
+    return Outcome(
+        summary,
+        lambda c: report.train_report(c, summary),
+        result.status == "interrupted",
+        result.status != "diverged",
+    )
+
+
+def _compare_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
+    from gdcli.experiments.session import run_compare
+    from gdcli.render import report
+
+    summary = run_compare(cfg, doc, session, opts.workers)
+    return Outcome(
+        summary, lambda c: report.compare_report(c, summary), summary["status"] == "interrupted"
+    )
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment command: its config model (a name in ``experiments.config``)
+    and the runner that turns the validated config into an ``Outcome``."""
+
+    config: str
+    run: Callable[[Any, Any, Any, RunOptions], Outcome]
+
+
+EXPERIMENTS = {
+    "descend": Experiment("DescendConfig", _descend_outcome),
+    "train-mlp": Experiment("TrainConfig", _train_outcome),
+    "compare-activations": Experiment("CompareConfig", _compare_outcome),
+}
+
+
+def _run_experiment(
+    command: str, config: Path, overrides: list[str] | None, opts: RunOptions
+) -> None:
+    """The one path of every experiment command: load the file (or run its sweep),
+    run it in a session, then conclude (pictures, report, exit code)."""
+    from gdcli.experiments import config as configs
+
+    experiment = EXPERIMENTS[command]
+    model = getattr(configs, experiment.config)
+    loaded = _config_or_sweep(command, model, config, overrides, opts)
+    if loaded is None:
+        return
+    cfg, doc = loaded
+    with _session(_out_dir(opts.out, cfg.name), opts) as session:
+        outcome = experiment.run(cfg, doc, session, opts)
+    _conclude(
+        outcome.summary,
+        opts,
+        outcome.render,
+        interrupted=outcome.interrupted,
+        failed=opts.strict and not outcome.all_converged,
+    )
 
 
 @contextmanager
@@ -437,42 +589,14 @@ def _out_dir(out: Path | None, name: str) -> Path:
     return path
 
 
-@app.command(epilog=DESCEND_EXAMPLE)
-def descend(
-    config: ConfigArg,
-    set_: SetOpt = None,
-    out: OutOpt = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    plot: PlotOpt = False,
-    strict: StrictOpt = False,
-    sweep: SweepOpt = None,
-    dry_run: DryRunOpt = False,
-    resume: ResumeOpt = False,
-    workers: WorkersOpt = 1,
-    debug: DebugOpt = False,
-) -> None:
+@_experiment_command(
+    "descend",
+    DESCEND_EXAMPLE,
+    ("strict", "sweep", "dry_run", "resume", "workers"),
+)
+def descend(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Run optimizers from one or many starts on an analytic function."""
-    from gdcli.experiments.config import DescendConfig
-    from gdcli.experiments.session import run_descend
-    from gdcli.render import report
-
-    opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
-    loaded = _config_or_sweep("descend", DescendConfig, config, set_, opts)
-    if loaded is None:
-        return
-    cfg, doc = loaded
-    out_dir = _out_dir(out, cfg.name)
-    with _session(out_dir, opts) as session:
-        result = run_descend(cfg, doc, session, workers)
-    _conclude(
-        result.summary(str(out_dir)),
-        opts,
-        lambda c: report.descend_report(c, result),
-        interrupted=result.interrupted,
-        failed=strict and not result.all_converged,
-    )
+    _run_experiment("descend", config, set_, RunOptions(**options))
 
 
 TRAIN_EXAMPLE = """\
@@ -502,49 +626,14 @@ Every key: gdcli schema train-mlp.
 """
 
 
-@app.command("train-mlp", epilog=TRAIN_EXAMPLE)
-def train_mlp(
-    config: ConfigArg,
-    set_: SetOpt = None,
-    out: OutOpt = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    plot: PlotOpt = False,
-    strict: StrictOpt = False,
-    check_grad: Annotated[
-        bool,
-        typer.Option(
-            "--check-grad",
-            help="Compare backprop with central differences on one batch before training.",
-        ),
-    ] = False,
-    sweep: SweepOpt = None,
-    dry_run: DryRunOpt = False,
-    resume: ResumeOpt = False,
-    workers: WorkersOpt = 1,
-    debug: DebugOpt = False,
-) -> None:
+@_experiment_command(
+    "train-mlp",
+    TRAIN_EXAMPLE,
+    ("strict", "check_grad", "sweep", "dry_run", "resume", "workers"),
+)
+def train_mlp(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Train a multi-layer perceptron on a data set; report metrics; save the model."""
-    from gdcli.experiments.config import TrainConfig
-    from gdcli.experiments.session import run_train
-    from gdcli.render import report
-
-    opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
-    loaded = _config_or_sweep("train-mlp", TrainConfig, config, set_, opts)
-    if loaded is None:
-        return
-    cfg, doc = loaded
-    out_dir = _out_dir(out, cfg.name)
-    with _session(out_dir, opts) as session:
-        _, result, summary = run_train(cfg, doc, session, check_grad)
-    _conclude(
-        summary,
-        opts,
-        lambda c: report.train_report(c, summary),
-        interrupted=result.status == "interrupted",
-        failed=strict and result.status == "diverged",
-    )
+    _run_experiment("train-mlp", config, set_, RunOptions(**options))
 
 
 @app.command(
@@ -619,40 +708,14 @@ COMPARE_EXAMPLE = """\
 """
 
 
-@app.command("compare-activations", epilog=COMPARE_EXAMPLE)
-def compare_activations(
-    config: ConfigArg,
-    set_: SetOpt = None,
-    out: OutOpt = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    plot: PlotOpt = False,
-    workers: WorkersOpt = 1,
-    sweep: SweepOpt = None,
-    dry_run: DryRunOpt = False,
-    resume: ResumeOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@_experiment_command(
+    "compare-activations",
+    COMPARE_EXAMPLE,
+    ("workers", "sweep", "dry_run", "resume"),
+)
+def compare_activations(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Train the same MLP once per activation and seed; rank the activations."""
-    from gdcli.experiments.config import CompareConfig
-    from gdcli.experiments.session import run_compare
-    from gdcli.render import report
-
-    opts = RunOptions(out, force, json_out, quiet, plot, sweep, dry_run, resume, workers)
-    loaded = _config_or_sweep("compare-activations", CompareConfig, config, set_, opts)
-    if loaded is None:
-        return
-    cfg, doc = loaded
-    out_dir = _out_dir(out, cfg.name)
-    with _session(out_dir, opts) as session:
-        summary = run_compare(cfg, doc, session, workers)
-    _conclude(
-        summary,
-        opts,
-        lambda c: report.compare_report(c, summary),
-        interrupted=summary["status"] == "interrupted",
-    )
+    _run_experiment("compare-activations", config, set_, RunOptions(**options))
 
 
 @app.command(

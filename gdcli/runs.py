@@ -17,6 +17,7 @@ This module never prints and never exits.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import csv
 import dataclasses
@@ -352,7 +353,22 @@ _FAST_CELL: dict[type, Callable[[Any], str]] = {
 }
 
 
-class TraceWriter:
+class _ClosedOnExit(abc.ABC):
+    """A context manager whose exit calls ``close()``, however the block ends."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class TraceWriter(_ClosedOnExit):
     """CSV trace written row by row as the run goes.
 
     The header is written first; each ``write`` (or ``write_many`` batch) is flushed
@@ -426,14 +442,6 @@ class TraceWriter:
     def __enter__(self) -> TraceWriter:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def _prepare_for_append(path: Path, columns: tuple[str, ...]) -> bool:
     """Make ``path`` ready to take more rows; return whether its header is kept.
@@ -495,7 +503,7 @@ def read_trace(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
-class InterruptGuard:
+class InterruptGuard(_ClosedOnExit):
     """Turn the first Ctrl-C into a polite stop request.
 
     Installed by the CLI around a run. The first SIGINT only sets ``requested``;
@@ -529,12 +537,8 @@ class InterruptGuard:
             self._installed = True
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Put the previous SIGINT handler back; calling it again does nothing."""
         if not self._installed:
             return
         # getsignal returns None for a handler installed outside Python; it cannot

@@ -234,11 +234,8 @@ class RichProgress:
 
 def descend_report(console: Console, result: Any) -> None:
     """One row per optimizer run; with many starts, where the starts ended instead."""
-    from gdcli.experiments.descend import basins, verdict
-
     plan = result.plan
     fn = plan.function
-    minima = fn.known_minima()
     console.print(
         f"[bold]{plan.name}[/bold]: f({', '.join(fn.variables)}) = {fn.formula}; "
         f"{plan.starts.shape[0]} start(s), up to {plan.iterations} iterations, "
@@ -250,65 +247,79 @@ def descend_report(console: Console, result: Any) -> None:
         )
     )
     if plan.starts.shape[0] == 1 or all(r.n <= 5 for r in result.runs):
-        table = Table()
-        narrow = console.width < 100
-        digits = 4 if narrow else 7
-        history = not narrow and any(r.n == 1 for r in result.runs)
-        columns = [
-            ("#", "right"),
-            ("optimizer", "left"),
-            ("start", "left"),
-            ("final x", "left"),
-            ("f", "right"),
-            ("|grad|", "right"),
-            ("iter", "right"),
-            ("status", "left"),
-        ]
-        if history:
-            columns.append(("f history", "left"))
-        for col, just in columns:
-            table.add_column(col, justify=just)  # type: ignore[arg-type]
-        verdicts: list[str] = []
-        for r in result.runs:
-            for i in range(r.n):
-                number = len(verdicts) + 1
-                cells = [
-                    str(number),
-                    r.label,
-                    vec(r.starts[i], 4),
-                    vec(r.x[i], digits),
-                    num(r.f[i], digits),
-                    num(r.grad_norm[i], 3),
-                    str(int(r.iterations[i])),
-                    _status(str(r.status[i])),
-                ]
-                if history:
-                    cells.append(sparkline(r.history, width=16) if r.n == 1 else "")
-                table.add_row(*cells)
-                verdicts.append(f"  {number}. {r.label}: {verdict(r, i, minima)}")
-        console.print(table)
-        # the verdicts are sentences: under the table they never squeeze the numbers
-        for line in verdicts:
-            console.print(line)
+        _descend_runs_table(console, result.runs, fn.known_minima())
     else:
-        for r in result.runs:
-            b = basins(r, minima)
-            table = Table(title=f"{r.label}: where {r.n} starts ended", title_justify="left")
-            table.add_column("outcome")
-            table.add_column("starts", justify="right")
-            table.add_column("share", justify="right")
-            table.add_column("median iter", justify="right")
-            table.add_column("median f", justify="right")
-            for g in b["groups"]:
-                table.add_row(
-                    g["outcome"],
-                    str(g["count"]),
-                    f"{100 * g['count'] / r.n:.1f}%",
-                    num(g["median_iterations"], 6),
-                    num(g["median_f"], 6),
-                )
-            console.print(table)
-            console.print(f"  median f by iteration: {sparkline(r.history)}")
+        _descend_basins_tables(console, result.runs, fn.known_minima())
+
+
+def _descend_runs_table(console: Console, runs: Any, minima: Any) -> None:
+    """One row per (optimizer, start), then one verdict sentence per row."""
+    from gdcli.experiments.descend import verdict
+
+    table = Table()
+    narrow = console.width < 100
+    digits = 4 if narrow else 7
+    history = not narrow and any(r.n == 1 for r in runs)
+    columns = [
+        ("#", "right"),
+        ("optimizer", "left"),
+        ("start", "left"),
+        ("final x", "left"),
+        ("f", "right"),
+        ("|grad|", "right"),
+        ("iter", "right"),
+        ("status", "left"),
+    ]
+    if history:
+        columns.append(("f history", "left"))
+    for col, just in columns:
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    verdicts: list[str] = []
+    for r in runs:
+        for i in range(r.n):
+            number = len(verdicts) + 1
+            cells = [
+                str(number),
+                r.label,
+                vec(r.starts[i], 4),
+                vec(r.x[i], digits),
+                num(r.f[i], digits),
+                num(r.grad_norm[i], 3),
+                str(int(r.iterations[i])),
+                _status(str(r.status[i])),
+            ]
+            if history:
+                cells.append(sparkline(r.history, width=16) if r.n == 1 else "")
+            table.add_row(*cells)
+            verdicts.append(f"  {number}. {r.label}: {verdict(r, i, minima)}")
+    console.print(table)
+    # the verdicts are sentences: under the table they never squeeze the numbers
+    for line in verdicts:
+        console.print(line)
+
+
+def _descend_basins_tables(console: Console, runs: Any, minima: Any) -> None:
+    """Per optimizer, where its many starts ended, grouped by outcome."""
+    from gdcli.experiments.descend import basins
+
+    for r in runs:
+        b = basins(r, minima)
+        table = Table(title=f"{r.label}: where {r.n} starts ended", title_justify="left")
+        table.add_column("outcome")
+        table.add_column("starts", justify="right")
+        table.add_column("share", justify="right")
+        table.add_column("median iter", justify="right")
+        table.add_column("median f", justify="right")
+        for g in b["groups"]:
+            table.add_row(
+                g["outcome"],
+                str(g["count"]),
+                f"{100 * g['count'] / r.n:.1f}%",
+                num(g["median_iterations"], 6),
+                num(g["median_f"], 6),
+            )
+        console.print(table)
+        console.print(f"  median f by iteration: {sparkline(r.history)}")
 
 
 def _status(status: str) -> str:
@@ -363,29 +374,39 @@ def train_report(console: Console, summary: dict[str, Any]) -> None:
         )
     cm = final.get("confusion_matrix")
     if cm is not None and len(cm) <= 12:
-        classes = d["classes"] or [str(i) for i in range(len(cm))]
-        console.print(f"confusion matrix on {final['figures_on']} (rows: true, columns: predicted)")
-        t = Table()
-        t.add_column("")
-        for c in classes:
-            t.add_column(str(c), justify="right")
-        for c, row in zip(classes, cm, strict=True):
-            t.add_row(str(c), *(str(v) for v in row))
-        console.print(t)
+        _confusion_table(console, cm, d["classes"], final["figures_on"])
     check = summary.get("gradient_check")
     if check:
+        _gradient_check(console, check, m["activations"])
+
+
+def _confusion_table(console: Console, cm: list[list[int]], classes: Any, on: str) -> None:
+    """The confusion matrix (rows: true class, columns: predicted) as a table."""
+    classes = classes or [str(i) for i in range(len(cm))]
+    console.print(f"confusion matrix on {on} (rows: true, columns: predicted)")
+    t = Table()
+    t.add_column("")
+    for c in classes:
+        t.add_column(str(c), justify="right")
+    for c, row in zip(classes, cm, strict=True):
+        t.add_row(str(c), *(str(v) for v in row))
+    console.print(t)
+
+
+def _gradient_check(console: Console, check: dict[str, Any], activations: list[str]) -> None:
+    """The --check-grad result, and why a kinked activation can make it look bad."""
+    console.print(
+        f"gradient check on {check['batch']} examples: largest relative error "
+        f"{num(check['max_relative_error'], 3)} (backprop vs central differences)"
+    )
+    kinked = {"relu", "leaky_relu", "heaviside"} & set(activations)
+    if check["max_relative_error"] > 1e-4 and kinked:
         console.print(
-            f"gradient check on {check['batch']} examples: largest relative error "
-            f"{num(check['max_relative_error'], 3)} (backprop vs central differences)"
+            f"  {', '.join(sorted(kinked))} has a kink at 0 where no derivative exists; "
+            "a unit sitting exactly there (zero biases and an input of 0, as in XOR) "
+            "makes central differences and backprop disagree without either being wrong. "
+            "Try a smooth activation or --set model.dtype=float64 to see the match."
         )
-        kinked = {"relu", "leaky_relu", "heaviside"} & set(m["activations"])
-        if check["max_relative_error"] > 1e-4 and kinked:
-            console.print(
-                f"  {', '.join(sorted(kinked))} has a kink at 0 where no derivative exists; "
-                "a unit sitting exactly there (zero biases and an input of 0, as in XOR) "
-                "makes central differences and backprop disagree without either being wrong. "
-                "Try a smooth activation or --set model.dtype=float64 to see the match."
-            )
 
 
 # -- gdcli compare-activations -----------------------------------------------------------

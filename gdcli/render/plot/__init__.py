@@ -1,0 +1,119 @@
+"""The pictures of a finished run, drawn from its files alone.
+
+``plot_run(run_dir)`` reads ``summary.json``, picks the pictures of the command
+that wrote it and saves them as PNG files (150 dpi) next to it:
+
+- ``descend``: ``contour.png`` (2 variables) or ``curve.png`` (1 variable),
+  ``convergence.png``, and ``basins.png`` when the run has 20 starts or more;
+- ``train-mlp``: ``loss.png``, ``decision_boundary.png`` (two features) and
+  ``confusion.png`` (classification);
+- ``compare-activations``: ``activations_loss.png`` and ``activations_accuracy.png``;
+- ``sweep``: ``sweep.png``.
+
+Every picture is built by a ``*_figure`` function that returns a matplotlib
+``Figure``, so tests can inspect what was drawn. Artists that carry data get a
+``gid`` of the form ``kind:key`` (``path:0`` is the path of the first optimizer,
+``basin:none`` the starts that reached no minimum, ...).
+
+The modules: ``style`` (palette, figure creation, saving, reading run files),
+``descend``, ``train``, ``compare`` and ``sweep`` (the pictures of each command).
+matplotlib is imported inside the functions only, and figures are made with
+``matplotlib.figure.Figure`` and the Agg canvas, never with pyplot: nothing here
+touches global state, and importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gdcli.errors import UserError
+from gdcli.render.plot.compare import (
+    activations_accuracy_figure,
+    activations_loss_figure,
+    compare_figures,
+)
+from gdcli.render.plot.descend import (
+    BASIN_MIN_STARTS,
+    MEDIAN_ABOVE_STARTS,
+    DescendRun,
+    Track,
+    descend_basins_figure,
+    descend_contour_figure,
+    descend_convergence_figure,
+    descend_curve_figure,
+    descend_figures,
+    load_descend_run,
+)
+from gdcli.render.plot.style import DPI, read_summary, save_figure
+from gdcli.render.plot.sweep import sweep_figure, sweep_figures
+from gdcli.render.plot.train import (
+    TrainingPoints,
+    confusion_figure,
+    decision_boundary_figure,
+    load_training_points,
+    train_figures,
+    training_loss_figure,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "BASIN_MIN_STARTS",
+    "DPI",
+    "MEDIAN_ABOVE_STARTS",
+    "DescendRun",
+    "Track",
+    "TrainingPoints",
+    "activations_accuracy_figure",
+    "activations_loss_figure",
+    "confusion_figure",
+    "decision_boundary_figure",
+    "descend_basins_figure",
+    "descend_contour_figure",
+    "descend_convergence_figure",
+    "descend_curve_figure",
+    "load_descend_run",
+    "load_training_points",
+    "plot_run",
+    "run_figures",
+    "sweep_figure",
+    "training_loss_figure",
+]
+
+
+def plot_run(run_dir: Path) -> list[Path]:
+    """Draw the pictures of the run in ``run_dir`` and return the files written.
+
+    The command is read from ``summary.json``; every file a picture needs is checked
+    before anything is drawn, and a missing one is a ``UserError`` that names it.
+    Each PNG is written atomically, so running this again redraws the same files.
+    """
+    run_dir = Path(run_dir)
+    written: list[Path] = []
+    for name, fig in run_figures(run_dir):
+        path = run_dir / name
+        save_figure(fig, path)
+        written.append(path)
+    return written
+
+
+def run_figures(run_dir: Path) -> Iterator[tuple[str, Figure]]:
+    """``(file name, figure)`` for every picture of the run, built one at a time."""
+    run_dir = Path(run_dir)
+    summary = read_summary(run_dir)
+    command = summary.get("command")
+    drawers: dict[str, Callable[[Path, dict[str, Any]], Iterator[tuple[str, Figure]]]] = {
+        "descend": descend_figures,
+        "train-mlp": train_figures,
+        "compare-activations": compare_figures,
+        "sweep": sweep_figures,
+    }
+    if command not in drawers:
+        raise UserError(
+            f"{run_dir}: summary.json names the command {command!r}; "
+            f"gdcli plot draws {', '.join(drawers)} runs"
+        )
+    return drawers[str(command)](run_dir, summary)
