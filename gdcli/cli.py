@@ -364,7 +364,7 @@ def _config_or_sweep(
     """The validated experiment and its document; None when the file or the options
     make it a sweep, which then runs here."""
     from gdcli.experiments.config import validate
-    from gdcli.experiments.sweep import sweep_spec
+    from gdcli.experiments.plan import sweep_spec
 
     doc = _load(config, overrides)
     spec = sweep_spec(doc, opts.sweep or [])
@@ -379,7 +379,9 @@ def _sweep(
     command: str, doc: Any, model: Any, spec: dict[str, list[Any]], opts: RunOptions
 ) -> None:
     """Run (or with --dry-run, list) the points of a sweep and show one table."""
-    from gdcli.experiments.sweep import check_points, points, run_sweep
+    from gdcli.experiments.plan import check_points
+    from gdcli.experiments.session import run_sweep
+    from gdcli.experiments.sweep import points
     from gdcli.render import report
 
     name = str(doc.data.get("name") or command)
@@ -413,7 +415,7 @@ def _sweep(
             workers=opts.workers,
             should_stop=session.should_stop,
             progress=session.progress,
-        )
+        ).summary
     _conclude(
         summary,
         opts,
@@ -465,13 +467,13 @@ def descend(
     cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
     with _session(out_dir, opts) as session:
-        result = run_descend(cfg, doc, session, workers)
+        outcome = run_descend(cfg, doc, session, workers)
     _conclude(
-        result.summary(str(out_dir)),
+        outcome.summary,
         opts,
-        lambda c: report.descend_report(c, result),
-        interrupted=result.interrupted,
-        failed=strict and not result.all_converged,
+        lambda c: report.descend_report(c, outcome.result),
+        interrupted=outcome.status == "interrupted",
+        failed=strict and not outcome.result.all_converged,
     )
 
 
@@ -537,13 +539,13 @@ def train_mlp(
     cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
     with _session(out_dir, opts) as session:
-        _, result, summary = run_train(cfg, doc, session, check_grad)
+        trained = run_train(cfg, doc, session, check_grad)
     _conclude(
-        summary,
+        trained.summary,
         opts,
-        lambda c: report.train_report(c, summary),
-        interrupted=result.status == "interrupted",
-        failed=strict and result.status == "diverged",
+        lambda c: report.train_report(c, trained.summary),
+        interrupted=trained.status == "interrupted",
+        failed=strict and trained.status == "diverged",
     )
 
 
@@ -646,7 +648,7 @@ def compare_activations(
     cfg, doc = loaded
     out_dir = _out_dir(out, cfg.name)
     with _session(out_dir, opts) as session:
-        summary = run_compare(cfg, doc, session, workers)
+        summary = run_compare(cfg, doc, session, workers).summary
     _conclude(
         summary,
         opts,

@@ -19,7 +19,7 @@ import numpy as np
 
 from gdcli import data, nn
 from gdcli.errors import DataError, Problem
-from gdcli.experiments.train import SavedModel, load_model
+from gdcli.experiments.modelfile import SavedModel, load_model
 from gdcli.runs import format_number
 
 

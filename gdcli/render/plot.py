@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from gdcli.data import Dataset
     from gdcli.engine.functions import CriticalPoint, ResolvedFunction
-    from gdcli.experiments.train import SavedModel
+    from gdcli.experiments.modelfile import SavedModel
 
 __all__ = [
     "BASIN_MIN_STARTS",
@@ -258,14 +258,14 @@ class DescendRun:
 def load_descend_run(run_dir: Path) -> DescendRun:
     """Read a descend run: the function from ``config.yaml``, the paths from
     ``trace.csv``, the outcomes from ``summary.json``."""
-    from gdcli.experiments import descend
     from gdcli.experiments.config import DescendConfig, load_config
+    from gdcli.experiments.plan import descend_function
 
     run_dir = Path(run_dir)
     summary = _read_summary(run_dir)
     _require(run_dir, "config.yaml", "trace.csv")
     config, doc = load_config(run_dir / "config.yaml", DescendConfig)
-    fn = descend.plan(config, doc).function
+    fn = descend_function(config, doc)
     header, rows = _read_rows(run_dir)
     coords = [f"x{k + 1}" for k in range(fn.dimension)]
     missing = [
@@ -992,17 +992,18 @@ class TrainingPoints:
 
 def load_training_points(run_dir: Path) -> TrainingPoints:
     """The run's data regenerated from ``config.yaml`` and its seed (the same
-    generator as ``train.plan``, so the points match the run), and ``model.npz``."""
+    data stream, ``plan.training_splits``, so the points match the run), and ``model.npz``."""
     from dataclasses import replace
 
-    from gdcli.experiments import train
     from gdcli.experiments.config import TrainConfig, load_config
+    from gdcli.experiments.modelfile import load_model
+    from gdcli.experiments.plan import training_splits
 
     run_dir = Path(run_dir)
     _require(run_dir, "config.yaml", "model.npz")
     config, _ = load_config(run_dir / "config.yaml", TrainConfig)
-    splits = train.load_data(config.data, np.random.default_rng(config.seed), run_dir)
-    model = train.load_model(run_dir / "model.npz")
+    splits = training_splits(config, run_dir)
+    model = load_model(run_dir / "model.npz")
     parts: list[tuple[str, Dataset]] = []
     for name in ("train", "val", "test"):
         ds = getattr(splits, name)
