@@ -200,6 +200,22 @@ def _model_from_arrays(arrays: dict[str, np.ndarray]) -> SavedModel:
             parts.append(flat[offset : offset + size].reshape(shape))
             offset += size
 
+    mean, scale = _scaler(arrays, n_in)
+    return SavedModel(
+        arch,
+        nn.unflatten(parts),
+        tuple(features),
+        tuple(classes) if classes else None,
+        mean,
+        scale,
+        target,
+    )
+
+
+def _scaler(
+    arrays: dict[str, np.ndarray], n_in: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The saved standardization (mean, scale), each (n_in,), or (None, None)."""
     mean = _float_vector(arrays, "scaler_mean") if "scaler_mean" in arrays else None
     scale = _float_vector(arrays, "scaler_scale") if "scaler_scale" in arrays else None
     mean = mean if mean is not None and mean.size else None
@@ -213,15 +229,7 @@ def _model_from_arrays(arrays: dict[str, np.ndarray]) -> SavedModel:
             )
         if not np.all(scale > 0):
             raise _Corrupt("'scaler_scale' holds a scale that is not positive")
-    return SavedModel(
-        arch,
-        nn.unflatten(parts),
-        tuple(features),
-        tuple(classes) if classes else None,
-        mean,
-        scale,
-        target,
-    )
+    return mean, scale
 
 
 def _json_array(arrays: dict[str, np.ndarray], key: str, default: str | None = None) -> Any:

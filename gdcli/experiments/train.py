@@ -128,23 +128,7 @@ class Trainer:
                 return
             t0 = time.perf_counter()
             lr = learning_rate(opt, state)
-            order = self.rng.permutation(n)
-            total_loss = 0.0
-            correct = 0.0
-            with np.errstate(all="ignore"):
-                for start in range(0, n, bs):
-                    idx = order[start : start + bs]
-                    loss, grads, logits = nn.loss_and_grads(
-                        arch, nn.unflatten(self.params), X[idx], y[idx], self.l2
-                    )
-                    if not np.isfinite(loss):
-                        break
-                    updates, state = opt.update(nn.flatten(grads), state, self.params)
-                    for p, u in zip(self.params, updates, strict=True):
-                        p += u
-                    total_loss += loss * len(idx)
-                    acc = accuracy(arch, logits, y[idx])
-                    correct += 0.0 if acc is None else acc * len(idx)
+            loss, total_loss, correct, state = self._minibatches(X, y, bs, state)
             finite = np.isfinite(loss) and all(np.isfinite(p).all() for p in self.params)
             seconds = time.perf_counter() - t0
             self.train_seconds += seconds
@@ -185,6 +169,33 @@ class Trainer:
             if self.patience is not None and since_best >= self.patience:
                 self.status = "early_stopped"
                 return
+
+    def _minibatches(
+        self, X: np.ndarray, y: np.ndarray, bs: int, state: Any
+    ) -> tuple[float, float, float, Any]:
+        """One pass over X (n, p) in shuffled minibatches of ``bs`` rows, updating the
+        parameters in place; stops at the first non-finite loss. Returns the last
+        minibatch loss, the summed loss and correct count (weighted by rows), the state."""
+        arch, opt, n = self.arch, self.opt, X.shape[0]
+        order = self.rng.permutation(n)
+        total_loss = 0.0
+        correct = 0.0
+        loss = 0.0
+        with np.errstate(all="ignore"):
+            for start in range(0, n, bs):
+                idx = order[start : start + bs]
+                loss, grads, logits = nn.loss_and_grads(
+                    arch, nn.unflatten(self.params), X[idx], y[idx], self.l2
+                )
+                if not np.isfinite(loss):
+                    break
+                updates, state = opt.update(nn.flatten(grads), state, self.params)
+                for p, u in zip(self.params, updates, strict=True):
+                    p += u
+                total_loss += loss * len(idx)
+                acc = accuracy(arch, logits, y[idx])
+                correct += 0.0 if acc is None else acc * len(idx)
+        return loss, total_loss, correct, state
 
     def finish(self) -> TrainResult:
         """Restore the best validation weights (if any) and evaluate every part."""
