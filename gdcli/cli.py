@@ -423,12 +423,12 @@ def _descend_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outc
     from gdcli.experiments.session import run_descend
     from gdcli.render import report
 
-    result = run_descend(cfg, doc, session, opts.workers)
+    outcome = run_descend(cfg, doc, session, opts.workers)
     return Outcome(
-        result.summary(str(session.out_dir)),
-        lambda c: report.descend_report(c, result),
-        result.interrupted,
-        result.all_converged,
+        outcome.summary,
+        lambda c: report.descend_report(c, outcome.result),
+        outcome.status == "interrupted",
+        outcome.result.all_converged,
     )
 
 
@@ -436,12 +436,12 @@ def _train_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcom
     from gdcli.experiments.session import run_train
     from gdcli.render import report
 
-    _, result, summary = run_train(cfg, doc, session, opts.check_grad)
+    trained = run_train(cfg, doc, session, opts.check_grad)
     return Outcome(
-        summary,
-        lambda c: report.train_report(c, summary),
-        result.status == "interrupted",
-        result.status != "diverged",
+        trained.summary,
+        lambda c: report.train_report(c, trained.summary),
+        trained.status == "interrupted",
+        trained.status != "diverged",
     )
 
 
@@ -449,9 +449,11 @@ def _compare_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outc
     from gdcli.experiments.session import run_compare
     from gdcli.render import report
 
-    summary = run_compare(cfg, doc, session, opts.workers)
+    compared = run_compare(cfg, doc, session, opts.workers)
     return Outcome(
-        summary, lambda c: report.compare_report(c, summary), summary["status"] == "interrupted"
+        compared.summary,
+        lambda c: report.compare_report(c, compared.summary),
+        compared.status == "interrupted",
     )
 
 
@@ -516,7 +518,7 @@ def _config_or_sweep(
     """The validated experiment and its document; None when the file or the options
     make it a sweep, which then runs here."""
     from gdcli.experiments.config import validate
-    from gdcli.experiments.sweep import sweep_spec
+    from gdcli.experiments.plan import sweep_spec
 
     doc = _load(config, overrides)
     spec = sweep_spec(doc, opts.sweep or [])
@@ -531,7 +533,9 @@ def _sweep(
     command: str, doc: Any, model: Any, spec: dict[str, list[Any]], opts: RunOptions
 ) -> None:
     """Run (or with --dry-run, list) the points of a sweep and show one table."""
-    from gdcli.experiments.sweep import check_points, points, run_sweep
+    from gdcli.experiments.plan import check_points
+    from gdcli.experiments.session import run_sweep
+    from gdcli.experiments.sweep import points
     from gdcli.render import report
 
     name = str(doc.data.get("name") or command)
@@ -565,7 +569,7 @@ def _sweep(
             workers=opts.workers,
             should_stop=session.should_stop,
             progress=session.progress,
-        )
+        ).summary
     _conclude(
         summary,
         opts,

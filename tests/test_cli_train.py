@@ -19,7 +19,7 @@ import pytest
 from clitools import gdcli, parse_json
 
 from gdcli import nn
-from gdcli.experiments import train
+from gdcli.experiments import modelfile
 from gdcli.experiments.config import TrainConfig, load_config
 from gdcli.experiments.session import Session, run_train
 
@@ -314,7 +314,7 @@ def test_gd_lr_10_diverges_after_a_finite_epoch_and_saves_it(tmp_path: Path) -> 
     )
     assert s["status"] == "diverged" and s["epochs_run"] >= 1
     assert s["files"] == ["model.npz"]
-    model = train.load_model(out / "model.npz")
+    model = modelfile.load_model(out / "model.npz")
     assert all(np.isfinite(p).all() for p in nn.flatten(model.layers))
 
 
@@ -406,7 +406,8 @@ def test_predict_reproduces_the_trained_model_on_standardized_data(tmp_path: Pat
         tmp_path / "moons.yaml", MOONS_MLP.format(csv="moons.csv", split=", test_fraction: 0.25")
     )
     config, doc = load_config(config_path, TrainConfig)
-    plan, result, summary = run_train(config, doc, Session(tmp_path / "run"))
+    trained = run_train(config, doc, Session(tmp_path / "run"))
+    plan, result, summary = trained.plan, trained.result, trained.summary
     assert summary["data"]["test"] == 40 and summary["data"]["standardized"]
 
     out = gdcli("predict", tmp_path / "run" / "model.npz", csv_path, "--json")
@@ -429,7 +430,7 @@ def test_predict_reproduces_the_trained_model_on_standardized_data(tmp_path: Pat
     assert 0.5 < got["accuracy"] < 1.0  # noisy moons: neither chance nor perfect
 
     # the same through the saved model's own preparation
-    model = train.load_model(tmp_path / "run" / "model.npz")
+    model = modelfile.load_model(tmp_path / "run" / "model.npz")
     for a, b in zip(nn.flatten(model.layers), nn.flatten(result.layers), strict=True):
         np.testing.assert_array_equal(a, b)
     again = nn.predict(model.arch, model.layers, model.prepare(X))

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from clitools import gdcli
 
-from gdcli.experiments import compare, train
+from gdcli.experiments import compare, jobs, train
+from gdcli.experiments import plan as planning
 from gdcli.experiments.config import CompareConfig, validate
 from gdcli.yamlio import apply_override, load_document
 
@@ -200,7 +201,7 @@ def planned(file: Path, activation: str, seed: int, *overrides: str) -> train.Tr
     doc = load_document(file)
     for assignment in (f"model.activation={activation}", f"seed={seed}", *overrides):
         apply_override(doc, assignment)
-    return train.plan(validate(doc, CompareConfig), doc)
+    return planning.train_plan(validate(doc, CompareConfig), doc)
 
 
 def same_layers(a: train.TrainPlan, b: train.TrainPlan) -> bool:
@@ -267,14 +268,14 @@ def test_two_workers_give_the_numbers_of_one(tmp_path: Path) -> None:
 def test_a_failing_run_is_reported_in_its_row_and_the_others_go_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_plan = train.plan
+    real_plan = planning.train_plan
 
     def plan(config: Any, doc: Any) -> Any:
         if config.model.activation == "tanh" and config.seed == 1:
             raise RuntimeError("injected failure")
         return real_plan(config, doc)
 
-    monkeypatch.setattr(train, "plan", plan)
+    monkeypatch.setattr(planning, "train_plan", plan)
     out = tmp_path / "run"
     result = gdcli(
         "compare-activations",
@@ -314,26 +315,29 @@ def test_a_failing_run_is_reported_in_its_row_and_the_others_go_on(
     assert "tanh: a run failed: RuntimeError: injected failure" in result.stdout
 
 
-def test_run_jobs_gives_an_outcome_per_pair_even_when_a_job_raises(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    real = compare.train_one
+def test_run_jobs_gives_an_outcome_per_pair_even_when_a_job_raises() -> None:
+    real = compare.train_pair
 
-    def train_one(
-        config_data: dict[str, Any], file: str, activation: str, seed: int, *rest: Any
-    ) -> Any:
-        if (activation, seed) == ("tanh", 1):
+    def train_pair(job: compare.PairJob, *rest: Any) -> Any:
+        if (job.activation, job.seed) == ("tanh", 1):
             raise RuntimeError("worker died")
-        return real(config_data, file, activation, seed, *rest)
+        return real(job, *rest)
 
-    monkeypatch.setattr(compare, "train_one", train_one)
     doc = load_document(XOR)
     for assignment in ("epochs=10", "activations=[tanh,relu]", "seeds=[0,1,2]"):
         apply_override(doc, assignment)
     pairs = [(a, s) for s in (0, 1, 2) for a in ("tanh", "relu")]
-    outcomes = list(
-        compare.run_jobs(compare.SerialExecutor(), doc.data, str(XOR), pairs, lambda: False)
-    )
+    planned = planning.compare_plan(validate(doc, CompareConfig), doc)
+    outcomes = [
+        o
+        for _, o in jobs.run_jobs(
+            jobs.SerialExecutor(),
+            train_pair,
+            list(planned.jobs),
+            lambda: False,
+            compare.failed_pair,
+        )
+    ]
     assert [(o.activation, o.seed) for o in outcomes] == pairs
     assert [o.status for o in outcomes] == ["finished"] * 2 + ["failed"] + ["finished"] * 3
 

@@ -14,7 +14,7 @@ import pytest
 
 from gdcli.errors import ConfigError, UserError
 from gdcli.experiments.config import DescendConfig, load_config, schema
-from gdcli.experiments.descend import plan
+from gdcli.experiments.plan import descend_plan as plan
 from gdcli.optim import OPTIMIZERS
 from gdcli.yamlio import parse_yaml
 

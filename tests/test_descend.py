@@ -18,11 +18,11 @@ from gdcli.experiments.descend import (
     Descent,
     DescentRun,
     Step,
-    plan,
     trace_columns,
     trace_rows,
     verdict,
 )
+from gdcli.experiments.plan import descend_plan as plan
 from gdcli.experiments.session import Session, run_descend
 from gdcli.optim import make_optimizer
 from gdcli.render import report
@@ -312,7 +312,7 @@ def test_random_starts_follow_the_seed_and_the_box(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def cubic_saddle(tmp_path_factory: pytest.TempPathFactory) -> DescendResult:
     config, doc = load_config(CONFIGS / "cubic-saddle.yaml", DescendConfig)
-    return run_descend(config, doc, Session(tmp_path_factory.mktemp("cubic") / "run"))
+    return run_descend(config, doc, Session(tmp_path_factory.mktemp("cubic") / "run")).result
 
 
 def test_summary_holds_every_start_of_every_run(cubic_saddle: DescendResult) -> None:

@@ -18,7 +18,8 @@ from clitools import gdcli, parse_json
 
 from gdcli import data
 from gdcli.errors import DataError
-from gdcli.experiments import train
+from gdcli.experiments import modelfile, train
+from gdcli.experiments import plan as planning
 from gdcli.experiments.config import TrainConfig, load_config
 from gdcli.experiments.predict import run_predict
 from gdcli.runs import atomic_save_npz
@@ -66,11 +67,11 @@ def trained_arrays(tmp_path: Path, standardize: bool = True) -> Arrays:
     """The arrays of the model.npz of a 5-epoch training on train.csv (a, b -> label)."""
     train_csv(tmp_path)
     config, doc = load_config(config_file(tmp_path, standardize), TrainConfig)
-    plan = train.plan(config, doc)
-    trainer = train.make_trainer(plan, config)
+    plan = planning.train_plan(config, doc)
+    trainer = train.make_trainer(plan)
     for _ in trainer.epochs():
         pass
-    return train.model_arrays(plan, trainer.finish(), target_name=config.data.target)
+    return modelfile.model_arrays(plan, trainer.finish(), target_name=config.data.target)
 
 
 def save(path: Path, arrays: Arrays) -> Path:
@@ -98,7 +99,7 @@ def predict_json(model: Path, csv_path: Path) -> dict:
 
 
 def test_model_saves_the_target_column_name(model: Path) -> None:
-    m = train.load_model(model)
+    m = modelfile.load_model(model)
     assert m.target == "label"
     assert m.feature_names == ("a", "b")
     assert m.class_names == ("cat", "dog")
@@ -125,16 +126,16 @@ def test_builtin_and_bundled_data_save_their_natural_target_name(tmp_path: Path)
         "--json",
     )
     assert result.exit_code == 0, result.stderr
-    assert train.load_model(tmp_path / "run" / "model.npz").target == "label"
-    assert train.natural_target_name("breast_cancer") == "diagnosis"
-    assert train.natural_target_name("digits") == "digit"
-    assert all(train.natural_target_name(name) == "label" for name in data.BUILTIN)
-    assert train.natural_target_name("my_file") is None
+    assert modelfile.load_model(tmp_path / "run" / "model.npz").target == "label"
+    assert modelfile.natural_target_name("breast_cancer") == "diagnosis"
+    assert modelfile.natural_target_name("digits") == "digit"
+    assert all(modelfile.natural_target_name(name) == "label" for name in data.BUILTIN)
+    assert modelfile.natural_target_name("my_file") is None
     # a CSV file called moons.csv is not the built-in set
-    assert train.natural_target_name("moons", ("a", "b")) is None
-    assert train.natural_target_name("moons", ("x1", "x2")) == "label"
+    assert modelfile.natural_target_name("moons", ("a", "b")) is None
+    assert modelfile.natural_target_name("moons", ("x1", "x2")) == "label"
     cancer = data.load_bundled("breast_cancer")
-    assert train.natural_target_name("breast_cancer", cancer.feature_names) == "diagnosis"
+    assert modelfile.natural_target_name("breast_cancer", cancer.feature_names) == "diagnosis"
     wdbc = Path(data.__file__).parent / "bundled" / "wdbc.csv"
     header = wdbc.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert "diagnosis" in header
@@ -207,7 +208,7 @@ def test_a_model_saved_before_the_target_name_still_works(
     tmp_path: Path, model_arrays: Arrays
 ) -> None:
     old = save(tmp_path / "old.npz", {k: v for k, v in model_arrays.items() if k != "target"})
-    assert train.load_model(old).target is None
+    assert modelfile.load_model(old).target is None
     labelled = write_csv(tmp_path / "labelled.csv", ["a", "b", "y"], pets_rows(10, seed=5))
     result = run_predict(old, labelled)
     assert result.target == "y"  # the one extra column, whatever its name
@@ -341,7 +342,7 @@ def test_a_corrupt_model_file_is_a_located_data_error(
     stderr = _assert_not_a_model(broken, csv_path)
     assert re.match(r"gdcli: error: \S+: not a gdcli model file: \S", stderr), stderr
     with pytest.raises(DataError):
-        train.load_model(broken)
+        modelfile.load_model(broken)
 
 
 def _object_array_npz(path: Path) -> None:
@@ -429,7 +430,7 @@ def test_a_model_without_scaler_and_an_old_model_without_class_names_key(
 ) -> None:
     arrays = trained_arrays(tmp_path, standardize=False)
     assert arrays["scaler_mean"].size == 0
-    m = train.load_model(save(tmp_path / "plain.npz", arrays))
+    m = modelfile.load_model(save(tmp_path / "plain.npz", arrays))
     assert m.mean is None and m.scale is None
     # a classifier's file without class names cannot say which class is which
     no_classes = {k: v for k, v in arrays.items() if k != "class_names"}

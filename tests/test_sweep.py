@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gdcli.errors import ConfigError
-from gdcli.experiments import sweep
+from gdcli.experiments import plan as planning
+from gdcli.experiments import session, sweep
 from gdcli.experiments.config import DescendConfig
 from gdcli.yamlio import apply_override, load_document
 
@@ -93,7 +94,7 @@ def lr_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, A
     ],
 )
 def test_sweep_values_are_read_as_yaml(text: str, key: str, values: list[Any]) -> None:
-    got_key, got = sweep.parse_sweep_option(text)
+    got_key, got = planning.parse_sweep_option(text)
     assert (got_key, got) == (key, values)
     assert [type(v) for v in got] == [type(v) for v in values]
 
@@ -107,7 +108,7 @@ def test_sweep_values_are_read_as_yaml(text: str, key: str, values: list[Any]) -
 )
 def test_a_sweep_option_without_values_is_a_config_error(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        sweep.parse_sweep_option(text)
+        planning.parse_sweep_option(text)
     assert message in str(info.value.problems[0])
     assert f"--sweep {text}" in str(info.value.problems[0])
 
@@ -121,7 +122,7 @@ def test_a_sweep_option_without_values_is_a_config_error(text: str, message: str
     )
 )
 def test_numbers_written_as_json_come_back_unchanged(values: list[float | int]) -> None:
-    key, got = sweep.parse_sweep_option("optimizer.lr=" + ",".join(map(json.dumps, values)))
+    key, got = planning.parse_sweep_option("optimizer.lr=" + ",".join(map(json.dumps, values)))
     assert key == "optimizer.lr"
     assert got == values
     assert [type(v) for v in got] == [type(v) for v in values]
@@ -300,22 +301,22 @@ def short_rosenbrock() -> Any:
 def run_rosenbrock_sweep(out: Path, *, resume: bool, stop_after: int | None) -> dict[str, Any]:
     doc = short_rosenbrock()
     progress = CountingProgress()
-    return sweep.run_sweep(
+    return session.run_sweep(
         "descend",
         doc,
         DescendConfig,
-        sweep.sweep_spec(doc, []),
+        planning.sweep_spec(doc, []),
         out,
         force=False,
         resume=resume,
         workers=1,
         should_stop=lambda: stop_after is not None and progress.done >= stop_after,
         progress=progress,
-    )
+    ).summary
 
 
 def test_should_stop_interrupts_between_points_and_resume_finishes(tmp_path: Path) -> None:
-    names = [p.name for p in sweep.points(sweep.sweep_spec(short_rosenbrock(), []))]
+    names = [p.name for p in sweep.points(planning.sweep_spec(short_rosenbrock(), []))]
     assert names[0] == "optimizer.lr=1e-05" and len(names) == 5
     out = tmp_path / "sweep"
     stopped = run_rosenbrock_sweep(out, resume=False, stop_after=1)

@@ -1,4 +1,4 @@
-"""The training core: figures of ``train.evaluate`` and ``train.roc_auc`` against hand
+"""The training core: figures of ``metrics.evaluate`` and ``metrics.roc_auc`` against hand
 and brute-force computations, early stopping and divergence of ``train.Trainer``
 (which weights come back), and the model file of ``model_arrays`` / ``load_model``.
 """
@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from gdcli import nn
 from gdcli.data import Dataset
-from gdcli.experiments import train
+from gdcli.experiments import metrics, modelfile, train
+from gdcli.experiments import plan as planning
 from gdcli.experiments.config import TrainConfig, load_config
 from gdcli.experiments.session import Session, run_train
 from gdcli.runs import atomic_save_npz
@@ -51,7 +52,7 @@ def brute_force_auc(scores: np.ndarray, y: np.ndarray) -> float:
 
 def plan_from(path: Path, *overrides: str) -> tuple[TrainConfig, object, train.TrainPlan]:
     config, doc = load_config(path, TrainConfig, overrides)
-    return config, doc, train.plan(config, doc)
+    return config, doc, planning.train_plan(config, doc)
 
 
 def trainer_for(config: TrainConfig, p: train.TrainPlan) -> train.Trainer:
@@ -89,7 +90,7 @@ HAND_NEG = [-2.0, -1.0, -0.25, -3.0, 0.75]
 def test_evaluate_two_class_figures_equal_the_hand_computed_ones() -> None:
     arch, layers = linear_model(1.0, 0.0)
     ds = binary_set(HAND_POS + HAND_NEG, [1] * 5 + [0] * 5)
-    ev = train.evaluate(arch, layers, ds)
+    ev = metrics.evaluate(arch, layers, ds)
     # rows: true class (neg, pos); columns: predicted
     assert ev.confusion == [[4, 1], [2, 3]]
     assert ev.accuracy == pytest.approx(7 / 10, abs=1e-15)
@@ -107,7 +108,7 @@ def test_evaluate_two_class_figures_equal_the_hand_computed_ones() -> None:
 
 def test_evaluate_without_predicted_positives_has_no_precision_and_no_f1() -> None:
     arch, layers = linear_model(0.0, -1.0)  # every logit -1: always "neg"
-    ev = train.evaluate(arch, layers, binary_set(HAND_POS + HAND_NEG, [1] * 5 + [0] * 5))
+    ev = metrics.evaluate(arch, layers, binary_set(HAND_POS + HAND_NEG, [1] * 5 + [0] * 5))
     assert ev.confusion == [[5, 0], [5, 0]]
     assert ev.precision is None
     assert ev.f1 is None
@@ -124,7 +125,7 @@ def test_evaluate_multiclass_confusion_and_no_two_class_figures() -> None:
     X = np.array([[3, 0, 0], [2, 1, 0], [0, 5, 1], [1, 0, 2], [0, 2, 1], [4, 0, 1]], float)
     y = np.array([0, 1, 1, 2, 2, 2])
     ds = Dataset(X=X, y=y, feature_names=("a", "b", "c"), class_names=("a", "b", "c"), name="m")
-    ev = train.evaluate(arch, layers, ds)
+    ev = metrics.evaluate(arch, layers, ds)
     assert ev.confusion == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     assert ev.accuracy == pytest.approx(3 / 6)
     assert (ev.precision, ev.recall, ev.specificity, ev.f1, ev.roc_auc) == (None,) * 5
@@ -138,7 +139,7 @@ def test_evaluate_roc_auc_is_the_pairwise_statistic_of_the_model_probabilities()
     y = (x + rng.normal(scale=1.0, size=60) > 0).astype(int)
     arch, layers = linear_model(1.5, 0.2)
     ds = binary_set(list(x), list(y))
-    ev = train.evaluate(arch, layers, ds)
+    ev = metrics.evaluate(arch, layers, ds)
     p = nn.predict_proba(arch, layers, ds.X)[:, 1]
     assert ev.roc_auc == pytest.approx(brute_force_auc(p, ds.y), abs=1e-12)
     assert 0.5 < ev.roc_auc < 1.0
@@ -147,7 +148,7 @@ def test_evaluate_roc_auc_is_the_pairwise_statistic_of_the_model_probabilities()
 def test_evaluate_accuracy_agrees_with_its_confusion_matrix_near_the_threshold() -> None:
     arch, layers = linear_model(1.0, 0.0, dtype="float32")
     ds = binary_set([1e-9, 2.0, -1.0, -3.0], [1, 1, 0, 0])
-    ev = train.evaluate(arch, layers, ds)
+    ev = metrics.evaluate(arch, layers, ds)
     cm = np.array(ev.confusion)
     assert ev.accuracy == np.trace(cm) / cm.sum()
     assert list(nn.predict(arch, layers, ds.X)) == [1, 1, 0, 0]
@@ -167,7 +168,7 @@ def test_roc_auc_equals_the_brute_force_pair_count_with_ties(
 ) -> None:
     scores = np.array([s / 4 for s, _ in rows])  # 9 distinct values: ties are common
     y = np.array([int(label) for _, label in rows])
-    assert train.roc_auc(scores, y) == pytest.approx(brute_force_auc(scores, y), abs=1e-12)
+    assert metrics.roc_auc(scores, y) == pytest.approx(brute_force_auc(scores, y), abs=1e-12)
 
 
 def test_roc_auc_on_random_float32_scores_with_ties() -> None:
@@ -177,16 +178,16 @@ def test_roc_auc_on_random_float32_scores_with_ties() -> None:
         scores = np.round(rng.random(n), 1).astype(np.float32)
         y = rng.integers(0, 2, n)
         y[:2] = [0, 1]
-        assert train.roc_auc(scores, y) == pytest.approx(brute_force_auc(scores, y), abs=1e-12)
+        assert metrics.roc_auc(scores, y) == pytest.approx(brute_force_auc(scores, y), abs=1e-12)
 
 
 def test_roc_auc_limits() -> None:
     s = np.array([0.1, 0.4, 0.35, 0.8])
-    assert train.roc_auc(s, np.array([0, 0, 1, 1])) == 0.75  # 0.35 < 0.4: one pair wrong
-    assert train.roc_auc(s, np.array([0, 0, 0, 1])) == 1.0
-    assert train.roc_auc(s, np.array([1, 0, 0, 0])) == 0.0
-    assert train.roc_auc(s, np.array([1, 1, 1, 1])) is None
-    assert train.roc_auc(s, np.array([0, 0, 0, 0])) is None
+    assert metrics.roc_auc(s, np.array([0, 0, 1, 1])) == 0.75  # 0.35 < 0.4: one pair wrong
+    assert metrics.roc_auc(s, np.array([0, 0, 0, 1])) == 1.0
+    assert metrics.roc_auc(s, np.array([1, 0, 0, 0])) == 0.0
+    assert metrics.roc_auc(s, np.array([1, 1, 1, 1])) is None
+    assert metrics.roc_auc(s, np.array([0, 0, 0, 0])) is None
 
 
 # -- the trainer --------------------------------------------------------------------
@@ -194,7 +195,8 @@ def test_roc_auc_limits() -> None:
 
 def test_trainer_yields_one_record_per_epoch_that_the_trace_repeats(tmp_path: Path) -> None:
     config, doc = load_config(CONFIGS / "xor.yaml", TrainConfig, ["epochs=40"])
-    p, result, summary = run_train(config, doc, Session(tmp_path / "run"))
+    trained = run_train(config, doc, Session(tmp_path / "run"))
+    p, result, summary = trained.plan, trained.result, trained.summary
     assert [e.epoch for e in result.history] == list(range(1, 41))
     with (tmp_path / "run" / "trace.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -225,11 +227,11 @@ def test_early_stopping_returns_the_weights_of_the_best_validation_epoch() -> No
     assert all(v > val_losses[best - 1] for v in val_losses[best:])
     for kept, saved in zip(nn.flatten(result.layers), snapshots[best - 1], strict=True):
         np.testing.assert_array_equal(kept, saved)
-    val = train.evaluate(p.arch, result.layers, p.splits.val)
+    val = metrics.evaluate(p.arch, result.layers, p.splits.val)
     assert val.loss == pytest.approx(min(val_losses), abs=1e-6)
     assert result.final["val"].loss == pytest.approx(min(val_losses), abs=1e-6)
     # the last epoch's weights were worse on validation
-    last = train.evaluate(p.arch, nn.unflatten(snapshots[-1]), p.splits.val)
+    last = metrics.evaluate(p.arch, nn.unflatten(snapshots[-1]), p.splits.val)
     assert last.loss > val.loss
 
 
@@ -239,7 +241,8 @@ def test_early_stopping_run_saves_the_best_weights(tmp_path: Path) -> None:
         TrainConfig,
         ["data.val_fraction=0.2", "early_stopping.patience=3", "epochs=1000", "seed=2"],
     )
-    p, result, summary = run_train(config, doc, Session(tmp_path / "run"))
+    trained = run_train(config, doc, Session(tmp_path / "run"))
+    p, result, summary = trained.plan, trained.result, trained.summary
     assert summary["status"] == "early_stopped"
     with (tmp_path / "run" / "trace.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -247,10 +250,10 @@ def test_early_stopping_run_saves_the_best_weights(tmp_path: Path) -> None:
     best_val = min(float(r["val_loss"]) for r in rows)
     best_row = min(rows, key=lambda r: float(r["val_loss"]))
     assert int(best_row["epoch"]) == summary["best_epoch"] == summary["epochs_run"] - 3
-    model = train.load_model(tmp_path / "run" / "model.npz")
+    model = modelfile.load_model(tmp_path / "run" / "model.npz")
     for a, b in zip(nn.flatten(model.layers), nn.flatten(result.layers), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert train.evaluate(model.arch, model.layers, p.splits.val).loss == pytest.approx(
+    assert metrics.evaluate(model.arch, model.layers, p.splits.val).loss == pytest.approx(
         best_val, abs=1e-6
     )
     assert summary["final"]["val_loss"] == pytest.approx(best_val, abs=1e-6)
@@ -287,11 +290,12 @@ def test_divergence_in_the_first_epoch_keeps_the_initial_weights() -> None:
 
 def test_model_arrays_round_trip_through_load_model(tmp_path: Path) -> None:
     config, doc = load_config(BREAST_CANCER, TrainConfig, ["epochs=2"])
-    p, result, _ = run_train(config, doc, Session(tmp_path / "run"))
+    trained = run_train(config, doc, Session(tmp_path / "run"))
+    p, result = trained.plan, trained.result
     path = tmp_path / "copy.npz"
-    atomic_save_npz(path, train.model_arrays(p, result))
+    atomic_save_npz(path, modelfile.model_arrays(p, result))
     for source in (path, tmp_path / "run" / "model.npz"):
-        model = train.load_model(source)
+        model = modelfile.load_model(source)
         assert model.arch == p.arch
         assert [w.shape for w in nn.flatten(model.layers)] == [(30, 32), (32,), (32, 1), (1,)]
         for a, b in zip(nn.flatten(model.layers), nn.flatten(result.layers), strict=True):

@@ -24,7 +24,8 @@ import yaml
 from clitools import gdcli
 
 from gdcli.errors import ConfigError
-from gdcli.experiments import compare, sweep
+from gdcli.experiments import jobs, session, sweep
+from gdcli.experiments import plan as planning
 from gdcli.experiments.config import CompareConfig, DescendConfig, validate
 from gdcli.experiments.session import Session, run_compare, run_descend
 from gdcli.runs import read_trace
@@ -88,7 +89,7 @@ def wait_for_stop(marker: str) -> str:
     """A pool job that says it started, then runs until its worker is asked to stop."""
     Path(marker).touch()
     deadline = time.monotonic() + 60
-    while not compare.worker_should_stop():
+    while not jobs.worker_should_stop():
         if time.monotonic() > deadline:
             return "never asked"
         time.sleep(0.01)
@@ -97,29 +98,29 @@ def wait_for_stop(marker: str) -> str:
 
 def test_sigint_asks_a_workers_job_to_stop_and_the_worker_lives_on(tmp_path: Path) -> None:
     markers = [tmp_path / f"job{i}" for i in range(4)]
-    with compare.WorkerPool(2) as pool:
+    with jobs.WorkerPool(2) as pool:
         futures = [pool.submit(wait_for_stop, str(m)) for m in markers]
         until(lambda: markers[0].exists() and markers[1].exists(), "two running jobs")
         t0 = time.monotonic()
-        got = [(k, f.result()) for k, f in compare.in_order(pool, futures, lambda: True)]
+        got = [(k, f.result()) for k, f in jobs.in_order(pool, futures, lambda: True)]
         assert time.monotonic() - t0 < 30
         # The two running jobs came back with what they did; the others never ran.
         assert got == [(0, "asked to stop"), (1, "asked to stop")]
         assert not markers[2].exists() and not markers[3].exists()
         # SIGINT did not kill the workers: they take a job and refuse it, as asked.
         late = pool.submit(wait_for_stop, str(tmp_path / "late"))
-        assert isinstance(late.exception(timeout=60), compare.NotStarted)
+        assert isinstance(late.exception(timeout=60), jobs.NotStarted)
     assert not (tmp_path / "late").exists()
 
 
 def test_a_sigint_while_the_workers_start_is_held_until_they_can_stop(tmp_path: Path) -> None:
-    with compare.WorkerPool(2) as pool:
+    with jobs.WorkerPool(2) as pool:
         futures = [pool.submit(wait_for_stop, str(tmp_path / f"job{i}")) for i in range(3)]
         pool.interrupt()  # the workers are still starting
         wait(futures, timeout=60)
         for f in futures:
             # never a dead worker (BrokenProcessPool): the job either did not start or stopped
-            assert isinstance(f.exception(), compare.NotStarted) or f.result() == "asked to stop"
+            assert isinstance(f.exception(), jobs.NotStarted) or f.result() == "asked to stop"
 
 
 # -- compare-activations ---------------------------------------------------------------------
@@ -137,7 +138,7 @@ def test_in_process_a_stop_request_ends_the_running_training_after_its_epoch(
     out = tmp_path / "run"
     # Ends the second job part-way: the first one polls once before it starts and once
     # per epoch (51 calls), the second one polls again before it starts.
-    summary = run_compare(config, doc, Session(out, should_stop=Calls(60)))
+    summary = run_compare(config, doc, Session(out, should_stop=Calls(60))).summary
     assert summary["status"] == "interrupted"
     assert read_json(out / "summary.json") == summary
     tanh, relu = summary["runs"]
@@ -169,7 +170,7 @@ def test_with_workers_a_stop_request_keeps_the_finished_and_the_stopped_runs(
         doc,
         Session(out, should_stop=lambda: progress.done >= 1, progress=progress),
         workers=2,
-    )
+    ).summary
     assert time.monotonic() - t0 < 60
     assert summary["status"] == "interrupted"
     assert read_json(out / "summary.json") == summary
@@ -225,7 +226,7 @@ def test_with_workers_a_stop_request_ends_the_running_descents(tmp_path: Path) -
         workers=2,
     )
     assert time.monotonic() - t0 < 60
-    assert result.interrupted
+    assert result.result.interrupted
     summary = read_json(out / "summary.json")
     assert summary["status"] == "interrupted"
     runs = summary["runs"]
@@ -262,7 +263,7 @@ def test_a_point_that_finished_in_a_worker_is_done_and_a_stopped_one_reruns(
         return done is not None and done["status"] == "finished"
 
     t0 = time.monotonic()
-    summary = sweep.run_sweep(
+    summary = session.run_sweep(
         "descend",
         doc,
         DescendConfig,
@@ -273,7 +274,7 @@ def test_a_point_that_finished_in_a_worker_is_done_and_a_stopped_one_reruns(
         workers=2,
         should_stop=short_done,
         progress=Counting(),
-    )
+    ).summary
     assert time.monotonic() - t0 < 60
     assert summary["status"] == "interrupted"
     assert read_json(out / "summary.json") == summary
@@ -298,7 +299,7 @@ def test_in_process_a_stop_request_ends_a_point_part_way_and_resume_reruns_it(
     out = tmp_path / "sweep"
 
     def run(should_stop: Callable[[], bool], resume: bool) -> dict[str, Any]:
-        return sweep.run_sweep(
+        return session.run_sweep(
             "descend",
             doc,
             DescendConfig,
@@ -309,7 +310,7 @@ def test_in_process_a_stop_request_ends_a_point_part_way_and_resume_reruns_it(
             workers=1,
             should_stop=should_stop,
             progress=Counting(),
-        )
+        ).summary
 
     # The first point polls about 100 times; the request comes 200 polls later.
     stopped = run(Calls(300), resume=False)
@@ -376,7 +377,7 @@ def test_a_repeated_value_in_the_files_sweep_is_located(tmp_path: Path) -> None:
     )
     line = len(file.read_text(encoding="utf-8").splitlines())
     with pytest.raises(ConfigError) as info:
-        sweep.sweep_spec(load_document(file), [])
+        planning.sweep_spec(load_document(file), [])
     (problem,) = info.value.problems
     assert (problem.file, problem.line) == (str(file), line)
     assert problem.column == len("  optimizer.lr: [0.1, 0.05, ") + 1

@@ -2,34 +2,27 @@
 
 The same network is trained once per activation and seed. For a given seed every
 activation sees the same data split and, when the initializer does not depend on
-the activation, the same initial weights. Each (activation, seed) pair is an
-independent job dispatched through a ``concurrent.futures.Executor``; results come
-back in job order, so ``--workers 2`` gives the same numbers as ``--workers 1``.
-
-This module also holds the executors every command dispatches its jobs through
-(``make_executor``), and how a pool of them is stopped: a worker's first Ctrl-C
-only sets a flag its job polls (``worker_should_stop``), so the job ends after its
-current step and returns what it did; ``in_order`` forwards the parent's stop
-request to the pool's workers and still collects the jobs that were running.
+the activation, the same initial weights. Each (activation, seed) pair is a job
+carrying its own training plan, run through ``jobs.run_jobs``; results come back in
+job order, so ``--workers 2`` gives the same numbers as ``--workers 1``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import multiprocessing
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 import numpy as np
 
-from gdcli.experiments.train import TRACE_COLUMNS
+from gdcli import nn
+from gdcli.experiments.context import Session
+from gdcli.experiments.jobs import error_text, run_jobs
+from gdcli.experiments.train import TRACE_COLUMNS, TrainPlan, make_trainer
+from gdcli.runs import TraceWriter, prepare_run_dir, write_json, write_yaml
 
 COMPARE_TRACE_COLUMNS = ("activation", "seed", *TRACE_COLUMNS)
 
@@ -62,240 +55,75 @@ def _target_epoch(rows: list[dict[str, Any]], acc: float | None, loss: float | N
     return None
 
 
-# -- stopping the jobs of a pool ------------------------------------------------------
-
-_stop_requested = False
-"""Set in a pool worker by its SIGINT handler; read by ``worker_should_stop``."""
-
-
-def worker_should_stop() -> bool:
-    """Whether this pool worker was asked to stop (its first SIGINT): the
-    ``should_stop`` of every job a pool runs."""
-    return _stop_requested
-
-
-def _request_stop(signum: int, frame: Any) -> None:
-    global _stop_requested
-    _stop_requested = True
-
-
-def _start_worker() -> None:
-    """The initializer of a pool worker: Ctrl-C asks its job to stop, it never kills it.
-
-    The worker was started with SIGINT blocked (see ``WorkerPool.submit``), so a
-    Ctrl-C while it was starting is held until this handler is in place.
-    """
-    signal.signal(signal.SIGINT, _request_stop)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
-class NotStarted(Exception):
-    """A pool job whose worker had been asked to stop before the job began."""
-
-
-def _unless_stopped(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    if _stop_requested:
-        raise NotStarted
-    return fn(*args, **kwargs)
-
-
 # -- one training run -------------------------------------------------------------------
 
 
-def train_one(
-    config_data: dict[str, Any],
-    file: str,
-    activation: str,
-    seed: int,
-    should_stop: Callable[[], bool] = worker_should_stop,
-) -> Outcome:
+@dataclass(frozen=True)
+class PairJob:
+    """One (activation, seed) run of a comparison: a job for ``jobs.run_jobs``.
+
+    ``plan`` is None when planning this pair failed (``error`` says how): the pair is
+    then a failed row, like a run that raised.
+    """
+
+    activation: str
+    seed: int
+    plan: TrainPlan | None
+    error: str | None = None
+    target_accuracy: float | None = None
+    target_loss: float | None = None
+
+
+def train_pair(job: PairJob, should_stop: Callable[[], bool]) -> Outcome:
     """Train one (activation, seed) pair; errors are reported in the outcome, not raised.
 
     ``should_stop`` is asked before every epoch; when it turns true the outcome has
-    the epochs done so far and the status ``interrupted``. A top-level function of
-    plain arguments, so a process pool can run it.
+    the epochs done so far and the status ``interrupted``.
     """
-    from gdcli import nn
-    from gdcli.experiments import train
-    from gdcli.experiments.config import CompareConfig
-    from gdcli.yamlio import Document
-
+    if job.plan is None:
+        return failed_pair(job, job.error or "no plan")
     t0 = time.perf_counter()
     try:
-        cfg = CompareConfig.model_validate(config_data)
-        one = cfg.model_copy(
-            update={"seed": seed, "model": cfg.model.model_copy(update={"activation": activation})}
-        )
-        plan = train.plan(one, Document(config_data, file))
-        start = [layer.W.copy() for layer in plan.layers[:-1]]
-        trainer = train.make_trainer(plan, one, should_stop)
-        rows = [e.row() for e in trainer.epochs()]
-        result = trainer.finish()
-        tr = result.final.get("train")
-        te = result.final.get("test")
-        X = plan.splits.train.X.astype(plan.arch.dtype)
-        stats = nn.saturation_stats(plan.arch, result.layers, X) if plan.arch.activations else {}
-        change = None
-        if start:
-            change = max(
-                float(np.max(np.abs(layer.W - w0)))
-                for layer, w0 in zip(result.layers, start, strict=False)
-            )
+        return _train(job, job.plan, should_stop)
     except Exception as exc:  # a failing run is reported in its row; the others go on
-        return Outcome(
-            activation,
-            seed,
-            "failed",
-            error=f"{type(exc).__name__}: {exc}",
-            seconds=time.perf_counter() - t0,
+        return failed_pair(job, exc, time.perf_counter() - t0)
+
+
+def failed_pair(job: PairJob, error: str | Exception, seconds: float = 0.0) -> Outcome:
+    """The row of a pair that did not run to the end of its plan."""
+    text = error if isinstance(error, str) else error_text(error)
+    return Outcome(job.activation, job.seed, "failed", error=text, seconds=seconds)
+
+
+def _train(job: PairJob, plan: TrainPlan, should_stop: Callable[[], bool]) -> Outcome:
+    start = [layer.W.copy() for layer in plan.layers[:-1]]
+    trainer = make_trainer(plan, should_stop)
+    rows = [e.row() for e in trainer.epochs()]
+    result = trainer.finish()
+    tr = result.final.get("train")
+    te = result.final.get("test")
+    X = plan.splits.train.X.astype(plan.arch.dtype)
+    stats = nn.saturation_stats(plan.arch, result.layers, X) if plan.arch.activations else {}
+    change = None
+    if start:
+        change = max(
+            float(np.max(np.abs(layer.W - w0)))
+            for layer, w0 in zip(result.layers, start, strict=False)
         )
     return Outcome(
-        activation,
-        seed,
+        job.activation,
+        job.seed,
         result.status,
-        [{"activation": activation, "seed": seed, **r} for r in rows],
+        [{"activation": job.activation, "seed": job.seed, **r} for r in rows],
         tr.loss if tr else None,
         tr.accuracy if tr else None,
         te.accuracy if te else None,
-        _target_epoch(rows, cfg.target_accuracy, cfg.target_loss),
+        _target_epoch(rows, job.target_accuracy, job.target_loss),
         result.train_seconds,
         stats.get("dead_fraction"),
         stats.get("saturated_fraction"),
         change,
     )
-
-
-class SerialExecutor(Executor):
-    """Runs each job when it is submitted, in this process (``--workers 1``)."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-        return future
-
-
-class WorkerPool(ProcessPoolExecutor):
-    """A pool of ``workers`` processes whose jobs can be asked to stop.
-
-    Every worker turns SIGINT into its stop flag (``worker_should_stop``), and a job
-    submitted to a worker already asked to stop raises ``NotStarted`` instead of
-    running; ``interrupt`` sends SIGINT to the pool's own workers.
-    """
-
-    def __init__(self, workers: int) -> None:
-        super().__init__(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-        )
-        # The pool starts its workers as jobs are submitted; they are the children
-        # of this process that were not there before it.
-        self._others = {p.pid for p in multiprocessing.active_children()}
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        # A worker may be started here: it inherits the blocked SIGINT, so a Ctrl-C
-        # before its handler is installed waits for it instead of killing it.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            return super().submit(_unless_stopped, fn, *args, **kwargs)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-    def interrupt(self) -> None:
-        """Ask every running job to stop after its current step."""
-        for p in self._workers():
-            if p.pid is not None:
-                with contextlib.suppress(ProcessLookupError):  # it ended since it was listed
-                    os.kill(p.pid, signal.SIGINT)
-
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool | None:
-        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-            # A second Ctrl-C: the jobs did not stop soon enough, so do not wait for them.
-            for p in self._workers():
-                p.terminate()
-            self.shutdown(wait=True, cancel_futures=True)
-            return False
-        return super().__exit__(exc_type, exc_val, exc_tb)
-
-    def _workers(self) -> list[BaseProcess]:
-        return [p for p in multiprocessing.active_children() if p.pid not in self._others]
-
-
-def make_executor(workers: int) -> Executor:
-    """A process pool for ``workers > 1``; in-process execution otherwise."""
-    if workers <= 1:
-        return SerialExecutor()
-    return WorkerPool(workers)
-
-
-def in_order(
-    executor: Executor,
-    futures: list[Future[Any]],
-    should_stop: Callable[[], bool],
-    poll: float = 0.05,
-) -> Iterator[tuple[int, Future[Any]]]:
-    """``(index, future)`` for each job, in submission order, once it is done.
-
-    When ``should_stop`` turns true the jobs that have not started are cancelled and
-    the running ones are asked to stop (a ``WorkerPool``'s workers get SIGINT); those
-    still come back, with what they did. Jobs that never ran are left out.
-    """
-    stopping = False
-
-    def stop() -> None:
-        nonlocal stopping
-        stopping = True
-        for f in futures:
-            f.cancel()
-        if isinstance(executor, WorkerPool):
-            executor.interrupt()
-
-    for k, fut in enumerate(futures):
-        while not stopping:
-            if should_stop():
-                stop()
-            elif wait([fut], timeout=poll).done:
-                break
-        # a running job that was asked to stop ends after its current step
-        if fut.cancelled() or isinstance(fut.exception(), NotStarted):
-            continue
-        yield k, fut
-
-
-def run_jobs(
-    executor: Executor,
-    config_data: dict[str, Any],
-    file: str,
-    pairs: list[tuple[str, int]],
-    should_stop: Callable[[], bool],
-) -> Iterator[Outcome]:
-    """Outcomes in job order, each job polling ``should_stop`` between its epochs.
-
-    With a serial executor each job starts only when the previous one was consumed.
-    Once ``should_stop`` is true no job starts, the running ones end after their
-    current epoch (status ``interrupted``) and the outcomes end early.
-    """
-    if isinstance(executor, SerialExecutor):
-        for activation, seed in pairs:
-            if should_stop():
-                return
-            fut = executor.submit(train_one, config_data, file, activation, seed, should_stop)
-            yield _outcome(fut, activation, seed)
-        return
-    # In a pool each job polls its worker's flag; in_order passes the request on.
-    futures = [executor.submit(train_one, config_data, file, *p, worker_should_stop) for p in pairs]
-    for k, fut in in_order(executor, futures, should_stop):
-        yield _outcome(fut, *pairs[k])
-
-
-def _outcome(fut: Future[Outcome], activation: str, seed: int) -> Outcome:
-    try:
-        return fut.result()
-    except Exception as exc:  # e.g. a worker process that died
-        return Outcome(activation, seed, "failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _stat(values: list[float | None]) -> dict[str, float | None]:
@@ -384,21 +212,34 @@ def reading(results: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + "."
 
 
+@dataclass(frozen=True)
+class ComparePlan:
+    """A comparison resolved into one job per (activation, seed), seeds varying slowest."""
+
+    name: str
+    activations: tuple[str, ...]
+    seeds: tuple[int, ...]
+    target_accuracy: float | None
+    target_loss: float | None
+    jobs: tuple[PairJob, ...]
+    resolved: dict[str, Any]  # the experiment as it ran, for config.yaml
+
+
 def summary(
-    name: str, config: Any, outcomes: list[Outcome], out_dir: str | None, interrupted: bool
+    plan: ComparePlan, outcomes: list[Outcome], out_dir: str | None, interrupted: bool
 ) -> dict[str, Any]:
-    results = aggregate(outcomes, list(config.activations))
+    results = aggregate(outcomes, list(plan.activations))
     return {
-        "experiment": name,
+        "experiment": plan.name,
         "command": "compare-activations",
         "status": "interrupted" if interrupted else "finished",
-        "seeds": config.seed_list(),
-        "activations": list(config.activations),
+        "seeds": list(plan.seeds),
+        "activations": list(plan.activations),
         "target": (
-            {"accuracy": config.target_accuracy}
-            if config.target_accuracy is not None
-            else {"loss": config.target_loss}
-            if config.target_loss is not None
+            {"accuracy": plan.target_accuracy}
+            if plan.target_accuracy is not None
+            else {"loss": plan.target_loss}
+            if plan.target_loss is not None
             else None
         ),
         "results": results,
@@ -422,3 +263,32 @@ def summary(
         ],
         "out_dir": out_dir,
     }
+
+
+@dataclass(frozen=True)
+class CompareOutcome:
+    """A finished (or stopped) comparison: its summary.json object, its status, the
+    files it wrote."""
+
+    summary: dict[str, Any]
+    status: str
+    files: tuple[str, ...] = ()
+
+
+def run(plan: ComparePlan, session: Session, executor: Executor) -> CompareOutcome:
+    """``gdcli compare-activations``: every pair as a job on ``executor``, aggregated."""
+    out = prepare_run_dir(session.out_dir, force=session.force)
+    write_yaml(out / "config.yaml", plan.resolved)
+    session.progress.start(len(plan.jobs), "training")
+    outcomes: list[Outcome] = []
+    with TraceWriter(out / "trace.csv", COMPARE_TRACE_COLUMNS) as trace:
+        for _, outcome in run_jobs(
+            executor, train_pair, list(plan.jobs), session.should_stop, failed_pair
+        ):
+            trace.write_many(outcome.rows)
+            outcomes.append(outcome)
+            session.progress.advance(1, f"{outcome.activation} seed {outcome.seed}")
+    interrupted = len(outcomes) < len(plan.jobs) or any(o.status == "interrupted" for o in outcomes)
+    s = summary(plan, outcomes, str(out), interrupted)
+    write_json(out / "summary.json", s)
+    return CompareOutcome(s, s["status"])

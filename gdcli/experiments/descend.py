@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,11 @@ import numpy as np
 from gdcli.engine import autograd as ag
 from gdcli.engine.analysis import analyze_points, stable_step_bound
 from gdcli.engine.functions import CriticalPoint, ResolvedFunction
+from gdcli.experiments.context import Session
+from gdcli.experiments.jobs import run_jobs
+from gdcli.experiments.recipes import FunctionRecipe, OptimizerRecipe
 from gdcli.optim import Optimizer, learning_rate
-
-STATUSES = ("converged", "max_iterations", "diverged", "interrupted")
+from gdcli.runs import TraceWriter, prepare_run_dir, write_json, write_yaml
 
 # Optimizers whose step is lr times the gradient (plus momentum), for which the
 # stability bound of steepest descent on the local quadratic applies.
@@ -381,89 +385,31 @@ def match_minima(
 
 @dataclass(frozen=True)
 class DescendPlan:
-    """A validated experiment resolved into what the loop needs."""
+    """A validated experiment resolved into what the loop needs (built by
+    ``plan.descend_plan``). Picklable: the function and the optimizers, which are
+    closures, travel as their recipes and are built again where the plan runs."""
 
     name: str
-    function: ResolvedFunction
+    function_recipe: FunctionRecipe
     starts: np.ndarray  # (N, d)
-    optimizers: list[tuple[str, Optimizer]]  # (label, optimizer)
+    optimizer_recipes: tuple[OptimizerRecipe, ...]
     iterations: int
     tolerance: float
     trace_every: int
     seed: int
+    resolved: dict[str, Any]  # the experiment as it ran, for config.yaml
 
+    @cached_property
+    def function(self) -> ResolvedFunction:
+        return self.function_recipe.build()
 
-def plan(config: Any, doc: Any) -> DescendPlan:
-    """Resolve a ``DescendConfig``: the function, the starts, the optimizers.
+    @cached_property
+    def optimizers(self) -> list[tuple[str, Optimizer]]:
+        """(label, optimizer) per run."""
+        return [(r.label, r.build()) for r in self.optimizer_recipes]
 
-    Problems found here (an unknown function, a start of the wrong dimension) are
-    reported at the key they concern.
-    """
-    from gdcli.engine.functions import resolve
-    from gdcli.errors import ConfigError, UserError
-    from gdcli.experiments.config import describe_optimizer, located, optimizer_kwargs
-    from gdcli.optim import make_optimizer
-
-    problems: list[Any] = []
-    dimension = None
-    if config.start is not None:
-        dimension = len(config.start)
-    elif isinstance(config.starts, list):
-        dims = {len(s) for s in config.starts}
-        if len(dims) > 1:
-            problems.append(doc.locate(("starts",), "start points of different lengths"))
-        dimension = len(config.starts[0])
-    elif config.starts is not None and config.starts.low is not None:
-        dimension = len(config.starts.low)
-    variables = tuple(config.vars) if config.vars else None
-    fn = None
-    try:
-        fn = resolve(config.function, dimension=dimension, variables=variables)
-    except UserError as exc:
-        key = "function"
-        if "point with" in str(exc):
-            key = "start" if config.start is not None else "starts"
-        problems += located(doc, (key,), exc).problems
-    optimizers: list[tuple[str, Optimizer]] = []
-    key = "optimizers" if config.optimizers is not None else "optimizer"
-    for i, spec in enumerate(config.optimizer_list()):
-        path = (key, i) if key == "optimizers" else (key,)
-        try:
-            opt = make_optimizer(clip_axis=-1, **optimizer_kwargs(spec))
-        except UserError as exc:
-            problems += located(doc, path, exc).problems
-            continue
-        optimizers.append((describe_optimizer(spec), opt))
-    if problems:
-        raise ConfigError(*problems)
-    assert fn is not None
-    rng = np.random.default_rng(config.seed)
-    if config.start is not None:
-        X0 = np.array([config.start], dtype=np.float64)
-    elif isinstance(config.starts, list):
-        X0 = np.array(config.starts, dtype=np.float64)
-    elif config.starts is not None:
-        box = config.starts
-        if box.low is not None:
-            low, high = np.array(box.low), np.array(box.high)
-        else:
-            dom = np.array(fn.window())
-            low, high = dom[:, 0], dom[:, 1]
-        X0 = rng.uniform(low, high, size=(box.random, fn.dimension))
-    else:
-        raise ConfigError(
-            doc.locate((), "give a start point ('start: [x, y]') or several ('starts:')")
-        )
-    return DescendPlan(
-        name=config.name,
-        function=fn,
-        starts=X0,
-        optimizers=optimizers,
-        iterations=config.iterations,
-        tolerance=config.tolerance,
-        trace_every=config.trace_every,
-        seed=config.seed,
-    )
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("function", "optimizers")}
 
 
 def descent(
@@ -608,3 +554,79 @@ def basins(run: DescentRun, minima: tuple[CriticalPoint, ...]) -> dict[str, Any]
             for key, rows in sorted(groups.items(), key=lambda kv: -len(kv[1]))
         ],
     }
+
+
+# -- running an experiment -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DescendJob:
+    """One optimizer of a planned experiment: a job for ``jobs.run_jobs``."""
+
+    plan: DescendPlan
+    index: int
+
+
+@dataclass
+class DescendJobResult:
+    """One optimizer's run and its trace rows (None: the job raised ``error``)."""
+
+    index: int
+    run: DescentRun | None
+    rows: list[dict[str, Any]]
+    error: Exception | None = None
+
+
+def descend_job(job: DescendJob, should_stop: Callable[[], bool]) -> DescendJobResult:
+    """Run one optimizer from all starts, in any process. ``should_stop`` is asked
+    before every iteration; when it turns true the run ends there, its unfinished
+    starts marked ``interrupted``."""
+    run = descent(job.plan, job.index, should_stop)
+    rows: list[dict[str, Any]] = []
+    for step in run.steps():
+        rows += trace_rows(run.run, step, job.plan.trace_every)
+    return DescendJobResult(job.index, run.finish(), rows)
+
+
+def _failed_job(job: DescendJob, error: Exception) -> DescendJobResult:
+    return DescendJobResult(job.index, None, [], error)
+
+
+@dataclass(frozen=True)
+class DescendOutcome:
+    """A finished (or stopped) descend experiment: its summary.json object, its status,
+    the files it wrote, and every run (arrays over the starts) for the tables."""
+
+    summary: dict[str, Any]
+    status: str
+    files: tuple[str, ...]
+    result: DescendResult
+
+
+def run(plan: DescendPlan, session: Session, executor: Executor) -> DescendOutcome:
+    """``gdcli descend``: every optimizer as one job on ``executor``; the run directory.
+
+    Traces are written in optimizer order as each run comes back; the numbers do not
+    depend on the executor. A stop request reaches the running optimizers, which end
+    after their current iteration. A job that raised raises here: a descent has no
+    row to report a failure in.
+    """
+    out = prepare_run_dir(session.out_dir, force=session.force)
+    write_yaml(out / "config.yaml", plan.resolved)
+    runs: list[DescentRun] = []
+    n = len(plan.optimizer_recipes)
+    items = [DescendJob(plan, i) for i in range(n)]
+    session.progress.start(plan.iterations * n, "descending")
+    with TraceWriter(out / "trace.csv", trace_columns(plan.function)) as trace:
+        for _, done in run_jobs(executor, descend_job, items, session.should_stop, _failed_job):
+            if done.error is not None:
+                raise done.error
+            assert done.run is not None
+            trace.write_many(done.rows)
+            runs.append(done.run)
+            session.progress.advance(plan.iterations, done.run.label)
+    interrupted = len(runs) < n or any((r.status == "interrupted").any() for r in runs)
+    result = DescendResult(plan, runs, interrupted)
+    summary = result.summary(str(out))
+    write_json(out / "summary.json", summary)
+    return DescendOutcome(summary, summary["status"], (), result)

@@ -19,7 +19,7 @@ import numpy as np
 
 from gdcli import data, nn
 from gdcli.errors import DataError, Problem
-from gdcli.experiments.train import SavedModel, load_model
+from gdcli.experiments.modelfile import SavedModel, load_model
 from gdcli.runs import format_number
 
 
@@ -114,24 +114,16 @@ def _target_column(
     return target, [j for j in extra if j != target]
 
 
-def run_predict(model_path: Path, data_path: Path) -> Prediction:
-    """Predict every row of ``data_path`` with the model at ``model_path``."""
-    model = load_model(model_path)
-    header, header_line, rows = _read_rows(data_path)
-    source = str(data_path)
-    missing = [f for f in model.feature_names if f not in header]
-    if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise DataError(
-            Problem(
-                f"the model needs {len(model.feature_names)} feature columns; missing: {shown}",
-                file=source,
-                line=header_line,
-            )
-        )
-    cols = [header.index(f) for f in model.feature_names]
-    extra = [j for j in range(len(header)) if header[j] not in model.feature_names]
-    target, ignored = _target_column(model, header, extra)
+def _features_and_truth(
+    model: SavedModel,
+    header: list[str],
+    rows: list[tuple[int, list[str]]],
+    cols: list[int],
+    target: int | None,
+    source: str,
+) -> tuple[np.ndarray, list[str]]:
+    """The feature columns ``cols`` as numbers (n, p) and the target cells as class
+    names; every bad row or cell is reported at once."""
     classes = model.class_names
     problems: list[Problem] = []
     X = np.empty((len(rows), len(cols)))
@@ -155,6 +147,29 @@ def run_predict(model_path: Path, data_path: Path) -> Prediction:
         if target is not None:
             truth.append(_label(row[target], classes))
     data._raise_all(problems, source)
+    return X, truth
+
+
+def run_predict(model_path: Path, data_path: Path) -> Prediction:
+    """Predict every row of ``data_path`` with the model at ``model_path``."""
+    model = load_model(model_path)
+    header, header_line, rows = _read_rows(data_path)
+    source = str(data_path)
+    missing = [f for f in model.feature_names if f not in header]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataError(
+            Problem(
+                f"the model needs {len(model.feature_names)} feature columns; missing: {shown}",
+                file=source,
+                line=header_line,
+            )
+        )
+    cols = [header.index(f) for f in model.feature_names]
+    extra = [j for j in range(len(header)) if header[j] not in model.feature_names]
+    target, ignored = _target_column(model, header, extra)
+    classes = model.class_names
+    X, truth = _features_and_truth(model, header, rows, cols, target, source)
     if not rows:
         raise DataError(Problem("no data rows", file=source))
     Xp = model.prepare(X)

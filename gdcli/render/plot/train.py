@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from gdcli.data import Dataset
-    from gdcli.experiments.train import SavedModel
+    from gdcli.experiments.modelfile import SavedModel
 
 
 def train_figures(run_dir: Path, summary: dict[str, Any]) -> Iterator[tuple[str, Figure]]:
@@ -145,7 +145,7 @@ def load_training_points(run_dir: Path) -> TrainingPoints:
     units, and the model from ``model.npz``."""
     from dataclasses import replace
 
-    from gdcli.experiments.train import load_model
+    from gdcli.experiments.modelfile import load_model
 
     run_dir = Path(run_dir)
     require(run_dir, "config.yaml", "model.npz")
@@ -163,14 +163,14 @@ def load_training_points(run_dir: Path) -> TrainingPoints:
 
 
 def _rederived_splits(run_dir: Path) -> Any:
-    """The run's train/val/test splits, derived again from ``config.yaml``: the data
-    section and the seed through the same loader and generator as ``train.plan``,
-    so the points match the run. The only place where plotting re-derives data."""
-    from gdcli.experiments import train
+    """The run's train/val/test splits, drawn again from ``config.yaml``'s data section
+    and the seed's named data stream, so the points match the run. The only place
+    where plotting re-derives data."""
     from gdcli.experiments.config import TrainConfig, load_config
+    from gdcli.experiments.plan import training_splits
 
     config, _ = load_config(run_dir / "config.yaml", TrainConfig)
-    return train.load_data(config.data, np.random.default_rng(config.seed), run_dir)
+    return training_splits(config, run_dir)
 
 
 @dataclass(frozen=True)

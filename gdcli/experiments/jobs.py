@@ -1,0 +1,229 @@
+"""One way to run independent jobs: ``run_jobs`` over any ``concurrent.futures.Executor``.
+
+The optimizers of a descent, the (activation, seed) pairs of a comparison and the
+points of a sweep are jobs: a top-level function of a picklable argument (a plan)
+and ``should_stop``. ``run_jobs`` submits them, yields their results in submission
+order, turns a job that raised into a failed result and, on a stop request, starts
+nothing more and asks the running jobs to end after their current step.
+
+Which executor runs them is the only thing that changes:
+
+- ``SerialExecutor`` (one worker) runs a job in this process when its result is
+  awaited, so a stop between jobs starts nothing more; its jobs poll the caller's
+  ``should_stop`` directly.
+- ``WorkerPool`` (several) is a process pool whose workers turn their first SIGINT
+  into a flag their job polls (``worker_should_stop``); ``interrupt`` sends it.
+
+An executor says how its jobs learn they should stop with ``job_should_stop`` and,
+when they cannot see the caller's flag, passes a stop request on with
+``interrupt()``; any other ``Executor`` gets ``worker_should_stop`` and cancellation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+StopFlag = Callable[[], bool]
+
+# -- stopping the jobs of a pool ------------------------------------------------------
+
+_stop_requested = False
+"""Set in a pool worker by its SIGINT handler; read by ``worker_should_stop``."""
+
+
+def worker_should_stop() -> bool:
+    """Whether this pool worker was asked to stop (its first SIGINT): the
+    ``should_stop`` of every job a pool runs."""
+    return _stop_requested
+
+
+def _request_stop(signum: int, frame: Any) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
+def _start_worker() -> None:
+    """The initializer of a pool worker: Ctrl-C asks its job to stop, it never kills it.
+
+    The worker was started with SIGINT blocked (see ``WorkerPool.submit``), so a
+    Ctrl-C while it was starting is held until this handler is in place.
+    """
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+class NotStarted(Exception):
+    """A pool job whose worker had been asked to stop before the job began."""
+
+
+def _unless_stopped(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    if _stop_requested:
+        raise NotStarted
+    return fn(*args, **kwargs)
+
+
+# -- executors -------------------------------------------------------------------------
+
+
+class _LazyFuture(Future[Any]):
+    """A future whose job runs, in this process, the first time its outcome is awaited."""
+
+    def __init__(self, job: Callable[[], Any]) -> None:
+        super().__init__()
+        self._job: Callable[[], Any] | None = job
+
+    def _run(self) -> None:
+        job, self._job = self._job, None
+        if job is None or not self.set_running_or_notify_cancel():
+            return
+        try:
+            self.set_result(job())
+        except BaseException as exc:
+            self.set_exception(exc)
+
+    def result(self, timeout: float | None = None) -> Any:
+        self._run()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._run()
+        return super().exception(timeout)
+
+
+class SerialExecutor(Executor):
+    """One worker: this process, one job at a time, each when its result is awaited
+    (``--workers 1``). Its jobs poll ``should_stop``, the caller's own flag."""
+
+    def __init__(self, should_stop: StopFlag = lambda: False) -> None:
+        self.job_should_stop = should_stop
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return _LazyFuture(lambda: fn(*args, **kwargs))
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """A pool of ``workers`` processes whose jobs can be asked to stop.
+
+    Every worker turns SIGINT into its stop flag (``worker_should_stop``), and a job
+    submitted to a worker already asked to stop raises ``NotStarted`` instead of
+    running; ``interrupt`` sends SIGINT to the pool's own workers.
+    """
+
+    job_should_stop = staticmethod(worker_should_stop)
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+        )
+        # The pool starts its workers as jobs are submitted; they are the children
+        # of this process that were not there before it.
+        self._others = {p.pid for p in multiprocessing.active_children()}
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        # A worker may be started here: it inherits the blocked SIGINT, so a Ctrl-C
+        # before its handler is installed waits for it instead of killing it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return super().submit(_unless_stopped, fn, *args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def interrupt(self) -> None:
+        """Ask every running job to stop after its current step."""
+        for p in self._workers():
+            if p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):  # it ended since it was listed
+                    os.kill(p.pid, signal.SIGINT)
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool | None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            # A second Ctrl-C: the jobs did not stop soon enough, so do not wait for them.
+            for p in self._workers():
+                p.terminate()
+            self.shutdown(wait=True, cancel_futures=True)
+            return False
+        return super().__exit__(exc_type, exc_val, exc_tb)
+
+    def _workers(self) -> list[BaseProcess]:
+        return [p for p in multiprocessing.active_children() if p.pid not in self._others]
+
+
+def make_executor(workers: int, should_stop: StopFlag) -> Executor:
+    """A process pool for ``workers > 1``; this process otherwise, polling ``should_stop``."""
+    if workers <= 1:
+        return SerialExecutor(should_stop)
+    return WorkerPool(workers)
+
+
+# -- running jobs ----------------------------------------------------------------------
+
+
+def in_order(
+    executor: Executor, futures: list[Future[Any]], should_stop: StopFlag, poll: float = 0.05
+) -> Iterator[tuple[int, Future[Any]]]:
+    """``(index, future)`` for each job, in submission order, once it is done.
+
+    When ``should_stop`` turns true the jobs that have not started are cancelled and
+    the running ones are asked to stop (``executor.interrupt()``, where it has one);
+    those still come back, with what they did. Jobs that never ran are left out.
+    """
+    stopping = False
+    for k, fut in enumerate(futures):
+        while not stopping:
+            if should_stop():
+                stopping = True
+                for f in futures:
+                    f.cancel()
+                interrupt = getattr(executor, "interrupt", None)
+                if interrupt is not None:
+                    interrupt()
+                break
+            with contextlib.suppress(FutureTimeout):
+                fut.exception(timeout=poll)  # awaiting a serial job runs it
+                break
+        # a running job that was asked to stop ends after its current step
+        if fut.cancelled() or isinstance(fut.exception(), NotStarted):
+            continue
+        yield k, fut
+
+
+def run_jobs(
+    executor: Executor,
+    job: Callable[[Item, StopFlag], Result],
+    items: list[Item],
+    should_stop: StopFlag,
+    failed: Callable[[Item, Exception], Result],
+) -> Iterator[tuple[Item, Result]]:
+    """``(item, job(item, stop))`` for every item run on ``executor``, in item order.
+
+    ``job`` is a top-level function and ``items`` picklable, so that any executor can
+    run them. A job that raised gives ``failed(item, exception)``. Once
+    ``should_stop`` is true no job starts, the running ones end after their current
+    step and the results end early.
+    """
+    stop = getattr(executor, "job_should_stop", worker_should_stop)
+    futures = [executor.submit(job, item, stop) for item in items]
+    for k, fut in in_order(executor, futures, should_stop):
+        try:
+            result = fut.result()
+        except Exception as exc:  # one failing job does not stop the others
+            result = failed(items[k], exc)
+        yield items[k], result
+
+
+def error_text(exc: BaseException) -> str:
+    """How a failed job's row names its error: ``Type: message``."""
+    return f"{type(exc).__name__}: {exc}"

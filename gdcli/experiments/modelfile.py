@@ -1,0 +1,270 @@
+"""The model file: ``model.npz`` as ``gdcli train-mlp`` writes it and ``predict``,
+``inspect`` and ``plot`` read it back, checked array by array."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gdcli import nn
+
+if TYPE_CHECKING:
+    from gdcli.experiments.train import TrainPlan, TrainResult
+
+NOT_A_MODEL = "not a gdcli model file (expected the model.npz written by gdcli train-mlp)"
+
+# The target column's name for data that has no CSV header to take it from.
+_NATURAL_TARGETS = {"breast_cancer": "diagnosis", "digits": "digit"}
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A trained network with everything needed to apply it to new data."""
+
+    arch: nn.Architecture
+    layers: list[nn.Layer]
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...] | None
+    mean: np.ndarray | None  # (p,) standardization fitted on the training part
+    scale: np.ndarray | None
+    # The name of the column the model predicts; None in files written before gdcli
+    # saved it, and for data without a natural name (an .npz file).
+    target: str | None = None
+
+    def prepare(self, X: np.ndarray) -> np.ndarray:
+        if self.mean is not None and self.scale is not None:
+            X = (X - self.mean) / self.scale
+        return X.astype(self.arch.dtype)
+
+
+def natural_target_name(data_name: str, features: tuple[str, ...] | None = None) -> str | None:
+    """The target's name for a bundled or built-in data set, else None.
+
+    With ``features``, the data must also have that set's feature names, so that a
+    CSV file that happens to be called ``moons.csv`` is not taken for the built-in set.
+    """
+    from importlib import resources
+
+    from gdcli import data
+
+    if data_name == "breast_cancer":
+        text = resources.files("gdcli.data.bundled").joinpath("wdbc.csv").read_text("utf-8")
+        expected = tuple(c for c in text.split("\n", 1)[0].strip().split(",") if c != "diagnosis")
+    elif data_name == "digits":
+        expected = tuple(f"px{i}" for i in range(64))
+    elif data_name in data.BUILTIN:
+        expected = ("x1", "x2")
+    else:
+        return None
+    if features is not None and tuple(features) != expected:
+        return None
+    return _NATURAL_TARGETS.get(data_name, "label")
+
+
+def model_arrays(
+    plan: TrainPlan, result: TrainResult, target_name: str | None = None
+) -> dict[str, np.ndarray]:
+    """The arrays of model.npz: every parameter in one flat vector (shapes follow from
+    the architecture), the architecture and names as JSON text, the scaler.
+
+    ``target_name`` is the target column of CSV data; without it, the natural name of
+    a bundled or built-in data set is saved ("diagnosis", "digit", "label"), or null.
+    """
+    import json
+
+    flat = np.concatenate([p.ravel() for p in nn.flatten(result.layers)])
+    train = plan.splits.train
+    scaler = plan.splits.scaler
+    target = target_name
+    if target is None:
+        target = natural_target_name(train.name, train.feature_names)
+    return {
+        "params": flat,
+        "architecture": np.array(json.dumps(plan.arch.to_dict())),
+        "feature_names": np.array(json.dumps(list(train.feature_names))),
+        "class_names": np.array(json.dumps(list(train.class_names) if train.class_names else None)),
+        "target": np.array(json.dumps(target)),
+        "scaler_mean": np.asarray(scaler.mean if scaler else np.zeros(0)),
+        "scaler_scale": np.asarray(scaler.scale if scaler else np.zeros(0)),
+    }
+
+
+class _Corrupt(Exception):
+    """What is wrong with a model file; ``load_model`` turns it into a DataError."""
+
+
+def load_model(path: str | Path) -> SavedModel:
+    """Read a model.npz written by ``gdcli train-mlp``.
+
+    Anything else, or a damaged or inconsistent model file, is a ``DataError`` with one
+    problem naming the file: "not a gdcli model file: <what is wrong>".
+    """
+    from gdcli.errors import DataError, Problem
+
+    source = str(path)
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(Problem(f"is a directory; {NOT_A_MODEL}", file=source))
+    if not p.exists():
+        raise DataError(Problem("no such model file", file=source))
+    arrays = _read_npz(p, source)
+    try:
+        return _model_from_arrays(arrays)
+    except _Corrupt as exc:
+        raise DataError(Problem(f"not a gdcli model file: {exc}", file=source)) from None
+
+
+def _read_npz(p: Path, source: str) -> dict[str, np.ndarray]:
+    """Every array of the archive at ``p``; never numpy's advice about allow_pickle."""
+    import zipfile
+    import zlib
+
+    from gdcli.errors import DataError, Problem
+
+    damaged = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+    try:
+        archive = np.load(p, allow_pickle=False)
+    except PermissionError as exc:
+        raise DataError(Problem(f"cannot read the file: {exc.strerror}", file=source)) from None
+    except damaged:
+        # a text file, a pickle, a truncated archive: numpy's message would suggest
+        # loading it "unsafely using allow_pickle", which is never the answer here
+        raise DataError(Problem(NOT_A_MODEL, file=source)) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a single .npy array
+        raise DataError(Problem(NOT_A_MODEL, file=source))
+    arrays: dict[str, np.ndarray] = {}
+    with archive:
+        for key in archive.files:
+            try:
+                arrays[key] = np.asarray(archive[key])
+            except damaged as exc:
+                reason = "holds Python objects" if "allow_pickle" in str(exc) else "is damaged"
+                raise DataError(
+                    Problem(f"not a gdcli model file: array '{key}' {reason}", file=source)
+                ) from None
+    return arrays
+
+
+def _model_from_arrays(arrays: dict[str, np.ndarray]) -> SavedModel:
+    """The model the arrays of a model.npz describe; ``_Corrupt`` when they do not."""
+    from gdcli.errors import ConfigError
+
+    missing = [k for k in ("params", "architecture", "feature_names") if k not in arrays]
+    if missing:
+        raise _Corrupt(f"missing {', '.join(missing)}")
+    spec = _json_array(arrays, "architecture")
+    if not isinstance(spec, dict):
+        raise _Corrupt("'architecture' is not a JSON object")
+    try:
+        arch = nn.Architecture.from_dict(spec)
+    except (ConfigError, TypeError, ValueError) as exc:
+        problems = getattr(exc, "problems", None)
+        detail = problems[0].message if problems else str(exc)
+        detail = detail.removeprefix("architecture: ")
+        raise _Corrupt(f"architecture: {detail}") from None
+    n_in, n_out = arch.sizes[0], arch.sizes[-1]
+
+    features = _name_list(_json_array(arrays, "feature_names"), "feature_names")
+    if features is None:
+        raise _Corrupt("'feature_names' is null, expected a list of column names")
+    if len(features) != n_in:
+        raise _Corrupt(f"{len(features)} feature name(s) for an input layer of {n_in}")
+
+    classes = _name_list(_json_array(arrays, "class_names", "null"), "class_names")
+    expected = {"sigmoid": 2, "softmax": n_out, "identity": None}[arch.output]
+    if (classes is None) != (expected is None) or (
+        classes is not None and len(classes) != expected
+    ):
+        got = "no class names" if classes is None else f"{len(classes)} class name(s)"
+        want = "none (regression)" if expected is None else str(expected)
+        raise _Corrupt(f"{got} for a {arch.output} output; expected {want}")
+
+    target = _json_array(arrays, "target", "null")
+    if target is not None and (not isinstance(target, str) or not target):
+        raise _Corrupt("'target' is not a column name")
+    if target in features:
+        raise _Corrupt(f"the target '{target}' is also a feature")
+
+    flat = _float_vector(arrays, "params")
+    if flat.size != arch.n_params():
+        raise _Corrupt(
+            f"{flat.size} parameters, the architecture {list(arch.sizes)} needs {arch.n_params()}"
+        )
+    parts, offset = [], 0
+    for fan_in, fan_out in zip(arch.sizes[:-1], arch.sizes[1:], strict=True):
+        for shape in ((fan_in, fan_out), (fan_out,)):
+            size = int(np.prod(shape))
+            parts.append(flat[offset : offset + size].reshape(shape))
+            offset += size
+
+    mean, scale = _scaler(arrays, n_in)
+    return SavedModel(
+        arch,
+        nn.unflatten(parts),
+        tuple(features),
+        tuple(classes) if classes else None,
+        mean,
+        scale,
+        target,
+    )
+
+
+def _scaler(
+    arrays: dict[str, np.ndarray], n_in: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The saved standardization (mean, scale), each (n_in,), or (None, None)."""
+    mean = _float_vector(arrays, "scaler_mean") if "scaler_mean" in arrays else None
+    scale = _float_vector(arrays, "scaler_scale") if "scaler_scale" in arrays else None
+    mean = mean if mean is not None and mean.size else None
+    scale = scale if scale is not None and scale.size else None
+    if (mean is None) != (scale is None):
+        raise _Corrupt("'scaler_mean' and 'scaler_scale' must both be present or both empty")
+    if mean is not None and scale is not None:
+        if mean.size != n_in or scale.size != n_in:
+            raise _Corrupt(
+                f"scaler of {mean.size} means and {scale.size} scales for {n_in} features"
+            )
+        if not np.all(scale > 0):
+            raise _Corrupt("'scaler_scale' holds a scale that is not positive")
+    return mean, scale
+
+
+def _json_array(arrays: dict[str, np.ndarray], key: str, default: str | None = None) -> Any:
+    """The JSON value held as text in the 0-d string array ``key`` (``default`` if absent)."""
+    import json
+
+    if key not in arrays:
+        if default is None:
+            raise _Corrupt(f"missing {key}")
+        return json.loads(default)
+    a = arrays[key]
+    if a.shape != () or a.dtype.kind != "U":
+        raise _Corrupt(f"'{key}' is not JSON text (an array of {a.dtype} {a.shape})")
+    try:
+        return json.loads(str(a))
+    except (ValueError, RecursionError):
+        raise _Corrupt(f"'{key}' is not valid JSON") from None
+
+
+def _name_list(value: Any, key: str) -> list[str] | None:
+    """``value`` as a list of distinct non-empty names (None stays None)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _Corrupt(f"'{key}' is not a list of names")
+    if len(set(value)) != len(value):
+        raise _Corrupt(f"'{key}' holds a name twice")
+    return value
+
+
+def _float_vector(arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
+    """The 1-D array ``key`` of finite floating-point numbers."""
+    a = arrays[key]
+    if a.ndim != 1 or a.dtype.kind != "f":
+        raise _Corrupt(f"'{key}' is an array of {a.dtype} {a.shape}, expected 1-D floats")
+    if not np.all(np.isfinite(a)):
+        raise _Corrupt(f"'{key}' holds values that are not finite numbers")
+    return a
