@@ -35,6 +35,7 @@ Task = Literal["binary", "multiclass", "regression"]
 LOGIC = ("xor", "and", "or")
 BUILTIN = (*LOGIC, "moons", "circles", "spirals", "blobs")
 BUNDLED = ("breast_cancer", "digits")
+DATASETS = (*BUILTIN, *BUNDLED)
 
 DEFAULT_N = 200
 # A numeric target with more distinct values than this (or any non-integer value)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -31,7 +31,9 @@ from pydantic import (
     model_validator,
 )
 
+from gdcli.data import DATASETS
 from gdcli.errors import ConfigError, Problem, UserError, did_you_mean
+from gdcli.nn import ACTIVATIONS, DTYPES, INITIALIZERS, LOSSES, OUTPUTS
 from gdcli.optim import OPTIMIZERS, SCHEDULES, Hyperparameter, make_schedule
 from gdcli.optim.registry import CLIP_NORM
 from gdcli.optim.schedules import WARMUP
@@ -251,32 +253,35 @@ class DescendConfig(Model):
 
 # -- train-mlp -----------------------------------------------------------------------
 
-ACTIVATION_NAMES = (
-    "linear",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "heaviside",
-    "elu",
-    "softplus",
-    "gelu",
-)
-Activation = Literal[
-    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "heaviside", "elu", "softplus", "gelu"
-]
+
+def _auto_or(names: Iterable[str]) -> tuple[str, ...]:
+    """``"auto"`` (chosen from the task or the activation) and a registry's names."""
+    return ("auto", *names)
+
+
+if TYPE_CHECKING:
+    Activation = str
+    DataName = str
+    OutputName = str
+    LossChoice = str
+    InitName = str
+    DTypeName = str
+else:
+    # The names come from the registries.
+    Activation = Literal[tuple(ACTIVATIONS)]
+    DataName = Literal[DATASETS]
+    OutputName = Literal[_auto_or(OUTPUTS)]
+    LossChoice = Literal[_auto_or(LOSSES)]
+    InitName = Literal[_auto_or(INITIALIZERS)]
+    DTypeName = Literal[DTYPES]
+
 Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 
 class DataSpec(Model):
     """Where the data come from: a built-in or bundled name, a CSV file or an NPZ file."""
 
-    name: (
-        Literal[
-            "xor", "and", "or", "moons", "circles", "spirals", "blobs", "breast_cancer", "digits"
-        ]
-        | None
-    ) = Field(None, description="a built-in or bundled data set")
+    name: DataName | None = Field(None, description="a built-in or bundled data set")
     csv: str | None = Field(None, description="a CSV file with a header row")
     target: str | None = Field(None, description="the CSV column to predict")
     npz: str | None = Field(None, description="an NPZ file with X and y, or in MedMNIST layout")
@@ -312,24 +317,11 @@ class ModelSpec(Model):
         "relu", description="one activation for all hidden layers, or one per layer"
     )
     alpha: float = Field(0.01, gt=0, description="slope of leaky_relu for x < 0; elu's scale")
-    output: Literal["auto", "sigmoid", "softmax", "identity"] = Field(
-        "auto", description="output activation (auto: from the task)"
-    )
-    loss: Literal["auto", "bce", "cross_entropy", "mse"] = Field(
-        "auto", description="loss (auto: from the task)"
-    )
-    init: Literal[
-        "auto",
-        "glorot_uniform",
-        "glorot_normal",
-        "he_uniform",
-        "he_normal",
-        "lecun_uniform",
-        "lecun_normal",
-        "normal",
-    ] = Field("auto", description="initializer (auto: suits the activation)")
+    output: OutputName = Field("auto", description="output activation (auto: from the task)")
+    loss: LossChoice = Field("auto", description="loss (auto: from the task)")
+    init: InitName = Field("auto", description="initializer (auto: suits the activation)")
     init_std: float | None = Field(None, gt=0, description="std of the 'normal' initializer")
-    dtype: Literal["float32", "float64"] = Field(
+    dtype: DTypeName = Field(
         "float32", description="floating-point precision of weights and computations"
     )
 
@@ -393,14 +385,7 @@ class TrainConfig(Model):
         return self
 
 
-DEFAULT_ACTIVATIONS: list[Activation] = [
-    "linear",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "heaviside",
-]
+DEFAULT_ACTIVATIONS: list[Activation] = [n for n, a in ACTIVATIONS.items() if a.lecture]
 
 
 class CompareConfig(TrainConfig):
