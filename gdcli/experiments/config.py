@@ -269,7 +269,7 @@ if TYPE_CHECKING:
 else:
     # The names come from the registries.
     Activation = Literal[tuple(ACTIVATIONS)]
-    DataName = Literal[DATASETS]
+    DataName = Literal[tuple(DATASETS)]
     OutputName = Literal[_auto_or(OUTPUTS)]
     LossChoice = Literal[_auto_or(LOSSES)]
     InitName = Literal[_auto_or(INITIALIZERS)]
