@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from gdcli.errors import ConfigError, UserError
-from gdcli.experiments.config import DescendConfig, load_config, schema
+from gdcli.experiments.config import DescendConfig, load_config, schema, validate
 from gdcli.experiments.plan import descend_plan as plan
-from gdcli.optim import OPTIMIZERS
-from gdcli.yamlio import parse_yaml
+from gdcli.optim import OPTIMIZERS, make_schedule
+from gdcli.yamlio import Document, parse_yaml
 
 CONFIGS = sorted(
     path
@@ -326,3 +326,35 @@ def test_every_shipped_config_validates_and_plans(path: Path) -> None:
     assert p.starts.ndim == 2
     assert p.starts.shape[1] == p.function.dimension
     assert len(p.optimizers) == len(config.optimizer_list())
+
+
+@pytest.mark.parametrize(
+    ("schedule", "ok"),
+    [
+        ({"name": "exponential", "gamma": 1.0}, True),
+        ({"name": "exponential", "gamma": 1.5}, False),
+        ({"name": "step", "step_size": 5, "gamma": 0.0}, False),
+        ({"name": "inverse_time", "decay_rate": 0.0}, True),
+        ({"name": "inverse_time", "decay_rate": -0.5}, False),
+        ({"name": "cosine", "total_steps": 0}, False),
+    ],
+)
+def test_config_and_optim_accept_the_same_schedules(schedule: dict, ok: bool) -> None:
+    """One registry declares the schedules: validation and make_schedule agree."""
+    spec = {"name": "gd", "lr": 0.1, "schedule": schedule}
+    data = {"function": "x**2", "start": [1.0], "optimizer": spec}
+    doc = Document(data, "exp.yaml")
+    args = {k: v for k, v in schedule.items() if k != "name"}
+    try:
+        validate(doc, DescendConfig)
+    except ConfigError:
+        config_ok = False
+    else:
+        config_ok = True
+    try:
+        make_schedule(schedule["name"], 0.1, **args)
+    except ConfigError:
+        optim_ok = False
+    else:
+        optim_ok = True
+    assert config_ok == optim_ok == ok

@@ -550,8 +550,10 @@ def test_warmup_ramps_to_the_schedule() -> None:
 @pytest.mark.parametrize(
     ("name", "kwargs", "message"),
     [
-        ("step", {"step_size": 2, "gamma": 0.0}, "gamma must be a number > 0"),
-        ("exponential", {"gamma": -1.0}, "gamma must be a number > 0"),
+        ("step", {"step_size": 2, "gamma": 0.0}, r"gamma must be a number in \(0, 1\]"),
+        ("exponential", {"gamma": -1.0}, r"gamma must be a number in \(0, 1\]"),
+        ("exponential", {"gamma": 1.5}, r"gamma must be a number in \(0, 1\]"),
+        ("inverse_time", {"decay_rate": -0.1}, "decay_rate must be a number >= 0"),
         ("cosine", {"total_steps": 0}, "total_steps must be an integer >= 1"),
         ("cosine", {"total_steps": 10, "min_lr": 2.0}, "min_lr must be <= lr"),
         ("step", {"step_size": 2.5}, "step_size must be an integer"),

@@ -15,8 +15,6 @@ GRAD_TOL = 1e-6
 EIG_TOL = 1e-6
 """An eigenvalue is zero when |lambda| <= EIG_TOL * max(1, max |lambda|)."""
 
-KINDS = ("minimum", "maximum", "saddle", "degenerate", "not-critical", "non-smooth", "undefined")
-
 SMOOTHNESS_TOL = 1e-3
 """Largest disagreement of the Hessian's two difference quotients where f is smooth."""
 

@@ -70,7 +70,12 @@ class Tensor:
     # -- construction ---------------------------------------------------------
 
     @staticmethod
-    def _make(data: np.ndarray, parents: tuple[Tensor, ...], op: str, backward: Backward) -> Tensor:
+    def _make(
+        data: np.ndarray, parents: tuple[Tensor, ...], op: str, backward: Backward | None
+    ) -> Tensor:
+        """The node ``op`` computed from ``parents``: the one way every operation makes
+        its node. (Without ``__init__``: operators make one per call, and constants
+        one per number.)"""
         out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
@@ -87,16 +92,14 @@ class Tensor:
         return out
 
     def _accumulate(self, g: np.ndarray) -> None:
+        """Add ``g``, summed over the axes along which this node was broadcast, to its
+        adjoint (``+=``, so a node used twice gets both contributions); nothing for a
+        node that requires no gradient."""
         if self.requires_grad:
+            shape = self.data.shape
+            if g.shape != shape:
+                g = _unbroadcast(g, shape)
             self.grad = g if self.grad is None else self.grad + g
-
-    def _receive(self, g: np.ndarray) -> None:
-        """Add ``g``, summed over the axes along which this node was broadcast, to
-        its adjoint. Only for a node that requires a gradient."""
-        shape = self.data.shape
-        if g.shape != shape:
-            g = _unbroadcast(g, shape)
-        self.grad = g if self.grad is None else self.grad + g
 
     # -- properties -----------------------------------------------------------
 
@@ -191,16 +194,25 @@ class Tensor:
 
     # -- arithmetic -----------------------------------------------------------
 
-    def __add__(self, other: ArrayLike) -> Tensor:
+    def _plus(self, other: ArrayLike, sign: int) -> Tensor:
+        """``self + other`` (sign 1) or ``self - other`` (sign -1) as one node.
+
+        a - b stays a primitive rather than micrograd's a + (-b): that would show the
+        lecture's one "sub" node as two in ``grad --graph`` and allocate a negated copy.
+        """
         a, b = self, other if isinstance(other, Tensor) else _const(other, self.data.dtype)
 
         def backward(g: np.ndarray) -> None:
             if a.requires_grad:
-                a._receive(g)
+                a._accumulate(g)
             if b.requires_grad:
-                b._receive(g)
+                b._accumulate(g if sign > 0 else -g)
 
-        return Tensor._make(a.data + b.data, (a, b), "add", backward)
+        out = a.data + b.data if sign > 0 else a.data - b.data
+        return Tensor._make(out, (a, b), "add" if sign > 0 else "sub", backward)
+
+    def __add__(self, other: ArrayLike) -> Tensor:
+        return self._plus(other, 1)
 
     def __radd__(self, other: ArrayLike) -> Tensor:
         return as_tensor(other, self.data.dtype) + self
@@ -217,15 +229,7 @@ class Tensor:
         return self
 
     def __sub__(self, other: ArrayLike) -> Tensor:
-        a, b = self, other if isinstance(other, Tensor) else _const(other, self.data.dtype)
-
-        def backward(g: np.ndarray) -> None:
-            if a.requires_grad:
-                a._receive(g)
-            if b.requires_grad:
-                b._receive(-g)
-
-        return Tensor._make(a.data - b.data, (a, b), "sub", backward)
+        return self._plus(other, -1)
 
     def __rsub__(self, other: ArrayLike) -> Tensor:
         return as_tensor(other, self.data.dtype) - self
@@ -237,13 +241,13 @@ class Tensor:
             if a is b:
                 # a square x * x: both contributions are g * x, added one after the other
                 ga = g * a.data
-                a._receive(ga)
-                a._receive(ga)
+                a._accumulate(ga)
+                a._accumulate(ga)
                 return
             if a.requires_grad:
-                a._receive(g * b.data)
+                a._accumulate(g * b.data)
             if b.requires_grad:
-                b._receive(g * a.data)
+                b._accumulate(g * a.data)
 
         return Tensor._make(a.data * b.data, (a, b), "mul", backward)
 
@@ -251,14 +255,15 @@ class Tensor:
         return as_tensor(other, self.data.dtype) * self
 
     def __truediv__(self, other: ArrayLike) -> Tensor:
+        # A primitive: a * b**-1 rounds twice, so its values would differ in the last bit.
         a, b = self, other if isinstance(other, Tensor) else _const(other, self.data.dtype)
         out = a.data / b.data
 
         def backward(g: np.ndarray) -> None:
             if a.requires_grad:
-                a._receive(g / b.data)
+                a._accumulate(g / b.data)
             if b.requires_grad:
-                b._receive(-g * out / b.data)
+                b._accumulate(-g * out / b.data)
 
         return Tensor._make(out, (a, b), "div", backward)
 
@@ -273,18 +278,18 @@ class Tensor:
             if a.requires_grad:
                 if b.data.ndim == 0 and b.data.item() == 2.0:
                     # the commonest power, the square: a ** (2 - 1) is a itself
-                    a._receive(g * b.data * a.data)
+                    a._accumulate(g * b.data * a.data)
                 else:
                     local = b.data * a.data ** (b.data - 1)
                     if not b.data.all():
                         # d(a^0)/da = 0, also at a = 0 where 0 * 0^-1 would be nan
                         local = np.where(b.data == 0, 0.0, local)
-                    a._receive(g * local)
+                    a._accumulate(g * local)
             if b.requires_grad:
                 # d(a^b)/db = a^b log a, defined for a > 0; elsewhere the exponent
                 # cannot vary continuously, so no contribution flows back.
                 log_a = np.log(np.where(a.data > 0, a.data, 1.0))
-                b._receive(g * out * log_a)
+                b._accumulate(g * out * log_a)
 
         return Tensor._make(out, (a, b), "pow", backward)
 
@@ -363,23 +368,12 @@ def as_tensor(x: ArrayLike, dtype: Any = None) -> Tensor:
 
 
 def _const(x: ArrayLike, dtype: Any) -> Tensor:
-    """A constant node holding ``x`` (a float array; integers become float64).
-
-    The same node as ``Tensor(np.asarray(x, dtype=dtype), op="const")``, made
-    without going through ``__init__``: operators make one for every number.
-    """
+    """A constant node holding ``x`` (a float array; integers become float64): the
+    same node as ``Tensor(x, op="const", dtype=dtype)``."""
     data = np.asarray(x, dtype=dtype)
     if data.dtype.kind != "f":
         data = data.astype(np.float64)
-    out = Tensor.__new__(Tensor)
-    out.data = data
-    out.grad = None
-    out.requires_grad = False
-    out.parents = ()
-    out._backward = None
-    out.op = "const"
-    out.name = None
-    return out
+    return Tensor._make(data, (), "const", None)
 
 
 _BASIC_INDEX = frozenset({int, slice, type(None), type(Ellipsis)})
@@ -507,6 +501,45 @@ def sigmoid(a: Tensor) -> Tensor:
     return _unary(a, out, "sigmoid", lambda: out * (1.0 - out))
 
 
+# The activations' array kernels: the graph ops below and the MLP's graph-free
+# inference (``gdcli.nn``) compute the same values with the same code.
+
+
+def relu_array(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def leaky_relu_array(x: np.ndarray, alpha: float = 0.01) -> np.ndarray:
+    return np.where(x > 0, x, alpha * x)
+
+
+def heaviside_array(x: np.ndarray) -> np.ndarray:
+    return (x > 0).astype(x.dtype)
+
+
+def elu_array(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def softplus_array(x: np.ndarray) -> np.ndarray:
+    """``log(1 + e^x)`` without overflow, in x's dtype."""
+    return np.logaddexp(0.0, x).astype(x.dtype)
+
+
+_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+
+
+def _gelu_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GELU's value and the tanh inside it (which its derivative reuses)."""
+    t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+    return 0.5 * x * (1.0 + t), t
+
+
+def gelu_array(x: np.ndarray) -> np.ndarray:
+    """GELU with the tanh approximation (as in GPT-2 and torch's ``approximate='tanh'``)."""
+    return _gelu_parts(x)[0]
+
+
 def relu(a: Tensor) -> Tensor:
     x = a.data
 
@@ -514,14 +547,14 @@ def relu(a: Tensor) -> Tensor:
         # a boolean mask multiplies without a float copy of itself
         a._accumulate(g * (x > 0))
 
-    return Tensor._make(np.maximum(x, 0.0), (a,), "relu", backward)
+    return Tensor._make(relu_array(x), (a,), "relu", backward)
 
 
 def leaky_relu(a: Tensor, alpha: float = 0.01) -> Tensor:
     x = a.data
     return _unary(
         a,
-        np.where(x > 0, x, alpha * x),
+        leaky_relu_array(x, alpha),
         "leaky_relu",
         lambda: np.where(x > 0, 1.0, alpha).astype(x.dtype),
     )
@@ -530,36 +563,31 @@ def leaky_relu(a: Tensor, alpha: float = 0.01) -> Tensor:
 def heaviside(a: Tensor) -> Tensor:
     """The unit step. Its derivative is zero wherever it exists, so nothing flows back."""
     x = a.data
-    return _unary(a, (x > 0).astype(x.dtype), "heaviside", lambda: np.zeros_like(x))
+    return _unary(a, heaviside_array(x), "heaviside", lambda: np.zeros_like(x))
 
 
 def elu(a: Tensor, alpha: float = 1.0) -> Tensor:
     x = a.data
-    neg = alpha * np.expm1(np.minimum(x, 0.0))
-    return _unary(
-        a, np.where(x > 0, x, neg), "elu", lambda: np.where(x > 0, 1.0, neg + alpha).astype(x.dtype)
-    )
+    out = elu_array(x, alpha)
+    # where x <= 0, out = alpha*(e^x - 1), so the derivative alpha*e^x is out + alpha
+    return _unary(a, out, "elu", lambda: np.where(x > 0, 1.0, out + alpha).astype(x.dtype))
 
 
 def softplus(a: Tensor) -> Tensor:
     x = a.data
-    return _unary(a, np.logaddexp(0.0, x).astype(x.dtype), "softplus", lambda: sigmoid_array(x))
-
-
-_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+    return _unary(a, softplus_array(x), "softplus", lambda: sigmoid_array(x))
 
 
 def gelu(a: Tensor) -> Tensor:
     """GELU with the tanh approximation (as in GPT-2 and torch's ``approximate='tanh'``)."""
     x = a.data
-    u = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
-    t = np.tanh(u)
+    out, t = _gelu_parts(x)
 
     def local() -> np.ndarray:
         du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
         return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
 
-    return _unary(a, 0.5 * x * (1.0 + t), "gelu", local)
+    return _unary(a, out, "gelu", local)
 
 
 def maximum(a: Tensor, b: Tensor) -> Tensor:
@@ -568,8 +596,8 @@ def maximum(a: Tensor, b: Tensor) -> Tensor:
 
     def backward(g: np.ndarray) -> None:
         wa = (a.data > b.data) + 0.5 * (a.data == b.data)
-        a._accumulate(_unbroadcast(g * wa, a.data.shape))
-        b._accumulate(_unbroadcast(g * (1.0 - wa), b.data.shape))
+        a._accumulate(g * wa)
+        b._accumulate(g * (1.0 - wa))
 
     return Tensor._make(out, (a, b), "max", backward)
 

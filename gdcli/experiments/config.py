@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -31,8 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from gdcli.data import DATASETS
 from gdcli.errors import ConfigError, Problem, UserError, did_you_mean
-from gdcli.optim import OPTIMIZERS, Hyperparameter
+from gdcli.nn import ACTIVATIONS, DTYPES, INITIALIZERS, LOSSES, OUTPUTS
+from gdcli.optim import OPTIMIZERS, SCHEDULES, Hyperparameter, make_schedule
+from gdcli.optim.registry import CLIP_NORM
+from gdcli.optim.schedules import WARMUP
 from gdcli.yamlio import Document, KeyPath, apply_override, load_document
 
 
@@ -59,111 +63,64 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
-# -- learning-rate schedules -------------------------------------------------------
-
-Steps = Annotated[Int, Field(ge=1)]
-WarmupSteps = Annotated[Int, Field(ge=0, description="linear warm-up over this many updates")]
-
-
-class ConstantSchedule(Model):
-    name: Literal["constant"]
-    warmup_steps: WarmupSteps = 0
-
-
-class StepSchedule(Model):
-    name: Literal["step"]
-    step_size: Steps = Field(description="updates between decays")
-    gamma: float = Field(0.1, gt=0, le=1, description="factor applied every step_size updates")
-    warmup_steps: WarmupSteps = 0
-
-
-class ExponentialSchedule(Model):
-    name: Literal["exponential"]
-    gamma: float = Field(gt=0, le=1, description="factor applied every update")
-    warmup_steps: WarmupSteps = 0
-
-
-class InverseTimeSchedule(Model):
-    name: Literal["inverse_time"]
-    decay_rate: float = Field(gt=0, description="lr / (1 + decay_rate * t / decay_steps)")
-    decay_steps: float = Field(1.0, gt=0)
-    warmup_steps: WarmupSteps = 0
-
-
-class CosineSchedule(Model):
-    name: Literal["cosine"]
-    total_steps: Steps = Field(description="updates from lr down to min_lr")
-    min_lr: float = Field(0.0, ge=0)
-    warmup_steps: WarmupSteps = 0
-
-
-ScheduleSpec = Annotated[
-    ConstantSchedule | StepSchedule | ExponentialSchedule | InverseTimeSchedule | CosineSchedule,
-    Field(discriminator="name"),
-]
-
-
-# -- optimizers, generated from the registry ----------------------------------------
+# -- optimizers and schedules, generated from their registries ------------------------
 
 
 def _bounds(h: Hyperparameter) -> dict[str, Any]:
-    low_in = h.closed in ("both", "left")
-    high_in = h.closed in ("both", "right")
     out: dict[str, float] = {}
     if h.low is not None:
-        out["ge" if low_in else "gt"] = h.low
+        out["ge" if h.low_in else "gt"] = h.low
     if h.high is not None:
-        out["le" if high_in else "lt"] = h.high
+        out["le" if h.high_in else "lt"] = h.high
     return out
 
 
-HYPERPARAMETER_MEANINGS = {
-    "lr": "learning rate (step size)",
-    "weight_decay": "L2 penalty added to the gradient (adamw: decoupled decay)",
-    "momentum": "momentum factor",
-    "dampening": "dampening of the momentum",
-    "lr_decay": "learning-rate decay per update",
-    "eps": "added to the denominator for numerical stability",
-    "initial_accumulator_value": "starting value of the sum of squared gradients",
-    "alpha": "smoothing constant of the squared-gradient average",
-    "centered": "normalize by the estimated gradient variance",
-    "betas": "decay rates of the first and second moment estimates",
-    "amsgrad": "use the running maximum of the second moment (AMSGrad)",
-    "damping": "added to the Hessian's diagonal (Levenberg-style damping)",
-    "c1": "sufficient-decrease constant of the Armijo condition",
-    "shrink": "factor applied to the step at each backtrack",
-    "max_backtracks": "largest number of backtracks per step",
-}
-
-
-def _field_for(key: str, h: Hyperparameter) -> tuple[Any, Any]:
-    doc = HYPERPARAMETER_MEANINGS.get(key)
+def _field_for(h: Hyperparameter) -> tuple[Any, Any]:
+    default: Any = ... if h.required else h.default
+    doc = h.meaning
     if h.kind == "flag":
-        return bool, Field(h.default, description=doc)
+        return bool, Field(default, description=doc)
     if h.kind == "integer":
-        return Int, Field(h.default, description=doc, **_bounds(h))
+        return Int, Field(default, description=doc, **_bounds(h))
     if h.kind == "pair":
         item = Annotated[float, Field(**_bounds(h))]
-        return list[item], Field(list(h.default), min_length=2, max_length=2, description=doc)
-    return float, Field(h.default, description=doc, **_bounds(h))
+        return list[item], Field(list(default), min_length=2, max_length=2, description=doc)
+    return float, Field(default, description=doc, **_bounds(h))
+
+
+def _named_model(name: str, suffix: str, doc: str, fields: dict[str, Any]) -> type[Model]:
+    """A config model tagged ``name: <name>``, one member of a discriminated union."""
+    title = "".join(part.capitalize() for part in name.split("_")) + suffix
+    tagged: dict[str, Any] = {"name": (Literal[name], Field(description=doc or None)), **fields}
+    model = create_model(title, __base__=Model, **tagged)
+    model.__doc__ = doc
+    return model
+
+
+def _schedule_model(name: str) -> type[Model]:
+    info = SCHEDULES[name]
+    fields = {key: _field_for(h) for key, h in {**info.parameters, "warmup_steps": WARMUP}.items()}
+    return _named_model(name, "Schedule", info.description, fields)
+
+
+if TYPE_CHECKING:
+    ScheduleSpec = BaseModel
+else:
+    ScheduleSpec = Annotated[
+        Union[tuple(_schedule_model(name) for name in SCHEDULES)],  # noqa: UP007 (registry)
+        Field(discriminator="name"),
+    ]
 
 
 def _optimizer_model(name: str) -> type[Model]:
     info = OPTIMIZERS[name]
-    fields: dict[str, Any] = {"name": (Literal[name], Field(description=info.description))}
-    for key, h in info.hyperparameters.items():
-        fields[key] = _field_for(key, h)
+    fields: dict[str, Any] = {key: _field_for(h) for key, h in info.hyperparameters.items()}
     fields["schedule"] = (
         ScheduleSpec | None,
         Field(None, description="learning-rate schedule (default: constant lr)"),
     )
-    fields["clip_norm"] = (
-        float | None,
-        Field(None, gt=0, description="clip the gradient to this norm before the update"),
-    )
-    model = create_model(f"{name.capitalize()}Optimizer", __base__=Model, **fields)
-    model.__doc__ = info.description
-    return model
+    fields["clip_norm"] = (float | None, Field(None, description=CLIP_NORM.meaning, gt=0))
+    return _named_model(name, "Optimizer", info.description, fields)
 
 
 OPTIMIZER_MODELS: dict[str, type[Model]] = {name: _optimizer_model(name) for name in OPTIMIZERS}
@@ -187,8 +144,6 @@ def optimizer_kwargs(spec: BaseModel) -> dict[str, Any]:
         data["betas"] = tuple(data["betas"])
     out: dict[str, Any] = {"name": name, "clip_norm": clip, **data}
     if schedule is not None:
-        from gdcli.optim import make_schedule
-
         sched = dict(schedule)
         out["lr"] = make_schedule(sched.pop("name"), data["lr"], **sched)
     return out
@@ -298,32 +253,35 @@ class DescendConfig(Model):
 
 # -- train-mlp -----------------------------------------------------------------------
 
-ACTIVATION_NAMES = (
-    "linear",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "heaviside",
-    "elu",
-    "softplus",
-    "gelu",
-)
-Activation = Literal[
-    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "heaviside", "elu", "softplus", "gelu"
-]
+
+def _auto_or(names: Iterable[str]) -> tuple[str, ...]:
+    """``"auto"`` (chosen from the task or the activation) and a registry's names."""
+    return ("auto", *names)
+
+
+if TYPE_CHECKING:
+    Activation = str
+    DataName = str
+    OutputName = str
+    LossChoice = str
+    InitName = str
+    DTypeName = str
+else:
+    # The names come from the registries.
+    Activation = Literal[tuple(ACTIVATIONS)]
+    DataName = Literal[tuple(DATASETS)]
+    OutputName = Literal[_auto_or(OUTPUTS)]
+    LossChoice = Literal[_auto_or(LOSSES)]
+    InitName = Literal[_auto_or(INITIALIZERS)]
+    DTypeName = Literal[DTYPES]
+
 Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 
 class DataSpec(Model):
     """Where the data come from: a built-in or bundled name, a CSV file or an NPZ file."""
 
-    name: (
-        Literal[
-            "xor", "and", "or", "moons", "circles", "spirals", "blobs", "breast_cancer", "digits"
-        ]
-        | None
-    ) = Field(None, description="a built-in or bundled data set")
+    name: DataName | None = Field(None, description="a built-in or bundled data set")
     csv: str | None = Field(None, description="a CSV file with a header row")
     target: str | None = Field(None, description="the CSV column to predict")
     npz: str | None = Field(None, description="an NPZ file with X and y, or in MedMNIST layout")
@@ -359,24 +317,11 @@ class ModelSpec(Model):
         "relu", description="one activation for all hidden layers, or one per layer"
     )
     alpha: float = Field(0.01, gt=0, description="slope of leaky_relu for x < 0; elu's scale")
-    output: Literal["auto", "sigmoid", "softmax", "identity"] = Field(
-        "auto", description="output activation (auto: from the task)"
-    )
-    loss: Literal["auto", "bce", "cross_entropy", "mse"] = Field(
-        "auto", description="loss (auto: from the task)"
-    )
-    init: Literal[
-        "auto",
-        "glorot_uniform",
-        "glorot_normal",
-        "he_uniform",
-        "he_normal",
-        "lecun_uniform",
-        "lecun_normal",
-        "normal",
-    ] = Field("auto", description="initializer (auto: suits the activation)")
+    output: OutputName = Field("auto", description="output activation (auto: from the task)")
+    loss: LossChoice = Field("auto", description="loss (auto: from the task)")
+    init: InitName = Field("auto", description="initializer (auto: suits the activation)")
     init_std: float | None = Field(None, gt=0, description="std of the 'normal' initializer")
-    dtype: Literal["float32", "float64"] = Field(
+    dtype: DTypeName = Field(
         "float32", description="floating-point precision of weights and computations"
     )
 
@@ -440,14 +385,7 @@ class TrainConfig(Model):
         return self
 
 
-DEFAULT_ACTIVATIONS: list[Activation] = [
-    "linear",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "heaviside",
-]
+DEFAULT_ACTIVATIONS: list[Activation] = [n for n, a in ACTIVATIONS.items() if a.lecture]
 
 
 class CompareConfig(TrainConfig):

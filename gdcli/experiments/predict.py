@@ -68,31 +68,13 @@ class Prediction:
         }
 
 
-def _read_rows(path: Path) -> tuple[list[str], int, list[tuple[int, list[str]]]]:
-    """The header (stripped names), its line, and the non-blank rows with their lines."""
-    source = str(path)
-    text = data._read_text(path)
-    if not text.strip():
-        raise DataError(Problem("the file is empty; expected a header row and data", file=source))
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows_in = data._csv_rows(reader, source)
-    header = [cell.strip() for cell in next(rows_in)]
-    header_line = reader.line_num
-    if len(header) >= 2:
-        # the training reader's checks of the names (no blank or repeated name, not a
-        # row of numbers); its target check passes trivially with header[0]
-        data._check_header(header, source=source, target=header[0], line=header_line)
-    rows = [(reader.line_num, row) for row in rows_in]
-    return header, header_line, rows
-
-
 def _label(cell: str, classes: tuple[str, ...] | None) -> str:
     """A target cell as a class name, read as training reads it: 1.0 and 1 are class '1'
     (unless the model has a class named '1.0')."""
     text = cell.strip()
     if classes is not None and text in classes:
         return text
-    value = data._to_float(text)
+    value = data.to_float(text)
     if value is None or not value.is_integer():
         return text
     return str(int(value))
@@ -116,8 +98,7 @@ def _target_column(
 
 def _features_and_truth(
     model: SavedModel,
-    header: list[str],
-    rows: list[tuple[int, list[str]]],
+    table: data.CsvTable,
     cols: list[int],
     target: int | None,
     source: str,
@@ -125,35 +106,26 @@ def _features_and_truth(
     """The feature columns ``cols`` as numbers (n, p) and the target cells as class
     names; every bad row or cell is reported at once."""
     classes = model.class_names
+    rows = table.rows
     problems: list[Problem] = []
     X = np.empty((len(rows), len(cols)))
     truth: list[str] = []
     for i, (line, row) in enumerate(rows):
-        if len(row) != len(header):
-            problems.append(
-                Problem(
-                    f"expected {len(header)} cells as in the header, found {len(row)}",
-                    file=source,
-                    line=line,
-                )
-            )
+        values = data.numeric_cells(table, line, row, cols, problems)
+        if values is None:
             continue
-        for k, j in enumerate(cols):
-            cell = row[j].strip()
-            value = data._to_float(cell)
-            if value is None or not np.isfinite(value):
-                problems.append(data._bad_cell(header[j], cell, source, line, j))
-            X[i, k] = np.nan if value is None else value
+        X[i] = values
         if target is not None:
             truth.append(_label(row[target], classes))
-    data._raise_all(problems, source)
+    data.raise_all(problems, source)
     return X, truth
 
 
 def run_predict(model_path: Path, data_path: Path) -> Prediction:
     """Predict every row of ``data_path`` with the model at ``model_path``."""
     model = load_model(model_path)
-    header, header_line, rows = _read_rows(data_path)
+    table = data.read_table(data.read_text(data_path), str(data_path), target=None)
+    header, header_line, rows = table.header, table.header_line, table.rows
     source = str(data_path)
     missing = [f for f in model.feature_names if f not in header]
     if missing:
@@ -169,7 +141,7 @@ def run_predict(model_path: Path, data_path: Path) -> Prediction:
     extra = [j for j in range(len(header)) if header[j] not in model.feature_names]
     target, ignored = _target_column(model, header, extra)
     classes = model.class_names
-    X, truth = _features_and_truth(model, header, rows, cols, target, source)
+    X, truth = _features_and_truth(model, table, cols, target, source)
     if not rows:
         raise DataError(Problem("no data rows", file=source))
     Xp = model.prepare(X)

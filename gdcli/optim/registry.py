@@ -1,0 +1,186 @@
+"""The registry of optimizers: each named optimizer with its hyperparameters, their
+defaults (from the alias's signature), ranges and meanings, and ``make_optimizer``,
+which checks them all before any work starts. The config models, the JSON Schema,
+the README reference and the error messages read this one table."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gdcli.errors import ConfigError
+from gdcli.optim import alias
+from gdcli.optim.base import Optimizer, Schedule
+from gdcli.optim.combine import Chain, assemble
+from gdcli.optim.hyperparams import Hyperparameter, checked, declared, unknown
+from gdcli.optim.schedules import constant_schedule
+from gdcli.optim.transforms import clip
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    """A registry entry: the alias (keyword arguments ``lr`` and every declared
+    hyperparameter), its declared hyperparameters and whether it needs an oracle."""
+
+    build: Callable[..., Chain]
+    hyperparameters: Mapping[str, Hyperparameter]
+    needs_oracle: bool = False
+
+    @property
+    def description(self) -> str:
+        """The first line of the alias's docstring."""
+        return (inspect.getdoc(self.build) or "").split("\n")[0]
+
+
+def _entry(
+    build: Callable[..., Chain], needs_oracle: bool = False, **ranges: Hyperparameter
+) -> OptimizerInfo:
+    return OptimizerInfo(build, declared(build, ranges), needs_oracle)
+
+
+def _real(low: float, high: float | None, closed: str, meaning: str) -> Hyperparameter:
+    return Hyperparameter(low=low, high=high, closed=closed, meaning=meaning)
+
+
+def _flag(meaning: str) -> Hyperparameter:
+    return Hyperparameter(kind="flag", meaning=meaning)
+
+
+LR = _real(0.0, None, "neither", "learning rate (step size)")
+WEIGHT_DECAY = _real(0.0, None, "both", "L2 penalty added to the gradient (adamw: decoupled decay)")
+MOMENTUM = _real(0.0, 1.0, "left", "momentum factor")
+EPS = _real(0.0, None, "neither", "added to the denominator for numerical stability")
+BETAS = Hyperparameter(
+    kind="pair",
+    low=0.0,
+    high=1.0,
+    closed="left",
+    meaning="decay rates of the first and second moment estimates",
+)
+AMSGRAD = _flag("use the running maximum of the second moment (AMSGrad)")
+
+OPTIMIZERS: dict[str, OptimizerInfo] = {
+    "gd": _entry(alias.gd, lr=LR, weight_decay=WEIGHT_DECAY),
+    "momentum": _entry(
+        alias.momentum,
+        lr=LR,
+        momentum=MOMENTUM,
+        dampening=_real(0.0, 1.0, "both", "dampening of the momentum"),
+        weight_decay=WEIGHT_DECAY,
+    ),
+    # torch rejects Nesterov without momentum.
+    "nesterov": _entry(
+        alias.nesterov,
+        lr=LR,
+        momentum=_real(0.0, 1.0, "neither", "momentum factor"),
+        weight_decay=WEIGHT_DECAY,
+    ),
+    "adagrad": _entry(
+        alias.adagrad,
+        lr=LR,
+        lr_decay=_real(0.0, None, "both", "learning-rate decay per update"),
+        eps=EPS,
+        initial_accumulator_value=_real(
+            0.0, None, "both", "starting value of the sum of squared gradients"
+        ),
+        weight_decay=WEIGHT_DECAY,
+    ),
+    "rmsprop": _entry(
+        alias.rmsprop,
+        lr=LR,
+        alpha=_real(0.0, 1.0, "left", "smoothing constant of the squared-gradient average"),
+        eps=EPS,
+        momentum=MOMENTUM,
+        centered=_flag("normalize by the estimated gradient variance"),
+        weight_decay=WEIGHT_DECAY,
+    ),
+    "adam": _entry(
+        alias.adam, lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY, amsgrad=AMSGRAD
+    ),
+    "adamw": _entry(
+        alias.adamw, lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY, amsgrad=AMSGRAD
+    ),
+    "newton": _entry(
+        alias.newton,
+        needs_oracle=True,
+        lr=LR,
+        damping=_real(
+            0.0, None, "both", "added to the Hessian's diagonal (Levenberg-style damping)"
+        ),
+    ),
+    "armijo": _entry(
+        alias.armijo,
+        needs_oracle=True,
+        lr=LR,
+        c1=_real(0.0, 1.0, "neither", "sufficient-decrease constant of the Armijo condition"),
+        shrink=_real(0.0, 1.0, "neither", "factor applied to the step at each backtrack"),
+        max_backtracks=Hyperparameter(
+            kind="integer", low=0, meaning="largest number of backtracks per step"
+        ),
+    ),
+}
+"""Optimizer name -> alias, declared hyperparameters and whether it needs an oracle."""
+
+CLIP_NORM = _real(0.0, None, "neither", "clip the gradient to this norm before the update")
+
+
+def _info(name: str) -> OptimizerInfo:
+    info = OPTIMIZERS.get(name)
+    if info is None:
+        raise ConfigError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    return info
+
+
+def optimizer_defaults(name: str) -> dict[str, Any]:
+    """Every hyperparameter of optimizer ``name`` with its default, lr included."""
+    return {key: spec.default for key, spec in _info(name).hyperparameters.items()}
+
+
+def make_optimizer(
+    name: str,
+    *,
+    lr: float | Schedule | None = None,
+    clip_norm: float | None = None,
+    clip_axis: int | None = None,
+    **hyper: Any,
+) -> Optimizer:
+    """The optimizer ``name`` with checked hyperparameters (defaults for the rest).
+
+    ``lr`` is a number or a schedule (default: the optimizer's). ``clip_norm`` clips
+    the raw gradient before everything else: over all leaves together when
+    ``clip_axis`` is None, else along ``clip_axis`` of each leaf (``-1``: each row of
+    an (N, d) leaf on its own); ``clip_axis`` alone does nothing.
+
+    Raises ConfigError naming every unknown name and every value out of its range.
+    """
+    info = _info(name)
+    where = f"optimizer {name}"
+    specs = info.hyperparameters
+    problems = [unknown(where, key, list(specs)) for key in hyper if key not in specs]
+    if lr is None:
+        lr = specs["lr"].default
+    # A schedule is checked when built; here only its first value is.
+    checks = {"lr": (lr(0) if callable(lr) else lr, specs["lr"])}
+    checks |= {k: (hyper.get(k, s.default), s) for k, s in specs.items() if k != "lr"}
+    if clip_norm is not None:
+        checks["clip_norm"] = (clip_norm, CLIP_NORM)
+    if clip_axis is not None and (not isinstance(clip_axis, int) or isinstance(clip_axis, bool)):
+        problems.append(f"{where}: clip_axis must be an integer axis or null, got {clip_axis!r}")
+    try:
+        resolved = checked(where, checks)
+    except ConfigError as error:
+        problems += [str(p) for p in error.problems]
+    if problems:
+        raise ConfigError(*problems)
+
+    schedule = lr if callable(lr) else constant_schedule(resolved["lr"])
+    recipe = info.build(lr=schedule, **{key: resolved[key] for key in specs if key != "lr"})
+    parts = recipe.parts
+    if clip_norm is not None:
+        parts = (clip(resolved["clip_norm"], clip_axis), *parts)
+        if clip_axis is not None:
+            resolved["clip_axis"] = clip_axis
+    init, update = assemble(parts)
+    return Optimizer(name, resolved, init, update, info.needs_oracle, recipe.schedule)
