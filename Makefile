@@ -29,6 +29,7 @@ test: $(DEVSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(DEVSTAMP)
 	$(BIN)/python -m benchmarks

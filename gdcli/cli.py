@@ -426,7 +426,7 @@ def _descend_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outc
     outcome = run_descend(cfg, doc, session, opts.workers)
     return Outcome(
         outcome.summary,
-        lambda c: report.descend_report(c, outcome.result),
+        lambda c: report.descend_report(c, outcome),
         outcome.status == "interrupted",
         outcome.result.all_converged,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -352,7 +353,8 @@ def test_summary_holds_every_start_of_every_run(cubic_saddle: DescendResult) -> 
 
 def test_descend_table_shows_each_start_with_its_verdict(cubic_saddle: DescendResult) -> None:
     buf = io.StringIO()
-    report.descend_report(Console(width=120, file=buf), cubic_saddle)
+    outcome = SimpleNamespace(result=cubic_saddle, summary=cubic_saddle.summary(None))
+    report.descend_report(Console(width=120, file=buf), outcome)
     text = buf.getvalue()
     assert "stalled at a saddle point" in text
     rows = [

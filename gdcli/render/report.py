@@ -232,8 +232,12 @@ class RichProgress:
 # -- gdcli descend ---------------------------------------------------------------------
 
 
-def descend_report(console: Console, result: Any) -> None:
-    """One row per optimizer run; with many starts, where the starts ended instead."""
+def descend_report(console: Console, outcome: Any) -> None:
+    """One row per optimizer run; with many starts, where the starts ended instead.
+
+    ``outcome`` is a descend outcome: the verdicts and basins come from its summary,
+    the numbers and histories from its result."""
+    result, summary = outcome.result, outcome.summary
     plan = result.plan
     fn = plan.function
     console.print(
@@ -247,15 +251,15 @@ def descend_report(console: Console, result: Any) -> None:
         )
     )
     if plan.starts.shape[0] == 1 or all(r.n <= 5 for r in result.runs):
-        _descend_runs_table(console, result.runs, fn.known_minima())
+        said = [str(entry["verdict"]) for entry in summary["runs"]]
+        _descend_runs_table(console, result.runs, said)
     else:
-        _descend_basins_tables(console, result.runs, fn.known_minima())
+        _descend_basins_tables(console, result.runs, summary["basins"])
 
 
-def _descend_runs_table(console: Console, runs: Any, minima: Any) -> None:
-    """One row per (optimizer, start), then one verdict sentence per row."""
-    from gdcli.experiments.descend import verdict
-
+def _descend_runs_table(console: Console, runs: Any, said: list[str]) -> None:
+    """One row per (optimizer, start), then one verdict sentence per row (``said``,
+    in the same order)."""
     table = Table()
     narrow = console.width < 100
     digits = 4 if narrow else 7
@@ -291,19 +295,17 @@ def _descend_runs_table(console: Console, runs: Any, minima: Any) -> None:
             if history:
                 cells.append(sparkline(r.history, width=16) if r.n == 1 else "")
             table.add_row(*cells)
-            verdicts.append(f"  {number}. {r.label}: {verdict(r, i, minima)}")
+            verdicts.append(f"  {number}. {r.label}: {said[number - 1]}")
     console.print(table)
     # the verdicts are sentences: under the table they never squeeze the numbers
     for line in verdicts:
         console.print(line)
 
 
-def _descend_basins_tables(console: Console, runs: Any, minima: Any) -> None:
-    """Per optimizer, where its many starts ended, grouped by outcome."""
-    from gdcli.experiments.descend import basins
-
-    for r in runs:
-        b = basins(r, minima)
+def _descend_basins_tables(console: Console, runs: Any, basins: list[Any]) -> None:
+    """Per optimizer, where its many starts ended, grouped by outcome (``basins``, one
+    per run, from the summary)."""
+    for r, b in zip(runs, basins, strict=True):
         table = Table(title=f"{r.label}: where {r.n} starts ended", title_justify="left")
         table.add_column("outcome")
         table.add_column("starts", justify="right")
