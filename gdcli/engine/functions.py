@@ -148,10 +148,12 @@ def _from_formula(
     formula: str,
     description: str,
     domain: Domain,
-    window: Domain,
     points: tuple[CriticalPoint, ...],
+    *,
+    window: Domain | None = None,
     no_minimum: str = "",
 ) -> TestFunction:
+    """A library function from its formula; the plotting window is the domain unless given."""
     e = expr.parse(formula)
     return TestFunction(
         name=name,
@@ -160,7 +162,7 @@ def _from_formula(
         objective=e.objective,
         dimension=e.dimension,
         domain_bounds=domain,
-        window_bounds=window,
+        window_bounds=domain if window is None else window,
         points=_fixed(*points),
         min_dimension=e.dimension,
         no_minimum=no_minimum,
@@ -242,7 +244,6 @@ LIBRARY: dict[str, TestFunction] = {
             "3*x**3 + 10*y**2",
             "The lecture's gradient example: grad f(3, 3) = (81, 60), grad f(1, 4) = (9, 80).",
             ((-4.0, 4.0), (-4.0, 4.0)),
-            ((-4.0, 4.0), (-4.0, 4.0)),
             (_cp((0, 0), 0, "degenerate"),),
             no_minimum="unbounded below as x -> -inf; (0, 0) is a degenerate critical point",
         ),
@@ -251,14 +252,12 @@ LIBRARY: dict[str, TestFunction] = {
             "2*x**3 - 6*x*y + 3*y**2",
             "The lecture's saddle example: a saddle at (0, 0) and a local minimum at (1, 1).",
             ((-1.5, 2.5), (-1.5, 2.5)),
-            ((-1.5, 2.5), (-1.5, 2.5)),
             (_cp((1, 1), -1, "local minimum"), _cp((0, 0), 0, "saddle")),
         ),
         _from_formula(
             "gaussian_bumps",
             "x*y*exp(-(x**2 + y**2)/2)",
             "The lecture's non-convex example: two minima, two maxima and a saddle.",
-            ((-3.0, 3.0), (-3.0, 3.0)),
             ((-3.0, 3.0), (-3.0, 3.0)),
             (
                 _cp((1, -1), -1 / _E),
@@ -272,7 +271,6 @@ LIBRARY: dict[str, TestFunction] = {
             "exp_square",
             "3*exp(x**2 + 1)",
             "The lecture's evaluation-graph example, one variable, minimum 3e at 0.",
-            ((-1.5, 1.5),),
             ((-1.5, 1.5),),
             (_cp((0,), 3 * _E),),
         ),
@@ -336,7 +334,6 @@ LIBRARY: dict[str, TestFunction] = {
             "x**2 + 100*y**2",
             "A quadratic with condition number 100: steepest descent zig-zags.",
             ((-10.0, 10.0), (-1.0, 1.0)),
-            ((-10.0, 10.0), (-1.0, 1.0)),
             (_cp((0, 0), 0),),
         ),
         # domain as in Himmelblau's "Applied Nonlinear Programming" (1972) and the
@@ -345,7 +342,6 @@ LIBRARY: dict[str, TestFunction] = {
             "himmelblau",
             "(x**2 + y - 11)**2 + (x + y**2 - 7)**2",
             "Four global minima of value 0 and a local maximum between them.",
-            ((-5.0, 5.0), (-5.0, 5.0)),
             ((-5.0, 5.0), (-5.0, 5.0)),
             (
                 _cp((3.0, 2.0), 0),
@@ -359,14 +355,12 @@ LIBRARY: dict[str, TestFunction] = {
             "(1.5 - x + x*y)**2 + (2.25 - x + x*y**2)**2 + (2.625 - x + x*y**3)**2",
             "Sharp ridges around a flat valley; the minimum is at (3, 0.5).",
             ((-4.5, 4.5), (-4.5, 4.5)),
-            ((-4.5, 4.5), (-4.5, 4.5)),
             (_cp((3.0, 0.5), 0),),
         ),
         _from_formula(
             "booth",
             "(x + 2*y - 7)**2 + (2*x + y - 5)**2",
             "A tilted convex quadratic with its minimum at (1, 3).",
-            ((-10.0, 10.0), (-10.0, 10.0)),
             ((-10.0, 10.0), (-10.0, 10.0)),
             (_cp((1.0, 3.0), 0),),
         ),
@@ -375,14 +369,12 @@ LIBRARY: dict[str, TestFunction] = {
             "0.26*(x**2 + y**2) - 0.48*x*y",
             "A flat, nearly degenerate convex quadratic.",
             ((-10.0, 10.0), (-10.0, 10.0)),
-            ((-10.0, 10.0), (-10.0, 10.0)),
             (_cp((0.0, 0.0), 0),),
         ),
         _from_formula(
             "three_hump_camel",
             "2*x**2 - 1.05*x**4 + x**6/6 + x*y + y**2",
             "Three humps: one global minimum at the origin and two local ones.",
-            ((-5.0, 5.0), (-5.0, 5.0)),
             ((-5.0, 5.0), (-5.0, 5.0)),
             (
                 _cp((0.0, 0.0), 0),
@@ -395,8 +387,6 @@ LIBRARY: dict[str, TestFunction] = {
             "(4 - 2.1*x**2 + x**4/3)*x**2 + x*y + (-4 + 4*y**2)*y**2",
             "Six humps: two global minima, mirror images through the origin, and four local ones.",
             ((-3.0, 3.0), (-2.0, 2.0)),
-            # the domain's edges reach f = 162.9 and flatten every contour that matters
-            ((-2.0, 2.0), (-1.0, 1.0)),
             (
                 _cp(_SHC_GLOBAL[:2], _SHC_GLOBAL[2]),
                 _cp((-_SHC_GLOBAL[0], -_SHC_GLOBAL[1]), _SHC_GLOBAL[2]),
@@ -405,6 +395,8 @@ LIBRARY: dict[str, TestFunction] = {
                 _cp(_SHC_HIGH[:2], _SHC_HIGH[2], "local minimum"),
                 _cp((-_SHC_HIGH[0], -_SHC_HIGH[1]), _SHC_HIGH[2], "local minimum"),
             ),
+            # the domain's edges reach f = 162.9 and flatten every contour that matters
+            window=((-2.0, 2.0), (-1.0, 1.0)),
         ),
         # local minima f = 30, 84, 840 at rational points: Newton from the rounded
         # coordinates in the literature lands on them to 1e-15
@@ -413,7 +405,6 @@ LIBRARY: dict[str, TestFunction] = {
             "(1 + (x + y + 1)**2*(19 - 14*x + 3*x**2 - 14*y + 6*x*y + 3*y**2))"
             "*(30 + (2*x - 3*y)**2*(18 - 32*x + 12*x**2 + 48*y - 36*x*y + 27*y**2))",
             "Three local minima (f = 30, 84, 840) and a global one of value 3 at (0, -1).",
-            ((-2.0, 2.0), (-2.0, 2.0)),
             ((-2.0, 2.0), (-2.0, 2.0)),
             (
                 _cp((0.0, -1.0), 3),
@@ -430,7 +421,6 @@ LIBRARY: dict[str, TestFunction] = {
             "(y - 5.1/(4*pi**2)*x**2 + 5/pi*x - 6)**2 + 10*(1 - 1/(8*pi))*cos(x) + 10",
             "Three global minima of value 5/(4 pi) = 0.397887 in a curved valley.",
             ((-5.0, 10.0), (0.0, 15.0)),
-            ((-5.0, 10.0), (0.0, 15.0)),
             (
                 _cp((-_PI, 12.275), 5 / (4 * _PI)),
                 _cp((_PI, 2.275), 5 / (4 * _PI)),
@@ -443,7 +433,6 @@ LIBRARY: dict[str, TestFunction] = {
             "x**2 - y**2",
             "The plain saddle: a minimum along x, a maximum along y.",
             ((-2.0, 2.0), (-2.0, 2.0)),
-            ((-2.0, 2.0), (-2.0, 2.0)),
             (_cp((0, 0), 0, "saddle"),),
             no_minimum="unbounded below along y; (0, 0) is a saddle",
         ),
@@ -451,7 +440,6 @@ LIBRARY: dict[str, TestFunction] = {
             "monkey_saddle",
             "x**3 - 3*x*y**2",
             "A saddle with three valleys (room for a monkey's tail); its Hessian vanishes at 0.",
-            ((-2.0, 2.0), (-2.0, 2.0)),
             ((-2.0, 2.0), (-2.0, 2.0)),
             (_cp((0, 0), 0, "degenerate"),),
             no_minimum="unbounded below; (0, 0) is a degenerate saddle",

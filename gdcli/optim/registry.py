@@ -37,7 +37,11 @@ class OptimizerInfo:
 def _entry(
     build: Callable[..., Chain], needs_oracle: bool = False, **ranges: Hyperparameter
 ) -> OptimizerInfo:
-    return OptimizerInfo(build, declared(build, ranges), needs_oracle)
+    """The entry of ``build``: a parameter that ``ranges`` does not declare takes the
+    range and meaning that its name has across optimizers (``SHARED``)."""
+    names = inspect.signature(build).parameters
+    shared = {name: SHARED[name] for name in names if name in SHARED and name not in ranges}
+    return OptimizerInfo(build, declared(build, shared | ranges), needs_oracle)
 
 
 def _real(low: float, high: float | None, closed: str, meaning: str) -> Hyperparameter:
@@ -61,51 +65,40 @@ BETAS = Hyperparameter(
 )
 AMSGRAD = _flag("use the running maximum of the second moment (AMSGrad)")
 
+SHARED: dict[str, Hyperparameter] = {
+    "lr": LR,
+    "weight_decay": WEIGHT_DECAY,
+    "momentum": MOMENTUM,
+    "eps": EPS,
+    "betas": BETAS,
+    "amsgrad": AMSGRAD,
+}
+"""Hyperparameters that mean the same in every optimizer that takes them."""
+
 OPTIMIZERS: dict[str, OptimizerInfo] = {
-    "gd": _entry(alias.gd, lr=LR, weight_decay=WEIGHT_DECAY),
+    "gd": _entry(alias.gd),
     "momentum": _entry(
-        alias.momentum,
-        lr=LR,
-        momentum=MOMENTUM,
-        dampening=_real(0.0, 1.0, "both", "dampening of the momentum"),
-        weight_decay=WEIGHT_DECAY,
+        alias.momentum, dampening=_real(0.0, 1.0, "both", "dampening of the momentum")
     ),
     # torch rejects Nesterov without momentum.
-    "nesterov": _entry(
-        alias.nesterov,
-        lr=LR,
-        momentum=_real(0.0, 1.0, "neither", "momentum factor"),
-        weight_decay=WEIGHT_DECAY,
-    ),
+    "nesterov": _entry(alias.nesterov, momentum=_real(0.0, 1.0, "neither", "momentum factor")),
     "adagrad": _entry(
         alias.adagrad,
-        lr=LR,
         lr_decay=_real(0.0, None, "both", "learning-rate decay per update"),
-        eps=EPS,
         initial_accumulator_value=_real(
             0.0, None, "both", "starting value of the sum of squared gradients"
         ),
-        weight_decay=WEIGHT_DECAY,
     ),
     "rmsprop": _entry(
         alias.rmsprop,
-        lr=LR,
         alpha=_real(0.0, 1.0, "left", "smoothing constant of the squared-gradient average"),
-        eps=EPS,
-        momentum=MOMENTUM,
         centered=_flag("normalize by the estimated gradient variance"),
-        weight_decay=WEIGHT_DECAY,
     ),
-    "adam": _entry(
-        alias.adam, lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY, amsgrad=AMSGRAD
-    ),
-    "adamw": _entry(
-        alias.adamw, lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY, amsgrad=AMSGRAD
-    ),
+    "adam": _entry(alias.adam),
+    "adamw": _entry(alias.adamw),
     "newton": _entry(
         alias.newton,
         needs_oracle=True,
-        lr=LR,
         damping=_real(
             0.0, None, "both", "added to the Hessian's diagonal (Levenberg-style damping)"
         ),
@@ -113,7 +106,6 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
     "armijo": _entry(
         alias.armijo,
         needs_oracle=True,
-        lr=LR,
         c1=_real(0.0, 1.0, "neither", "sufficient-decrease constant of the Armijo condition"),
         shrink=_real(0.0, 1.0, "neither", "factor applied to the step at each backtrack"),
         max_backtracks=Hyperparameter(
