@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -33,4 +34,4 @@ def test_cubic_gradient_creeps_to_the_degenerate_point_as_its_comment_says(
     assert abs(run["x"][1]) < 1e-15
     with (out / "trace.csv").open(newline="", encoding="utf-8") as fh:
         xs = [float(row[next(k for k in row if k in ("x", "x1"))]) for row in csv.DictReader(fh)]
-    assert all(a > b > 0.0 for a, b in zip(xs, xs[1:], strict=False))
+    assert all(a > b > 0.0 for a, b in itertools.pairwise(xs))
