@@ -4,7 +4,8 @@
 
 Each step names the command, what its output must contain (checked here and by
 tests/test_tour.py, so the tour cannot rot) and, optionally, the pictures it draws,
-which are copied into docs/images/.
+which are copied into docs/images/. Every command a reader needs is shown: the
+test runs the tour's `$` lines exactly as printed, in order, in a clean directory.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +32,13 @@ class Step:
     config: str | None = None  # a file of configs/ to show
     pictures: tuple[str, ...] = ()  # PNGs of the run directory to show
     out: str | None = None  # run directory (relative to the working directory)
-    setup: str | None = None  # a command run before, not shown
+    setup: str | None = None  # a command shown and run before, that writes what it reads
     tail: int | None = None  # show only the last lines of the output
-    quick: dict[str, str] = field(default_factory=dict)  # --set overrides for the test
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """The commands of the step as the tour shows them, in order."""
+        return (self.command,) if self.setup is None else (self.setup, self.command)
 
 
 STEPS: list[Step] = [
@@ -133,14 +138,27 @@ STEPS: list[Step] = [
     ),
     Step(
         "8. Which activation? The same network, one run per activation and seed",
-        "Linear units compose to one linear map, so XOR stays out of reach; Heaviside's "
-        "derivative is zero almost everywhere, so backpropagation passes nothing to the "
-        "hidden weights and they never move; sigmoid, tanh and the ReLUs learn it.",
+        "Linear units compose to one linear map, so XOR stays out of reach: linear is the "
+        "one activation the others beat. Heaviside's derivative is zero wherever it exists, "
+        "so backpropagation passes nothing to the hidden weights and they never move from "
+        "their random start; yet heaviside reaches 100% on 3 of the 5 seeds, because the "
+        "output layer alone can often separate four points on frozen random features. "
+        "With five seeds, a paired test of the per-seed accuracies finds no winner among "
+        "the five others: the table ranks them =1 and the line under it says so.",
         "gdcli compare-activations configs/compare-xor.yaml --out runs/tour-compare --force --plot",
-        ("heaviside's hidden weights never moved", "linear"),
+        ("heaviside's hidden weights never moved", "linear", "no winner"),
         config="compare-xor.yaml",
         pictures=("activations_loss.png", "activations_accuracy.png"),
         out="runs/tour-compare",
+    ),
+    Step(
+        "",
+        "So a zero derivative does not stop a network from fitting XOR; it stops the hidden "
+        "layer from learning. One heaviside run shows both: 100% on the four points, and "
+        "gdcli's warning that the hidden layer is still its random initial one.",
+        "gdcli train-mlp configs/xor.yaml --set model.activation=heaviside "
+        "--out runs/tour-xor-heaviside --force",
+        ("│ train │", "hidden layer 1 (heaviside) never moved", "only the output layer learned"),
     ),
     Step(
         "9. An MLP on medical data: breast-cancer diagnosis",
@@ -157,9 +175,9 @@ STEPS: list[Step] = [
         "10. A MedMNIST file",
         "MedMNIST files (`train_images`, `train_labels`, `val_*`, `test_*`) train as they "
         "are: `data: {npz: breastmnist.npz}`. The file's own splits are used and images are "
-        "flattened and scaled to [0, 1]. This run uses the bundled digits written in that "
-        "layout by `docs/medmnist_like.py`, since the real files are a download away; with "
-        "a real file, only the path changes.",
+        "flattened and scaled to [0, 1]. The first command writes the bundled digits in that "
+        "layout to `runs/digits_medmnist.npz`, since the real files are a download away; "
+        "with a real file, only the path changes.",
         "gdcli train-mlp configs/medmnist.yaml --set data.npz=runs/digits_medmnist.npz "
         "--out runs/tour-medmnist --force",
         ("test", "accuracy"),
@@ -184,30 +202,27 @@ EXAMPLE_BEGIN = "<!-- example:begin (pasted from real runs by docs/build_tour.py
 EXAMPLE_END = "<!-- example:end -->"
 
 
-def run(
-    command: str, cwd: Path, quick: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a tour command with the environment's gdcli, as a reader would."""
-    args = shlex.split(command)
-    if args[0] == "gdcli":
-        args = [sys.executable, "-m", "gdcli", *args[1:]]
-    elif args[0] == "python":
-        args = [sys.executable, *args[1:]]
-    for key, value in (quick or {}).items():
-        args += ["--set", f"{key}={value}"]
+def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a tour command exactly as printed, as a reader with this environment's
+    bin directory (gdcli, python) first on PATH would."""
+    bin_dir = str(Path(sys.executable).parent)
     env = dict(os.environ, COLUMNS=str(COLUMNS), NO_COLOR="1")
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    program = shutil.which(shlex.split(command)[0], path=env["PATH"])
+    args = [program or shlex.split(command)[0], *shlex.split(command)[1:]]
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
-def _checked_output(step: Step) -> str:
-    if step.setup:
-        done = run(step.setup, ROOT)
-        if done.returncode != 0:
-            raise SystemExit(f"setup failed: {step.setup}\n{done.stderr}")
-    result = run(step.command, ROOT)
+def _checked(command: str) -> str:
+    result = run(command, ROOT)
     output = result.stdout + result.stderr
     if result.returncode != 0:
-        raise SystemExit(f"{step.command} exited {result.returncode}:\n{output}")
+        raise SystemExit(f"{command} exited {result.returncode}:\n{output}")
+    return output
+
+
+def _checked_output(step: Step) -> str:
+    output = _checked(step.command)
     missing = [e for e in step.expect if e not in output]
     if missing:
         raise SystemExit(f"{step.command}: output lacks {missing}:\n{output}")
@@ -233,13 +248,17 @@ def build() -> str:
         "# A guided tour: the lecture, one gdcli command per idea",
         "",
         "Every output below was pasted by `docs/build_tour.py` from a real run, and",
-        "`tests/test_tour.py` runs the same commands so that the tour cannot rot. Run them",
-        "from the repository after `make demo`, with `.venv/bin` on your PATH (or",
+        "`tests/test_tour.py` runs the same commands, as printed and in order, from a",
+        "clean directory, so that the tour cannot rot. Run them in order from the",
+        "repository after `make demo`, with `.venv/bin` on your PATH (or",
         "`. .venv/bin/activate`).",
         "",
     ]
     (DOCS / "images").mkdir(exist_ok=True)
     for step in STEPS:
+        before = []
+        if step.setup:  # shown, and run before the command that reads what it writes
+            before = [f"$ {step.setup}", *_checked(step.setup).rstrip().splitlines()]
         output = _checked_output(step)
         if step.title:
             lines += [f"## {step.title}", ""]
@@ -251,7 +270,7 @@ def build() -> str:
         shown = output.rstrip().splitlines()
         if step.tail:
             shown = shown[-step.tail :]
-        lines += ["```console", f"$ {step.command}", *shown, "```", ""]
+        lines += ["```console", *before, f"$ {step.command}", *shown, "```", ""]
         for pic in step.pictures:
             assert step.out is not None
             name = f"{Path(step.out).name}-{pic}"

@@ -20,6 +20,7 @@ from clitools import gdcli, parse_json
 
 from gdcli import nn
 from gdcli.experiments import modelfile
+from gdcli.experiments import plan as planning
 from gdcli.experiments.config import TrainConfig, load_config
 from gdcli.experiments.session import Session, run_train
 
@@ -99,6 +100,49 @@ def test_xor_reaches_full_training_accuracy_with_one_hidden_layer(tmp_path: Path
     assert (s["status"], s["epochs_run"]) == ("finished", 500)
     assert s["final"]["train_accuracy"] == 1.0
     assert float(read_trace(tmp_path / "run" / "trace.csv")[-1]["train_accuracy"]) == 1.0
+
+
+def test_heaviside_solves_xor_on_frozen_random_features_and_says_so(tmp_path: Path) -> None:
+    """The hidden layer never moves (zero derivative), yet the output layer alone
+    separates the four points on its random features: train-mlp says which happened."""
+    out = tmp_path / "run"
+    result = gdcli(
+        "train-mlp", CONFIGS / "xor.yaml", "--set", "model.activation=heaviside", "--out", out
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["final"]["train_accuracy"] == 1.0
+    (warning,) = summary["warnings"]
+    assert warning == (
+        "hidden layer 1 (heaviside) never moved in 500 epochs: heaviside's derivative is 0 "
+        "wherever it exists, so backpropagation passes nothing back to it; it stayed frozen at "
+        "its random initial weights and only the output layer learned, on those random features"
+    )
+    assert f"gdcli: warning: {warning}" in " ".join(result.stderr.split())
+    # the saved hidden layer is the initial one, bit for bit; the output layer moved
+    config, doc = load_config(CONFIGS / "xor.yaml", TrainConfig, ["model.activation=heaviside"])
+    start = planning.train_plan(config, doc).layers
+    saved = modelfile.load_model(out / "model.npz").layers
+    assert np.array_equal(saved[0].W, start[0].W) and np.array_equal(saved[0].b, start[0].b)
+    assert not np.array_equal(saved[1].W, start[1].W)
+
+
+def test_a_layer_before_a_heaviside_layer_is_frozen_too_and_tanh_alone_warns_nothing(
+    tmp_path: Path,
+) -> None:
+    s = train_json(
+        CONFIGS / "xor.yaml",
+        tmp_path / "two",
+        "model.hidden=[4,4]",
+        "model.activation=[tanh,heaviside]",
+        "epochs=20",
+    )
+    assert [w.split(":")[0] for w in s["warnings"]] == [
+        "hidden layer 1 (tanh) never moved in 20 epochs",
+        "hidden layer 2 (heaviside) never moved in 20 epochs",
+    ]
+    assert "heaviside's derivative is 0" in s["warnings"][0]
+    assert train_json(CONFIGS / "xor.yaml", tmp_path / "tanh", "epochs=20")["warnings"] == []
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -129,14 +129,161 @@ def test_xor_table_says_why_heaviside_does_not_learn(
     moved_column = 9  # "#", activation, loss, acc, test acc, epochs, dead, saturated, moved
     assert rows["heaviside"][moved_column] == "no"
     assert all(rows[name][moved_column] == "yes" for name in ACTIVATIONS[:-1])
-    ranks = {name: int(cells[1]) for name, cells in rows.items()}
-    assert ranks == {r["activation"]: r["rank"] for r in summary["results"]}
+    tied = set(summary["verdict"]["tied"])
+    ranks = {name: cells[1] for name, cells in rows.items()}
+    assert ranks == {
+        r["activation"]: "=1" if r["activation"] in tied else str(r["rank"])
+        for r in summary["results"]
+    }
     text = flat(stdout)
     assert flat(summary["reading"]) in text
     assert "heaviside's hidden weights never moved" in text
     assert "its derivative is 0 almost everywhere" in text
     assert "backpropagation passes nothing back through it" in text
+    # ... and yet it reaches 100% on 3 of 5 seeds: the output layer learns alone.
+    assert "only the output layer learns, on the hidden layer's random features" in text
     assert "linear layers compose to one linear map" in text
+
+
+# -- a winner only when it is one (paired per-seed test) ---------------------------------
+
+
+def per_seed(summary: dict[str, Any], metric: str) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for run in summary["runs"]:
+        out.setdefault(run["activation"], []).append(run[metric])
+    return out
+
+
+def paired_t(a: list[float], b: list[float]) -> float:
+    """The paired t statistic of a - b, written out (inf when every difference is equal
+    and positive)."""
+    d = np.array(a) - np.array(b)
+    se = d.std(ddof=1) / math.sqrt(len(d))
+    return math.inf if se == 0 and d.mean() > 0 else d.mean() / se if se else 0.0
+
+
+def test_xor_names_no_winner_five_activations_tie_and_linear_is_beaten(
+    xor_run: tuple[str, dict[str, Any], Path],
+) -> None:
+    stdout, summary, _ = xor_run
+    acc = per_seed(summary, "train_accuracy")
+    # The real per-seed numbers of the shipped file (seeds 0..4).
+    assert acc["leaky_relu"] == acc["tanh"] == acc["sigmoid"] == [1.0] * 5
+    assert acc["relu"] == [1.0, 1.0, 1.0, 0.75, 1.0]
+    assert acc["heaviside"] == [1.0, 1.0, 1.0, 0.75, 0.75]
+    assert acc["linear"] == [0.75, 0.5, 0.75, 0.5, 0.5]
+    # One-sided 95% t quantile for 4 degrees of freedom: 2.132.
+    q = 2.131846786
+    assert paired_t(acc["leaky_relu"], acc["relu"]) == pytest.approx(1.0)  # < q: a tie
+    assert paired_t(acc["leaky_relu"], acc["heaviside"]) == pytest.approx(1.632993)  # < q
+    assert paired_t(acc["leaky_relu"], acc["linear"]) == pytest.approx(6.531973)  # > q
+    assert compare.t_quantile(0.95, 4) == pytest.approx(q)
+    verdict = summary["verdict"]
+    assert verdict["outcome"] == "tie" and verdict["winner"] is None
+    assert verdict["tied"] == ["leaky_relu", "tanh", "sigmoid", "relu", "heaviside"]
+    assert (verdict["metric"], verdict["seeds"], verdict["level"]) == ("train_accuracy", 5, 0.95)
+    assert "paired t-test of per-seed train_accuracy differences" in verdict["test"]
+    # The reading line and the table agree: no star, the tied share rank =1.
+    assert summary["reading"].startswith(
+        "no winner: leaky_relu, tanh, sigmoid, relu and heaviside tie on mean train accuracy "
+        "(0.900 to 1.000); their per-seed differences are within noise (paired t-test, "
+        "5 seeds, one-sided 95%)"
+    )
+    assert "★" not in stdout and " wins " not in stdout
+    assert sum(line.startswith("│ =1 │") for line in stdout.splitlines()) == 5
+
+
+@pytest.fixture(scope="module")
+def breast_cancer_compare(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """The shipped breast-cancer comparison (3 seeds, 60 epochs: a few seconds)."""
+    out = tmp_path_factory.mktemp("compare-bc") / "run"
+    config = CONFIGS / "compare-breast-cancer.yaml"
+    result = gdcli("compare-activations", config, "--out", out, env=WIDE)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout, json.loads((out / "summary.json").read_text(encoding="utf-8"))
+
+
+def test_breast_cancer_identical_per_seed_numbers_are_a_tie_not_a_win(
+    breast_cancer_compare: tuple[str, dict[str, Any]],
+) -> None:
+    stdout, summary = breast_cancer_compare
+    acc = per_seed(summary, "test_accuracy")
+    five = ["linear", "sigmoid", "tanh", "relu", "leaky_relu"]
+    assert all(acc[name] == acc["relu"] for name in five)
+    assert acc["relu"] == pytest.approx([0.964602, 0.982301, 0.973451], abs=1e-6)
+    verdict = summary["verdict"]
+    assert (verdict["outcome"], verdict["winner"]) == ("tie", None)
+    assert sorted(verdict["tied"]) == sorted(five)
+    # heaviside is beaten: differences 0.142, 0.080, 0.053 give t = 3.49 > 2.92 (2 dof).
+    assert paired_t(acc["relu"], acc["heaviside"]) == pytest.approx(3.4878, abs=1e-3)
+    assert compare.t_quantile(0.95, 2) == pytest.approx(2.919986)
+    assert summary["reading"].startswith(
+        "no winner: relu, leaky_relu, tanh, linear and sigmoid tie on mean test accuracy (0.973)"
+    )
+    assert "★" not in stdout
+    heaviside_row = next(line for line in stdout.splitlines() if "heaviside" in line)
+    assert heaviside_row.startswith("│  6 │")
+
+
+def test_one_seed_establishes_no_winner_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = CONFIGS / "compare-breast-cancer.yaml"
+    result = gdcli(
+        "compare-activations",
+        config,
+        "--set",
+        "seeds=[0]",
+        "--set",
+        "epochs=5",
+        "--out",
+        out,
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["verdict"]["outcome"] == "undecided"
+    assert summary["verdict"]["winner"] is None
+    assert summary["reading"].startswith("no winner can be established from 1 seed: ")
+
+
+def outcomes_of(table: dict[str, list[float]]) -> list[compare.Outcome]:
+    return [
+        compare.Outcome(name, seed, "finished", train_accuracy=acc)
+        for name, accs in table.items()
+        for seed, acc in enumerate(accs)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("table", "outcome", "tied"),
+    [
+        # tanh is ahead on every seed by the same margin: a paired test sees no noise
+        ({"tanh": [0.9, 0.8, 0.7], "relu": [0.8, 0.7, 0.6]}, "winner", []),
+        # the same means, but the advantage flips sign between seeds: within noise
+        ({"tanh": [1.0, 0.5, 1.0], "relu": [0.6, 0.8, 0.6]}, "tie", ["tanh", "relu"]),
+        # two seeds: t = 3 is below the one-sided t quantile 6.31 for 1 dof
+        ({"tanh": [1.0, 0.8], "relu": [0.8, 0.5]}, "tie", ["tanh", "relu"]),
+        ({"tanh": [1.0], "relu": [0.5]}, "undecided", []),
+    ],
+    ids=["consistent", "noisy", "two-seeds", "one-seed"],
+)
+def test_verdict_by_hand(table: dict[str, list[float]], outcome: str, tied: list[str]) -> None:
+    outcomes = outcomes_of(table)
+    results = compare.aggregate(outcomes, list(table))
+    verdict = compare.verdict(outcomes, results)
+    assert (verdict["outcome"], verdict["tied"]) == (outcome, tied)
+    assert verdict["winner"] == ("tanh" if outcome == "winner" else None)
+    reading = compare.reading(results, verdict)
+    if outcome == "winner":
+        assert reading.startswith("tanh wins with mean train accuracy 0.800: it beats every ")
+
+
+def test_t_quantile_matches_the_tables() -> None:
+    # one-sided 95% and 97.5% quantiles from the standard t table
+    for dof, q95, q975 in ((1, 6.3138, 12.7062), (2, 2.9200, 4.3027), (9, 1.8331, 2.2622)):
+        assert compare.t_quantile(0.95, dof) == pytest.approx(q95, abs=1e-4)
+        assert compare.t_quantile(0.975, dof) == pytest.approx(q975, abs=1e-4)
 
 
 def test_results_mean_and_std_are_those_of_the_per_run_figures(
@@ -378,8 +525,9 @@ def test_aggregate_by_hand() -> None:
     assert heaviside["epochs_to_target"]["mean"] == pytest.approx(6.0)
     assert heaviside["epochs_to_target"]["std"] == pytest.approx(math.sqrt(8.0))
     assert (heaviside["hidden_weights_moved"], heaviside["hidden_weight_change"]) == (False, 0.0)
-    reading = compare.reading(results)
-    assert reading.startswith("heaviside wins with mean train accuracy 1.000; ")
+    reading = compare.reading(results, compare.verdict(outcomes, results))
+    # heaviside's two seeds are not tanh's two (seed 1 failed): one pair, no test.
+    assert reading.startswith("no winner: heaviside and tanh tie on mean train accuracy ")
     assert "heaviside's hidden weights never moved" in reading
 
 

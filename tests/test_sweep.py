@@ -59,10 +59,11 @@ def lr_sweep_args(out: Path, *extra: object) -> list[object]:
 def compare_headline(point_summary: dict[str, Any]) -> dict[str, Any]:
     """The sweep figure of a compare point, worked out again from its own summary."""
     best = next(r for r in point_summary["results"] if r["rank"] == 1)
+    verdict = point_summary["verdict"]
     return {
         "name": "best mean train_accuracy",
         "value": best["train_accuracy"]["mean"],
-        "by": best["activation"],
+        "by": verdict["winner"] or "tie: " + ", ".join(verdict["tied"]),
     }
 
 
@@ -517,3 +518,143 @@ def test_rosenbrock_lr_sweep_headline_is_best_f_and_too_large_a_step_ends_worse(
     assert np.max(np.abs(np.array(big["x"]) - 1.0)) < 0.01
     warnings = read_json(out / "optimizer.lr=0.002" / "summary.json")["warnings"]
     assert any("above the stable step 2/lambda_max" in w for w in warnings)
+
+
+# -- each point's own status, and only points that ended well are ranked -------------------
+
+CUBIC = """\
+name: cubic-lr
+function: "2*x**3 - 6*x*y + 3*y**2"
+start: [2.0, 2.0]
+iterations: 5000
+tolerance: 1.0e-8
+optimizer: {name: gd, lr: 0.01}
+"""
+
+
+def own_status(point_summary: dict[str, Any]) -> str:
+    """A descend point's status worked out again from its own runs."""
+    statuses = [r["status"] for r in point_summary["runs"]]
+    if all(s == "converged" for s in statuses):
+        return "converged"
+    return "diverged" if "diverged" in statuses else "max_iterations"
+
+
+def test_a_cubic_lr_sweep_shows_each_points_status_and_ranks_no_diverged_point_first(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "cubic.yaml"
+    config.write_text(CUBIC, encoding="utf-8")
+    out = tmp_path / "sweep"
+    result = gdcli(
+        "descend", config, "--sweep", "optimizer.lr=0.001,0.01,0.2", "--out", out, env=WIDE
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = read_json(out / "summary.json")
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    for point, row in zip(summary["points"], rows, strict=True):
+        own = read_json(out / point["dir"] / "summary.json")
+        (run,) = own["runs"]
+        assert point["status"] == own_status(own) == run["status"]
+        assert point["iterations"] == run["iterations"]
+        assert point["metric"] == {"name": "best f", "value": run["f"]}
+        cells = [c.strip() for c in row.split("│")]
+        assert cells[2] == point["status"] and cells[3] == str(run["iterations"])
+        assert point["best"] == (point["dir"] == summary["best"])
+    best = next(p for p in summary["points"] if p["best"])
+    assert best["status"] == "converged"
+    assert best["metric"]["value"] == pytest.approx(-1.0)  # the minimum (1, 1)
+    assert all(p["status"] != "diverged" for p in summary["points"] if p["best"])
+    converged = [p for p in summary["points"] if p["status"] == "converged"]
+    assert summary["ranked"] == len(converged) >= 1
+    assert best["metric"]["value"] == min(p["metric"]["value"] for p in converged)
+    assert summary["reading"] in " ".join(result.stdout.split())
+    assert "converged point" in summary["reading"]
+    assert f"{best['dir']}, best f" in summary["reading"]
+
+
+def row_of(dir_: str, status: str, value: float | None, name: str = "best f") -> dict[str, Any]:
+    return {"dir": dir_, "status": status, "metric": {"name": name, "value": value}}
+
+
+def test_rank_skips_diverged_and_budget_spent_points_even_with_a_lower_f() -> None:
+    rows = [
+        row_of("a", "converged", -1.0),
+        row_of("b", "max_iterations", -1.5),
+        row_of("c", "diverged", -1.6e229),
+        row_of("d", "converged", -0.5),
+        row_of("e", "failed", None),
+    ]
+    ranking = sweep.rank("descend", rows)
+    assert (ranking["best"], ranking["ranked"]) == ("a", 2)
+    assert ranking["reading"] == (
+        "best among the 2 converged points: a, best f -1; "
+        "1 max_iterations (budget spent), 1 diverged, 1 failed."
+    )
+
+
+def test_rank_with_no_point_that_ended_well_ranks_none() -> None:
+    rows = [row_of("a", "diverged", -1e30), row_of("b", "max_iterations", 3.0)]
+    ranking = sweep.rank("descend", rows)
+    assert ranking == {
+        "best": None,
+        "ranked": 0,
+        "reading": "no point converged, so none is ranked: 1 diverged, "
+        "1 max_iterations (budget spent).",
+    }
+
+
+def test_rank_of_training_points_leaves_out_diverged_runs_and_names_equal_ones() -> None:
+    rows = [
+        row_of("lr=10", "diverged", 0.99, "test_accuracy"),
+        row_of("lr=0.1", "early_stopped", 0.95, "test_accuracy"),
+        row_of("lr=0.01", "finished", 0.95, "test_accuracy"),
+        row_of("lr=0.001", "finished", 0.9, "test_accuracy"),
+    ]
+    ranking = sweep.rank("train-mlp", rows)
+    assert ranking["best"] == "lr=0.1"
+    assert ranking["reading"] == (
+        "best among the 3 finished points: lr=0.1, test_accuracy 0.95 (equalled by lr=0.01); "
+        "1 diverged."
+    )
+    loss_rows = [
+        row_of("a", "finished", 0.3, "train_loss"),
+        row_of("b", "finished", 0.1, "train_loss"),
+    ]
+    assert sweep.rank("train-mlp", loss_rows)["best"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("statuses", "top", "expected"),
+    [
+        (["converged", "converged"], "finished", "converged"),
+        (["converged", "max_iterations"], "finished", "max_iterations"),
+        (["converged", "diverged", "max_iterations"], "finished", "diverged"),
+        (["converged", "interrupted"], "interrupted", "interrupted"),
+        (["converged"], "interrupted", "interrupted"),
+    ],
+)
+def test_a_descend_points_status_is_converged_only_when_all_its_runs_are(
+    statuses: list[str], top: str, expected: str
+) -> None:
+    runs = [
+        {"status": s, "f": float(i), "iterations": 10 * (i + 1)} for i, s in enumerate(statuses)
+    ]
+    summary = {"status": top, "runs": runs}
+    assert sweep.point_status("descend", summary) == expected
+    assert sweep.point_status("descend", {"status": "failed", "error": "boom"}) == "failed"
+    # iterations: of the best converged run (the lowest f among the converged ones)
+    assert sweep.point_iterations("descend", summary) == 10
+
+
+def test_the_best_descend_run_prefers_converged_then_not_diverged_runs() -> None:
+    runs = [
+        {"status": "diverged", "f": -1e200, "iterations": 7},
+        {"status": "max_iterations", "f": -2.0, "iterations": 5000},
+        {"status": "converged", "f": -1.0, "iterations": 800},
+        {"status": "converged", "f": float("nan"), "iterations": 3},
+    ]
+    assert sweep.best_run(runs) == runs[2]
+    assert sweep.best_run(runs[:2]) == runs[1]
+    assert sweep.best_run(runs[:1]) == runs[0]
+    assert sweep.best_run([]) is None

@@ -188,23 +188,133 @@ def _rank_key(r: dict[str, Any]) -> tuple[float, float]:
     return (-(acc if acc is not None else -1.0), loss if loss is not None else math.inf)
 
 
-def reading(results: list[dict[str, Any]]) -> str:
-    """One line that says what the table shows."""
+LEVEL = 0.95  # one-sided confidence of the paired test that names a winner
+
+
+def t_inside(t: float, dof: int) -> float:
+    """P(|T| < t) for Student's t with ``dof`` degrees of freedom (exact finite sums,
+    Abramowitz & Stegun 26.7.3-4)."""
+    theta = math.atan(t / math.sqrt(dof))
+    c2, total, term = math.cos(theta) ** 2, 0.0, 1.0
+    if dof % 2 == 0:
+        for k in range(1, dof // 2):
+            total += term
+            term *= c2 * (2 * k - 1) / (2 * k)
+        return math.sin(theta) * (total + term) if dof > 1 else 0.0
+    term = math.cos(theta)
+    for k in range(1, (dof - 1) // 2):
+        total += term
+        term *= c2 * (2 * k) / (2 * k + 1)
+    series = total + term if dof > 1 else 0.0
+    return 2.0 / math.pi * (theta + math.sin(theta) * series)
+
+
+def t_quantile(p: float, dof: int) -> float:
+    """The t with P(T < t) = p >= 0.5, by bisection (t_0.975 is 12.706 for 1 dof)."""
+    level = 2.0 * p - 1.0
+    lo, hi = 0.0, 1.0
+    while t_inside(hi, dof) < level:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if t_inside(mid, dof) < level else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def beats(a: dict[int, float], b: dict[int, float]) -> bool:
+    """Whether ``a`` (seed -> figure) beats ``b`` on a paired t-test over their
+    common seeds: the mean per-seed difference is above 0 and above its standard
+    error times the one-sided ``LEVEL`` t quantile for n - 1 degrees of freedom
+    (2.92 for 3 seeds, 2.13 for 5)."""
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        return False
+    d = np.array([a[s] - b[s] for s in seeds])
+    se = float(d.std(ddof=1)) / math.sqrt(len(d))
+    return bool(d.mean() > 0.0 and d.mean() > t_quantile(LEVEL, len(d) - 1) * se)
+
+
+def verdict(outcomes: list[Outcome], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Winner, tie or undecided, on the ranking's accuracy (test, else train).
+
+    The first-ranked activation wins only when it beats every other one on the
+    paired test of ``beats``; otherwise it ties with each one it does not beat.
+    With one seed no test is possible and nothing is decided.
+    """
+    if not results:
+        return {"outcome": "undecided", "winner": None, "tied": [], "metric": None, "test": None}
+    metric = (
+        "test_accuracy" if results[0]["test_accuracy"]["mean"] is not None else "train_accuracy"
+    )
+    figures: dict[str, dict[int, float]] = {}
+    for o in outcomes:
+        value = getattr(o, metric)
+        if o.error is None and o.status != "interrupted" and value is not None:
+            figures.setdefault(o.activation, {})[o.seed] = value
+    top = results[0]["activation"]
+    n = len(figures.get(top, {}))
+    test = (
+        f"paired t-test of per-seed {metric} differences ({n} seeds, one-sided "
+        f"{LEVEL:.0%}): the winner must beat every other activation"
+    )
+    base = {"metric": metric, "seeds": n, "level": LEVEL, "test": test}
+    if n < 2:
+        return {"outcome": "undecided", "winner": None, "tied": [], **base}
+    tied = [top] + [
+        r["activation"]
+        for r in results[1:]
+        if not beats(figures.get(top, {}), figures.get(r["activation"], {}))
+    ]
+    if len(tied) == 1:
+        return {"outcome": "winner", "winner": top, "tied": [], **base}
+    return {"outcome": "tie", "winner": None, "tied": tied, **base}
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _verdict_text(v: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    best = results[0]
+    key = v["metric"] or "train_accuracy"
+    metric = key.replace("_", " ")
+    test = f"paired t-test, {v['seeds']} seeds, one-sided {LEVEL:.0%}"
+    if v["outcome"] == "winner":
+        return (
+            f"{best['activation']} wins with mean {metric} {_fig(best[key]['mean'])}: "
+            f"it beats every other activation on its per-seed differences ({test})"
+        )
+    if v["outcome"] == "tie":
+        means = [r[key]["mean"] for r in results if r["activation"] in v["tied"]]
+        low, high = _fig(min(means, default=None)), _fig(max(means, default=None))
+        span = high if low == high else f"{low} to {high}"
+        return (
+            f"no winner: {_and(v['tied'])} tie on mean {metric} ({span}); "
+            f"their per-seed differences are within noise ({test})"
+        )
+    return (
+        f"no winner can be established from {v.get('seeds', 0)} seed: a paired test needs "
+        f"two or more; {best['activation']} ranks first with mean {metric} "
+        f"{_fig(best[key]['mean'])}"
+    )
+
+
+def _fig(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def reading(results: list[dict[str, Any]], v: dict[str, Any]) -> str:
+    """One line that says what the table shows, the verdict ``v`` first."""
     if not results:
         return "no run finished"
     best = results[0]
-    metric = "test" if best["test_accuracy"]["mean"] is not None else "train"
-    acc = best[f"{metric}_accuracy"]
-    parts = [
-        f"{best['activation']} wins with mean {metric} accuracy {acc['mean']:.3f}"
-        if acc["mean"] is not None
-        else f"{best['activation']} ranks first"
-    ]
+    parts = [_verdict_text(v, results)]
     for r in results:
         if r["hidden_weights_moved"] is False:
             parts.append(
                 f"{r['activation']}'s hidden weights never moved: its derivative is 0 almost "
-                "everywhere, so backpropagation passes nothing back through it"
+                "everywhere, so backpropagation passes nothing back through it and only the "
+                "output layer learns, on the hidden layer's random features"
             )
     linear = next((r for r in results if r["activation"] == "linear"), None)
     if linear is not None and linear is not best:
@@ -229,6 +339,7 @@ def summary(
     plan: ComparePlan, outcomes: list[Outcome], out_dir: str | None, interrupted: bool
 ) -> dict[str, Any]:
     results = aggregate(outcomes, list(plan.activations))
+    decided = verdict(outcomes, results)
     return {
         "experiment": plan.name,
         "command": "compare-activations",
@@ -243,7 +354,8 @@ def summary(
             else None
         ),
         "results": results,
-        "reading": reading(results),
+        "verdict": decided,
+        "reading": reading(results, decided),
         "runs": [
             {
                 "activation": o.activation,

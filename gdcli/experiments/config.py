@@ -149,11 +149,21 @@ def optimizer_kwargs(spec: BaseModel) -> dict[str, Any]:
     return out
 
 
+# Values that leave a method plain wherever they are the default; a default that is
+# not plain (adamw's weight_decay 0.01) is shown in labels like a chosen value.
+PLAIN = {"weight_decay": 0.0}
+
+
 def describe_optimizer(spec: BaseModel) -> str:
-    """``adam(lr=0.05)``: the name and the hyperparameters that differ from the defaults."""
+    """``adam(lr=0.05)``: the name, lr, and every hyperparameter that differs from
+    the defaults or from ``PLAIN`` (``adamw(lr=0.01, weight_decay=0.01)``)."""
     data = spec.model_dump(exclude_defaults=True)
     name = data.pop("name", getattr(spec, "name", "?"))
-    data["lr"] = getattr(spec, "lr", None)
+    data = {"lr": getattr(spec, "lr", None), **data}
+    for key, plain in PLAIN.items():
+        value = getattr(spec, key, plain)
+        if value != plain:
+            data[key] = value
     parts = []
     for key, value in data.items():
         if key == "schedule" and isinstance(value, dict):

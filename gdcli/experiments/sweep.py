@@ -6,12 +6,23 @@ and a job of ``jobs.run_jobs`` carrying its plan; the sweep's own ``summary.json
 lists every point with its headline figure. A sweep that was interrupted and is
 started again with ``--resume`` skips the points whose runs finished. Reading the
 sweep from the file and the options is ``plan.sweep_spec``'s work.
+
+Each entry of the summary's ``points`` holds the point's ``values`` and ``dir``,
+its own ``status`` (descend: ``converged`` / ``diverged`` / ``max_iterations`` /
+``interrupted``, see ``descend_status``; train-mlp: its training status;
+compare-activations: ``finished`` / ``interrupted``; ``failed`` when the point's
+job raised, with its ``error``), its ``iterations`` (descend: the iterations to
+converge or stop of the point's best run; train-mlp: the epochs run; else None),
+its ``metric`` (``headline``) and whether it is the ``best``. Only points that
+ended well are ranked (``rank``); the summary's ``best``, ``ranked`` and
+``reading`` say which and how many.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -56,11 +67,60 @@ def points(spec: dict[str, list[Any]]) -> list[Point]:
     return out
 
 
-def headline(command: str, summary: dict[str, Any]) -> dict[str, Any]:
-    """The figure a sweep table shows for one point."""
+def _f_key(run: dict[str, Any]) -> float:
+    f = run.get("f")
+    return f if isinstance(f, (int, float)) and not math.isnan(f) else math.inf
+
+
+def best_run(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run a descend point is judged by: the lowest f among its converged runs,
+    else among those that did not diverge, else among all."""
+    for keep in (
+        lambda r: r["status"] == "converged",
+        lambda r: r["status"] != "diverged",
+        lambda r: True,
+    ):
+        chosen = [r for r in runs if keep(r)]
+        if chosen:
+            return min(chosen, key=_f_key)
+    return None
+
+
+def descend_status(summary: dict[str, Any]) -> str:
+    """One status for a descend point from its runs (every optimizer and start):
+    ``converged`` only when all converged, ``diverged`` when any diverged, else
+    ``max_iterations`` (``interrupted`` when the run was stopped)."""
+    statuses = {r["status"] for r in summary.get("runs", [])}
+    if summary.get("status") == "interrupted" or "interrupted" in statuses:
+        return "interrupted"
+    if statuses == {"converged"}:
+        return "converged"
+    return "diverged" if "diverged" in statuses else "max_iterations"
+
+
+def point_status(command: str, summary: dict[str, Any]) -> str:
+    """The status of one point's own run (``failed`` when its job raised)."""
+    status = str(summary.get("status", "failed"))
+    if command == "descend" and status != "failed":
+        return descend_status(summary)
+    return status
+
+
+def point_iterations(command: str, summary: dict[str, Any]) -> int | None:
+    """Iterations of the best descend run, epochs of a training run, else None."""
     if command == "descend":
-        fs = [r["f"] for r in summary["runs"] if r["f"] is not None]
-        return {"name": "best f", "value": min(fs) if fs else None}
+        best = best_run(summary.get("runs", []))
+        return None if best is None else int(best["iterations"])
+    if command == "train-mlp":
+        return int(summary["epochs_run"])
+    return None
+
+
+def headline(command: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """The figure a sweep table shows for one point (descend: f of ``best_run``)."""
+    if command == "descend":
+        best = best_run(summary["runs"])
+        return {"name": "best f", "value": None if best is None else best["f"]}
     if command == "train-mlp":
         final = summary["final"]
         for key in ("test_accuracy", "val_accuracy", "train_accuracy", "train_loss"):
@@ -74,7 +134,63 @@ def headline(command: str, summary: dict[str, Any]) -> dict[str, Any]:
     name = "test_accuracy"
     if acc is None:
         acc, name = best["train_accuracy"]["mean"], "train_accuracy"
-    return {"name": f"best mean {name}", "value": acc, "by": best["activation"]}
+    return {"name": f"best mean {name}", "value": acc, "by": _by(summary, best["activation"])}
+
+
+def _by(summary: dict[str, Any], first: str) -> str:
+    """Who a comparison point's figure belongs to, as its verdict says."""
+    verdict = summary.get("verdict") or {}
+    if verdict.get("outcome") == "tie":
+        return "tie: " + ", ".join(verdict["tied"])
+    if verdict.get("outcome") == "undecided":
+        return f"{first}, no winner from {verdict.get('seeds', 0)} seed"
+    return first
+
+
+# What a point must have ended with to be ranked, per command, and its word.
+ENDED_WELL: dict[str, tuple[frozenset[str], str]] = {
+    "descend": (frozenset({"converged"}), "converged"),
+    "train-mlp": (frozenset({"finished", "early_stopped"}), "finished"),
+    "compare-activations": (frozenset({"finished"}), "finished"),
+}
+
+
+def rank(command: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best point among those that ended well, and the reading line that says so.
+
+    Descend points rank by lowest best f; training and comparison points by highest
+    metric (lowest when the metric is a loss). Points that diverged, spent their
+    budget, failed or were interrupted are counted, never ranked.
+    """
+    statuses, word = ENDED_WELL[command]
+    good = [r for r in rows if r["status"] in statuses and r["metric"]["value"] is not None]
+    ranked = {r["dir"] for r in good}
+    others: dict[str, int] = {}
+    for r in rows:
+        if r["dir"] not in ranked:
+            why = "without a figure" if r["status"] in statuses else r["status"]
+            others[why] = others.get(why, 0) + 1
+    rest = ", ".join(f"{n} {STATUS_WORDS.get(s, s)}" for s, n in others.items())
+    if not good:
+        text = f"no point {word}, so none is ranked" + (f": {rest}" if rest else "")
+        return {"best": None, "ranked": 0, "reading": text + "."}
+    lower = command == "descend" or good[0]["metric"]["name"].endswith("loss")
+    best = (min if lower else max)(good, key=lambda r: float(r["metric"]["value"]))
+    figure = f"{best['metric']['name']} {best['metric']['value']:.6g}"
+    if best["metric"].get("by"):
+        figure += f" ({best['metric']['by']})"
+    n = len(good)
+    among = f"best among the {n} {word} points" if n > 1 else f"the only {word} point"
+    text = f"{among}: {best['dir']}, {figure}"
+    equal = [
+        r["dir"] for r in good if r is not best and r["metric"]["value"] == best["metric"]["value"]
+    ]
+    if equal:
+        text += f" (equalled by {', '.join(equal)})"
+    return {"best": best["dir"], "ranked": n, "reading": text + (f"; {rest}" if rest else "") + "."}
+
+
+STATUS_WORDS = {"max_iterations": "max_iterations (budget spent)"}
 
 
 def existing_summary(path: Path) -> dict[str, Any] | None:
@@ -170,6 +286,9 @@ def _summary(plan: SweepPlan, rows: list[dict[str, Any]], out: str) -> dict[str,
     rows.sort(key=lambda r: order[r["dir"]])
     missing = [p.name for p in plan.points if p.name not in {r["dir"] for r in rows}]
     interrupted = bool(missing) or any(r["status"] == "interrupted" for r in rows)
+    ranking = rank(plan.command, rows)
+    for r in rows:
+        r["best"] = r["dir"] == ranking["best"]
     return {
         "experiment": plan.name,
         "command": "sweep",
@@ -177,19 +296,23 @@ def _summary(plan: SweepPlan, rows: list[dict[str, Any]], out: str) -> dict[str,
         "status": "interrupted" if interrupted else "finished",
         "keys": list(plan.keys),
         "points": rows,
+        "best": ranking["best"],
+        "ranked": ranking["ranked"],
+        "reading": ranking["reading"],
         "missing": missing,
         "out_dir": out,
     }
 
 
 def _row(command: str, p: Point, summary: dict[str, Any], *, skipped: bool) -> dict[str, Any]:
-    status = summary.get("status", "failed")
-    metric = headline(command, summary) if status != "failed" else {"name": None, "value": None}
+    status = point_status(command, summary)
+    failed = status == "failed"
     return {
         "values": p.values,
         "dir": p.name,
         "status": status,
-        "metric": metric,
+        "iterations": None if failed else point_iterations(command, summary),
+        "metric": {"name": None, "value": None} if failed else headline(command, summary),
         "resumed": skipped,
         "error": summary.get("error"),
     }

@@ -359,6 +359,33 @@ def gradient_check(plan: TrainPlan) -> dict[str, Any]:
     return {"max_relative_error": error, "batch": int(rows.size)}
 
 
+def frozen_hidden_layers(plan: TrainPlan, result: TrainResult) -> list[str]:
+    """A warning for each hidden layer whose weights and biases training left exactly
+    at their initial values (as with heaviside, whose derivative is 0)."""
+    if not result.history:
+        return []
+    warnings = []
+    pairs = zip(plan.layers[:-1], result.layers[:-1], strict=True)
+    for i, (before, after) in enumerate(pairs):
+        if not (np.array_equal(before.W, after.W) and np.array_equal(before.b, after.b)):
+            continue
+        flat = [
+            a for a in plan.arch.activations[i:] if nn.ACTIVATIONS[a].derivative.startswith("0")
+        ]
+        why = (
+            f"{flat[0]}'s derivative is 0 wherever it exists, so backpropagation passes "
+            "nothing back to it"
+            if flat
+            else "backpropagation passed back exactly zero to it"
+        )
+        warnings.append(
+            f"hidden layer {i + 1} ({plan.arch.activations[i]}) never moved in "
+            f"{result.epochs_run} epochs: {why}; it stayed frozen at its random initial "
+            "weights and only the output layer learned, on those random features"
+        )
+    return warnings
+
+
 def run(plan: TrainPlan, session: Session) -> TrainOutcome:
     """``gdcli train-mlp``: train, evaluate, write the run directory and the model."""
     out = prepare_run_dir(session.out_dir, force=session.force)
@@ -376,7 +403,7 @@ def run(plan: TrainPlan, session: Session) -> TrainOutcome:
     if result.status != "diverged" or result.history:
         atomic_save_npz(out / "model.npz", model_arrays(plan, result, plan.target))
         extra["files"] = ["model.npz"]
-    s = summary(plan, result, str(out), **extra)
+    s = summary(plan, result, str(out), warnings=frozen_hidden_layers(plan, result), **extra)
     write_json(out / "summary.json", s)
     files = ("model.npz",) if "files" in extra else ()
     return TrainOutcome(s, result.status, files, plan, result)

@@ -421,7 +421,8 @@ def _ms(stat: dict[str, Any], digits: int = 3) -> str:
 
 
 def compare_report(console: Console, summary: dict[str, Any]) -> None:
-    """The ranked table (best first, winner marked) and the one-line reading under it."""
+    """The ranked table (best first; the winner starred, tied activations ranked =1)
+    and the one-line reading under it, which names the test behind the verdict."""
     target = summary.get("target") or {}
     table = Table(
         title=f"{summary['experiment']}: {len(summary['seeds'])} seed(s) per activation",
@@ -440,13 +441,15 @@ def compare_report(console: Console, summary: dict[str, Any]) -> None:
         ("loss", "left"),
     ):
         table.add_column(col, justify=just, no_wrap=col != "epochs to target")  # type: ignore[arg-type]
+    verdict = summary.get("verdict") or {}
+    tied = set(verdict.get("tied") or ())
     for r in summary["results"]:
         ett = r["epochs_to_target"]
         reached = f"{_ms(ett, 0)} ({ett['reached']}/{r['runs']})" if target else "-"
         moved = r["hidden_weights_moved"]
-        star = " ★" if r["rank"] == 1 else ""
+        star = " ★" if r["activation"] == verdict.get("winner") else ""
         table.add_row(
-            str(r["rank"]),
+            "=1" if r["activation"] in tied else str(r["rank"]),
             f"[bold]{r['activation']}{star}[/bold]" if star else r["activation"],
             _ms(r["train_loss"], 4),
             _ms(r["train_accuracy"]),
@@ -483,22 +486,34 @@ def sweep_plan(console: Console, plan: dict[str, Any]) -> None:
 
 
 def sweep_report(console: Console, summary: dict[str, Any]) -> None:
+    """One row per point with its own status and iterations, the best point starred,
+    and the reading line that says which points were ranked."""
     keys = summary["keys"]
     metric = next((p["metric"]["name"] for p in summary["points"] if p["metric"]["name"]), "")
+    steps = "epochs" if summary.get("base_command") == "train-mlp" else "iterations"
+    counted = any(p.get("iterations") is not None for p in summary["points"])
     table = Table(title=f"{summary['experiment']}: sweep of {', '.join(keys)}")
     for key in keys:
         table.add_column(key, justify="right")
     table.add_column("status")
+    if counted:
+        table.add_column(steps, justify="right")
     table.add_column(metric or "result", justify="right")
     table.add_column("directory")
     for p in summary["points"]:
-        status = p["status"] + (" (earlier run)" if p["resumed"] else "")
+        status = _status(p["status"]) + (" (earlier run)" if p["resumed"] else "")
         if p.get("error"):
-            status += f": {p['error']}"
+            status += escape(f": {p['error']}")
         value = num(p["metric"]["value"], 6)
         if p["metric"].get("by"):
-            value += f" ({p['metric']['by']})"
-        table.add_row(*(str(p["values"][k]) for k in keys), _status(status), value, p["dir"])
+            value += escape(f" ({p['metric']['by']})")
+        if p.get("best"):
+            value = f"[bold]{value} ★[/bold]"
+        its = p.get("iterations")
+        counts = ["-" if its is None else str(its)] if counted else []
+        table.add_row(*(str(p["values"][k]) for k in keys), status, *counts, value, p["dir"])
     console.print(table)
+    if summary.get("reading"):
+        console.print(summary["reading"])
     if summary["missing"]:
         console.print(f"not run: {', '.join(summary['missing'])} (use --resume to finish)")
