@@ -427,7 +427,9 @@ def test_plot_run_draws_the_training_pictures(moons: Path) -> None:
 # ------------------------------------------------------------------- compare and sweep
 
 
-def test_activation_loss_curves_are_means_with_a_std_band(compare_dir: Path) -> None:
+def test_activation_loss_curves_are_geometric_means_with_a_geometric_band(
+    compare_dir: Path,
+) -> None:
     _, rows = read_trace(compare_dir / "trace.csv")
     fig = plot.activations_loss_figure(rows, summary_of(compare_dir))
     ax = main_axes(fig)
@@ -437,10 +439,11 @@ def test_activation_loss_curves_are_means_with_a_std_band(compare_dir: Path) -> 
     e = np.arange(1, 6)
     for i, c in enumerate(curves):
         np.testing.assert_allclose(xs(c), e)
-        np.testing.assert_allclose(ys(c), 1.5 * (i + 1) / e)
+        # geometric mean of (i + 1) / e and 2 (i + 1) / e
+        np.testing.assert_allclose(ys(c), np.sqrt(2) * (i + 1) / e)
     bands = [c for c in ax.collections if (c.get_gid() or "").startswith("band:")]
     assert len(bands) == 3
-    # the band of sigmoid reaches from mean - std = 1/e to mean + std = 2/e
+    # the band of sigmoid reaches from mean / s = 1/e to mean * s = 2/e (s = sqrt 2)
     edge = np.asarray(bands[0].get_paths()[0].vertices, dtype=np.float64)[:, 1]
     assert edge.min() == pytest.approx(1.0 / 5) and edge.max() == pytest.approx(2.0)
 
