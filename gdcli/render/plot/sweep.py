@@ -132,7 +132,7 @@ def _draw_series(
         for status in {q.status for q in pts}:
             marker, filled, _ = STATUS_LOOK[status]
             mask = np.array([q.status == status for q in pts])
-            off = status in _OFF_SCALE or value == "iterations" and status != "converged"
+            off = status in _OFF_SCALE or (value == "iterations" and status != "converged")
             if status in _OFF_SCALE:
                 ys, transform = np.ones(int(mask.sum())), ax.get_xaxis_transform()
             else:

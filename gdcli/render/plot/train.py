@@ -314,19 +314,17 @@ def _draw_class_regions(ax: Axes, g: _Grid, colours: Sequence[str]) -> bool:
     cmap = ListedColormap([style.lighter(c, 0.72) for c in colours])
     cs = ax.contourf(g.gx, g.gy, label, levels=np.arange(k + 1) - 0.5, cmap=cmap)
     cs.set_gid("regions")
-    if np.unique(label).size < 2:
-        ax.text(
-            0.5,
-            0.97,
-            f"no decision boundary in this window: the model predicts class "
-            f"{int(label.flat[0])} everywhere",
-            transform=ax.transAxes,
-            ha="center",
-            va="top",
-            fontsize="small",
-            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#555555"},
-            gid="no-boundary",
+    if k == 2 and g.logits.shape[1] == 1 and float(np.max(np.abs(g.logits))) < 1e-3:
+        # |logit| < 1e-3 keeps p within 0.00025 of 1/2: the classes follow its sign alone
+        _note(
+            ax,
+            "p = 0.5 everywhere (|logit| < 0.001): the class follows the logit's sign",
+            0.03,
+            "undecided",
         )
+    if np.unique(label).size < 2:
+        text = f"no decision boundary in this window: class {int(label.flat[0])} everywhere"
+        _note(ax, text, 0.97, "no-boundary")
         return False
     if k == 2 and g.logits.shape[1] == 1:
         z = g.logits[:, 0].reshape(g.gx.shape)
@@ -337,6 +335,22 @@ def _draw_class_regions(ax: Axes, g: _Grid, colours: Sequence[str]) -> bool:
         )
     b.set_gid("boundary")
     return True
+
+
+def _note(ax: Axes, text: str, y: float, gid: str) -> None:
+    """A boxed line of text across the top (``y`` near 1) or bottom of the axes."""
+    ax.text(
+        0.5,
+        y,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="top" if y > 0.5 else "bottom",
+        fontsize="small",
+        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#555555"},
+        zorder=6,
+        gid=gid,
+    )
 
 
 def _draw_class_points(
