@@ -399,7 +399,8 @@ def test_sweep_marks_status_uses_log_axes_and_draws_iterations() -> None:
     assert budget.get_marker() == "s"
     (div,) = lines(metric_ax, "sweep-diverged:")
     assert div.get_marker() == "X" and ys(div).tolist() == [1.0]
-    legends = [a for ax in fig.axes for a in ax.artists if a.get_gid() == "status-legend"]
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    legends = [lg for lg in legends if lg.get_gid() == "status-legend"]
     status_texts = [t.get_text() for legend in legends for t in legend.get_texts()]
     assert any(t.startswith("diverged") for t in status_texts)
     assert "converged" in status_texts

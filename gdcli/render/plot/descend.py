@@ -380,7 +380,7 @@ def descend_contour_figure(run: DescendRun, window: Window | None = None) -> Fig
     if escaped:
         notes.append(
             f"{escaped} path{'s' if escaped > 1 else ''} left the window "
-            "(diverged or ran away): ▲ marks where"
+            "(diverged or ran away): a triangle on the edge marks where"
         )
     if notes:
         ax.set_title("; ".join(notes), fontsize="medium")

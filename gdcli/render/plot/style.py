@@ -109,14 +109,17 @@ def activation_style(name: str) -> dict[str, Any]:
 
 def log_axis_labels(axis: Any, lo: float, hi: float) -> None:
     """Readable tick labels on a log ``axis`` showing [lo, hi] (lo > 0): plain numbers
-    at the major ticks, and labels on minor ticks only when the range spans less
-    than a decade (then at 2, 3 and 5 times a power of ten), so labels never overlap."""
+    at the major ticks (powers of ten); on minor ticks only where they cannot
+    overlap: at 2, 3 and 5 times a power of ten within one decade, at 2 and 5
+    within two, none beyond."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     axis.set_major_formatter(plain)
-    if hi / lo < 10:
-        axis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
+    decades = math.log10(hi / lo) if hi > lo > 0 else 0.0
+    if decades <= 2:
+        subs = (2.0, 3.0, 5.0) if decades < 1 else (2.0, 5.0)
+        axis.set_minor_locator(LogLocator(subs=subs))
         axis.set_minor_formatter(plain)
     else:
         axis.set_minor_formatter(NullFormatter())

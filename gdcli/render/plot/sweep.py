@@ -170,18 +170,13 @@ def _status_legend(ax: Axes, statuses: set[str]) -> None:
         if s in statuses
     ]
     texts = [STATUS_LOOK[s][2] for s in STATUS_LOOK if s in statuses]
+    lines_legend = ax.get_legend()
     legend = ax.legend(
-        handles,
-        texts,
-        fontsize="small",
-        title="status",
-        title_fontsize="small",
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
+        handles, texts, fontsize="small", title="status", title_fontsize="small", loc="best"
     )
     legend.set_gid("status-legend")
-    ax.add_artist(legend)
+    if lines_legend is not None:  # keep the legend of the lines beside it
+        ax.add_artist(lines_legend)
 
 
 def _log_if_decades(values: np.ndarray, set_scale: Any) -> bool:
