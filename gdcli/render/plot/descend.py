@@ -383,7 +383,7 @@ def descend_contour_figure(run: DescendRun, window: Window | None = None) -> Fig
             "(diverged or ran away): a triangle on the edge marks where"
         )
     if notes:
-        ax.set_title("; ".join(notes), fontsize="medium")
+        ax.set_title("\n".join(notes), fontsize="medium")
     return fig
 
 
