@@ -452,7 +452,7 @@ def confusion_summary_figure(
     left.grid(True, alpha=0.3)
     off = M.copy()
     np.fill_diagonal(off, 0)
-    n_top = int(min(TOP_CONFUSED, np.count_nonzero(off)))
+    n_top = min(TOP_CONFUSED, int(np.count_nonzero(off)))
     flat = np.argsort(off, axis=None, kind="stable")[::-1][:n_top]
     rows_, cols_ = np.unravel_index(flat, M.shape)
     counts = off[rows_, cols_]
