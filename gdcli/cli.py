@@ -261,6 +261,14 @@ OutOpt = Annotated[
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing run directory.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No tables, no progress bar.")]
 PlotOpt = Annotated[bool, typer.Option("--plot", help="Also draw the pictures (PNG) of the run.")]
+WindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--window",
+        help="The box of a descent's contour map or curve: xmin,xmax[,ymin,ymax] "
+        "(default: the function's window and the starts).",
+    ),
+]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 3 when any run did not converge.")]
 WorkersOpt = Annotated[
     int,
@@ -334,6 +342,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "json_out": (JsonOpt, False),
     "quiet": (QuietOpt, False),
     "plot": (PlotOpt, False),
+    "window": (WindowOpt, None),
     "strict": (StrictOpt, False),
     "check_grad": (CheckGradOpt, False),
     "sweep": (SweepOpt, None),
@@ -351,7 +360,7 @@ def _experiment_command(
     this order) and ``--debug``, declared once in ``_OPTIONS``."""
     import inspect
 
-    shared = ("out", "force", "json_out", "quiet", "plot")
+    shared = ("out", "force", "json_out", "quiet", "plot", "window")
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [
         inspect.Parameter("config", kind, annotation=ConfigArg),
@@ -406,6 +415,7 @@ class RunOptions:
     workers: int
     strict: bool = False
     check_grad: bool = False
+    window: str | None = None
 
 
 @dataclass(frozen=True)
@@ -730,12 +740,14 @@ def compare_activations(config: Path, set_: list[str] | None, **options: Any) ->
 def plot_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by gdcli.")],
     json_out: JsonOpt = False,
+    window: WindowOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Draw the pictures of a finished run from its files (PNG, into the run directory)."""
-    from gdcli.render.plot import plot_run
+    from gdcli.render.plot import parse_window, plot_run
 
-    paths = [str(p) for p in plot_run(run_dir)]
+    box = parse_window(window) if window is not None else None
+    paths = [str(p) for p in plot_run(run_dir, box)]
     if json_out:
         _print_json({"run_dir": str(run_dir), "pictures": paths})
     else:
@@ -743,14 +755,15 @@ def plot_command(
             sys.stdout.write(p + "\n")
 
 
-def _plot(out_dir: Path) -> list[str]:
+def _plot(out_dir: Path, window: str | None = None) -> list[str]:
     """The pictures of a finished run. A run is a result whether or not it can be drawn
     (a run that diverged at once has nothing to draw), so a picture that cannot be
     made is a warning, never a change of the exit code."""
-    from gdcli.render.plot import plot_run
+    from gdcli.render.plot import parse_window, plot_run
 
     try:
-        return [p.name for p in plot_run(out_dir)]
+        box = parse_window(window) if window is not None else None
+        return [p.name for p in plot_run(out_dir, box)]
     except GdcliError as exc:
         _say(f"gdcli: warning: no pictures: {' '.join(str(exc).split())}")
     except Exception as exc:  # a picture must not cost the user the run's report
@@ -774,7 +787,7 @@ def _conclude(
     from gdcli.errors import Interrupted, StrictFailure
     from gdcli.render import report
 
-    pictures = _plot(Path(summary["out_dir"])) if opts.plot and not interrupted else []
+    pictures = _plot(Path(summary["out_dir"]), opts.window) if opts.plot and not interrupted else []
     if opts.json_out:
         _print_json(summary)
     elif not opts.quiet:

@@ -25,6 +25,7 @@ touches global state, and importing this package stays cheap.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,18 +40,21 @@ from gdcli.render.plot.descend import (
     MEDIAN_ABOVE_STARTS,
     DescendRun,
     Track,
+    Window,
     descend_basins_figure,
     descend_contour_figure,
     descend_convergence_figure,
     descend_curve_figure,
     descend_figures,
     load_descend_run,
+    parse_window,
 )
 from gdcli.render.plot.style import DPI, read_summary, save_figure
 from gdcli.render.plot.sweep import sweep_figure, sweep_figures
 from gdcli.render.plot.train import (
     TrainingPoints,
     confusion_figure,
+    confusion_summary_figure,
     decision_boundary_figure,
     load_training_points,
     train_figures,
@@ -70,6 +74,7 @@ __all__ = [
     "activations_accuracy_figure",
     "activations_loss_figure",
     "confusion_figure",
+    "confusion_summary_figure",
     "decision_boundary_figure",
     "descend_basins_figure",
     "descend_contour_figure",
@@ -77,6 +82,7 @@ __all__ = [
     "descend_curve_figure",
     "load_descend_run",
     "load_training_points",
+    "parse_window",
     "plot_run",
     "run_figures",
     "sweep_figure",
@@ -84,29 +90,31 @@ __all__ = [
 ]
 
 
-def plot_run(run_dir: Path) -> list[Path]:
+def plot_run(run_dir: Path, window: Window | None = None) -> list[Path]:
     """Draw the pictures of the run in ``run_dir`` and return the files written.
 
     The command is read from ``summary.json``; every file a picture needs is checked
     before anything is drawn, and a missing one is a ``UserError`` that names it.
     Each PNG is written atomically, so running this again redraws the same files.
+    ``window`` (``xmin, xmax[, ymin, ymax]``, see ``parse_window``) is the box of a
+    descent's contour map or curve; the function's own window when None.
     """
     run_dir = Path(run_dir)
     written: list[Path] = []
-    for name, fig in run_figures(run_dir):
+    for name, fig in run_figures(run_dir, window):
         path = run_dir / name
         save_figure(fig, path)
         written.append(path)
     return written
 
 
-def run_figures(run_dir: Path) -> Iterator[tuple[str, Figure]]:
+def run_figures(run_dir: Path, window: Window | None = None) -> Iterator[tuple[str, Figure]]:
     """``(file name, figure)`` for every picture of the run, built one at a time."""
     run_dir = Path(run_dir)
     summary = read_summary(run_dir)
     command = summary.get("command")
     drawers: dict[str, Callable[[Path, dict[str, Any]], Iterator[tuple[str, Figure]]]] = {
-        "descend": descend_figures,
+        "descend": partial(descend_figures, window=window),
         "train-mlp": train_figures,
         "compare-activations": compare_figures,
         "sweep": sweep_figures,

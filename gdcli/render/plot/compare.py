@@ -9,25 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gdcli.render.plot.style import (
-    HATCHES,
-    lighter,
-    new_figure,
-    numbers,
-    read_rows,
-    require,
-    require_columns,
-    series_style,
-)
+from gdcli.render.plot import style
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 
 def compare_figures(run_dir: Path, summary: dict[str, Any]) -> Iterator[tuple[str, Figure]]:
-    require(run_dir, "trace.csv")
-    header, rows = read_rows(run_dir)
-    require_columns(run_dir, header, ("activation", "seed", "epoch", "train_loss"))
+    style.require(run_dir, "trace.csv")
+    header, rows = style.read_rows(run_dir)
+    style.require_columns(run_dir, header, ("activation", "seed", "epoch", "train_loss"))
     yield "activations_loss.png", activations_loss_figure(rows, summary)
     yield "activations_accuracy.png", activations_accuracy_figure(summary)
 
@@ -40,45 +32,58 @@ def _activation_order(rows: Sequence[Mapping[str, str]], summary: Mapping[str, A
     return order
 
 
+def _geometric_band(values: np.ndarray) -> tuple[float, float, float]:
+    """Geometric mean of positive ``values`` and the band one geometric standard
+    deviation either side of it (``mean / s`` to ``mean * s``): on a log axis the band
+    is symmetric about the line and never reaches zero."""
+    v = values[np.isfinite(values) & (values > 0)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    logs = np.log(v)
+    mean, spread = float(np.exp(logs.mean())), float(np.exp(logs.std()))
+    return mean, mean / spread, mean * spread
+
+
+def _arithmetic_band(values: np.ndarray) -> tuple[float, float, float]:
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    mean, std = float(v.mean()), float(v.std())
+    return mean, mean - std, mean + std
+
+
 def activations_loss_figure(
     rows: Sequence[Mapping[str, str]], summary: Mapping[str, Any]
 ) -> Figure:
-    """Mean training loss per epoch of each activation over its seeds, with a band of
-    one standard deviation (log y). Lines have gid ``activation:<name>``, bands
-    ``band:<name>``."""
+    """Training loss per epoch of each activation over its seeds (one colour per
+    activation name, see ``style.activation_style``). When every loss is positive
+    the y axis is logarithmic and the line is the geometric mean with a band of one
+    geometric standard deviation (a ``mean ± std`` band would reach below zero on
+    a log axis and cover the picture); otherwise the mean ± 1 std on a linear axis.
+    Lines have gid ``activation:<name>``, bands ``band:<name>``."""
     acts = np.array([r["activation"] for r in rows])
     seeds = np.array([r["seed"] for r in rows])
-    epoch = numbers(rows, "epoch")
-    loss = numbers(rows, "train_loss")
-    order = _activation_order(rows, summary)
+    epoch = style.numbers(rows, "epoch")
+    loss = style.numbers(rows, "train_loss")
     n_seeds = len(set(seeds.tolist()))
-    fig = new_figure(7.6, 4.8, f"{summary.get('experiment', 'run')}: training loss per activation")
+    log = bool(np.all(loss[np.isfinite(loss)] > 0))
+    band_of = _geometric_band if log else _arithmetic_band
+    title = f"{summary.get('experiment', 'run')}: training loss per activation"
+    fig = style.new_figure(7.6, 4.8, title)
     ax = fig.add_subplot()
-    positive = True
-    for i, name in enumerate(order):
+    for name in _activation_order(rows, summary):
         mask = acts == name
         if not mask.any():
             continue
         epochs = np.unique(epoch[mask])
-        mean = np.array([np.nanmean(loss[mask & (epoch == e)]) for e in epochs])
-        std = np.array([np.nanstd(loss[mask & (epoch == e)]) for e in epochs])
-        style = series_style(i)
-        floor = np.where(mean > 0, mean * 1e-3, np.nan)
-        band = ax.fill_between(
-            epochs,
-            np.maximum(mean - std, floor),
-            mean + std,
-            color=style["color"],
-            alpha=0.18,
-            linewidth=0,
-        )
+        mid, lo, hi = np.array([band_of(loss[mask & (epoch == e)]) for e in epochs]).T
+        look = style.activation_style(name)
+        band = ax.fill_between(epochs, lo, hi, color=look["color"], alpha=0.18, linewidth=0)
         band.set_gid(f"band:{name}")
         ax.plot(
             epochs,
-            mean,
-            color=style["color"],
-            linestyle=style["linestyle"],
-            marker=style["marker"],
+            mid,
+            **look,
             markevery=0.1,
             markersize=5,
             markerfacecolor="white",
@@ -86,31 +91,42 @@ def activations_loss_figure(
             label=name,
             gid=f"activation:{name}",
         )
-        positive = positive and bool(np.all(mean[np.isfinite(mean)] > 0))
-    if positive:
+    seeds_text = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
+    if log:
         ax.set_yscale("log")
+        finite = loss[np.isfinite(loss)]
+        if finite.size:
+            style.log_axis_labels(ax.yaxis, float(finite.min()), float(finite.max()))
+        ax.set_title(
+            f"geometric mean, band ×/÷ 1 geometric std, over {seeds_text}", fontsize="medium"
+        )
+    else:
+        ax.set_title(f"mean ± 1 std over {seeds_text}", fontsize="medium")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss" + (" (log scale)" if positive else ""))
-    ax.set_title(
-        f"mean ± 1 std over {n_seeds} seed{'s' if n_seeds != 1 else ''}", fontsize="medium"
-    )
+    ax.set_ylabel("training loss" + (" (log scale)" if log else ""))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", title="activation", title_fontsize="small")
     return fig
 
 
-def activations_accuracy_figure(summary: Mapping[str, Any]) -> Figure:
-    """Test accuracy per activation as bars with one-std error bars; an activation
-    without a test accuracy shows its training accuracy instead, hatched the same
-    but marked "(train)" under its name. Bars have gid ``bar:<name>``."""
-    results = list(summary.get("results") or [])
-
-    def stat(r: Mapping[str, Any], key: str) -> tuple[float, float]:
+def _accuracy_of(r: Mapping[str, Any]) -> tuple[float, float, bool]:
+    """Test accuracy (mean, std) of one result, or the training accuracy (and True)
+    when there is no test accuracy; NaN when there is neither."""
+    for key, is_train in (("test_accuracy", False), ("train_accuracy", True)):
         s = r.get(key) or {}
-        mean, std = s.get("mean"), s.get("std")
-        return (math.nan if mean is None else float(mean), 0.0 if std is None else float(std))
+        if s.get("mean") is not None:
+            return float(s["mean"]), float(s.get("std") or 0.0), is_train
+    return math.nan, 0.0, False
 
-    fig = new_figure(
+
+def activations_accuracy_figure(summary: Mapping[str, Any]) -> Figure:
+    """Test accuracy per activation as bars (one colour per activation name) with
+    one-std error bars clipped to [0, 1], since an accuracy cannot leave it; an
+    activation without a test accuracy shows its training accuracy instead, marked
+    "(train)" under its name. Value labels sit inside the axes. Bars have gid
+    ``bar:<name>``, error bars ``error:<name>``, labels ``value:<name>``."""
+    results = list(summary.get("results") or [])
+    fig = style.new_figure(
         max(5.0, 1.2 * len(results) + 2.5),
         4.8,
         f"{summary.get('experiment', 'run')}: accuracy per activation",
@@ -120,36 +136,46 @@ def activations_accuracy_figure(summary: Mapping[str, Any]) -> Figure:
     used_train = False
     for i, r in enumerate(results):
         name = str(r["activation"])
-        mean, std = stat(r, "test_accuracy")
-        if math.isnan(mean):
-            mean, std = stat(r, "train_accuracy")
-            used_train = used_train or not math.isnan(mean)
-            names.append(f"{name}\n(train)" if not math.isnan(mean) else name)
-        else:
-            names.append(name)
-        style = series_style(i)
-        bars = ax.bar(
-            i,
-            0.0 if math.isnan(mean) else mean,
-            yerr=std,
-            width=0.7,
-            color=lighter(style["color"], 0.35),
-            edgecolor=style["color"],
-            hatch=HATCHES[i % len(HATCHES)],
-            linewidth=1.2,
-            capsize=6,
-            error_kw={"elinewidth": 1.2, "ecolor": "black"},
-        )
-        bars.patches[0].set_gid(f"bar:{name}")
-        text = "n/a" if math.isnan(mean) else f"{mean:.3f}\n± {std:.3f}"
-        top = 0.0 if math.isnan(mean) else mean + std
-        ax.text(i, top + 0.015, text, ha="center", va="bottom", fontsize="small")
+        mean, std, is_train = _accuracy_of(r)
+        used_train = used_train or is_train
+        names.append(f"{name}\n(train)" if is_train else name)
+        _accuracy_bar(ax, i, name, mean, std)
     ax.set_xticks(range(len(results)), names)
-    ax.set_ylim(0.0, 1.15)
+    # room above 1.0 for a two-line label over a bar at 1.0
+    ax.set_ylim(0.0, 1.22)
+    ax.set_yticks(np.linspace(0.0, 1.0, 6))
     ax.set_xlabel("activation")
     ax.set_ylabel("test accuracy" + (" (training where marked)" if used_train else ""))
     runs = sorted({int(r.get("runs") or 0) for r in results})
     if runs:
-        ax.set_title(f"mean ± 1 std over {', '.join(map(str, runs))} runs", fontsize="medium")
+        ax.set_title(
+            f"mean ± 1 std over {', '.join(map(str, runs))} runs (bars clipped to [0, 1])",
+            fontsize="medium",
+        )
     ax.grid(True, axis="y", alpha=0.3)
     return fig
+
+
+def _accuracy_bar(ax: Axes, i: int, name: str, mean: float, std: float) -> None:
+    """Bar ``i`` at ``mean`` with its error bar clipped to [0, 1] and its label."""
+    look = style.activation_style(name)
+    height = 0.0 if math.isnan(mean) else mean
+    below, above = min(std, height), min(std, max(1.0 - height, 0.0))
+    bars = ax.bar(
+        i,
+        height,
+        width=0.7,
+        color=style.lighter(look["color"], 0.35),
+        edgecolor=look["color"],
+        hatch=style.HATCHES[i % len(style.HATCHES)],
+        linewidth=1.2,
+    )
+    bars.patches[0].set_gid(f"bar:{name}")
+    if not math.isnan(mean):
+        err = ax.errorbar(
+            i, height, yerr=[[below], [above]], color="black", elinewidth=1.2, capsize=6
+        )
+        err.lines[2][0].set_gid(f"error:{name}")
+    text = "n/a" if math.isnan(mean) else f"{mean:.3f}\n± {std:.3f}"
+    label = ax.text(i, height + above + 0.015, text, ha="center", va="bottom", fontsize="small")
+    label.set_gid(f"value:{name}")

@@ -168,26 +168,58 @@ def _tracks(
     return tuple(labels[r] for r in sorted(labels)), tuple(tracks)
 
 
-def descend_figures(run_dir: Path, summary: dict[str, Any]) -> Iterator[tuple[str, Figure]]:
+Window = tuple[float, ...]
+"""A drawing window: (xmin, xmax) or (xmin, xmax, ymin, ymax)."""
+
+
+def parse_window(text: str) -> Window:
+    """``"xmin,xmax[,ymin,ymax]"`` -> the window; a ``UserError`` saying what is wrong."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    ok = len(values) in (2, 4) and all(math.isfinite(v) for v in values)
+    if ok and all(values[i] < values[i + 1] for i in range(0, len(values), 2)):
+        return values
+    raise UserError(
+        f"--window {text!r}: expected xmin,xmax or xmin,xmax,ymin,ymax as finite numbers "
+        "with each min below its max, e.g. --window -2,2,-1,3"
+    )
+
+
+def descend_figures(
+    run_dir: Path, summary: dict[str, Any], window: Window | None = None
+) -> Iterator[tuple[str, Figure]]:
     run = load_descend_run(run_dir)
     if run.dimension == 2:
-        yield "contour.png", descend_contour_figure(run)
+        yield "contour.png", descend_contour_figure(run, window)
     elif run.dimension == 1:
-        yield "curve.png", descend_curve_figure(run)
+        yield "curve.png", descend_curve_figure(run, window)
     yield "convergence.png", descend_convergence_figure(run)
     if run.n_starts >= BASIN_MIN_STARTS:
         yield "basins.png", descend_basins_figure(run)
 
 
-def _plot_box(run: DescendRun, pad: float = 0.05) -> list[tuple[float, float]]:
-    """The box to draw: the library's plotting window, or a box around the points for a
-    formula, widened to hold every start and every path that did not diverge."""
-    parts = [t.x[:1] for tracks in run.tracks for t in tracks]
-    parts += [t.x for tracks in run.tracks for t in tracks if not t.diverged]
+def _plot_box(
+    run: DescendRun, pad: float = 0.05, window: Window | None = None
+) -> list[tuple[float, float]]:
+    """The box to draw: ``window`` when given (its first two coordinates), else the
+    function's window (the library's plotting window, or a box around the starts
+    for a formula) widened to hold every start, every known point and the end of
+    every path that converged. A path that runs far away is not followed: it leaves
+    the box and is marked where it leaves (``_draw_escapes``)."""
+    if window is not None:
+        pairs = [(window[i], window[i + 1]) for i in range(0, len(window), 2)]
+        default = _plot_box(run, pad) if len(pairs) < run.dimension else []
+        return (pairs + default[len(pairs) :])[: run.dimension]
+    starts = [t.x[:1] for tracks in run.tracks for t in tracks]
+    parts = starts + [t.x[-1:] for tracks in run.tracks for t in tracks if t.status == "converged"]
     parts += [np.array([p.x]) for p in run.function.known_points()]
     points = np.concatenate(parts) if parts else np.zeros((0, run.dimension))
     points = points[np.isfinite(points).all(axis=1)]
-    box = [list(b) for b in run.function.window(points)]
+    first = np.concatenate(starts) if starts else points
+    box = [list(b) for b in run.function.window(first[np.isfinite(first).all(axis=1)])]
     if points.size:
         lo, hi = points.min(axis=0), points.max(axis=0)
         for k, b in enumerate(box):
@@ -195,6 +227,31 @@ def _plot_box(run: DescendRun, pad: float = 0.05) -> list[tuple[float, float]]:
             b[0] = min(b[0], lo[k] - pad * span)
             b[1] = max(b[1], hi[k] + pad * span)
     return [(float(a), float(b)) for a, b in box]
+
+
+def _exit_point(x: np.ndarray, box: Sequence[tuple[float, float]]) -> tuple[np.ndarray, int] | None:
+    """Where a path (T, 2) whose end lies outside ``box`` (or is not finite) last
+    crosses the box's edge, and which edge (0 left, 1 right, 2 bottom, 3 top);
+    None when the path ends inside."""
+    lo = np.array([b[0] for b in box])
+    hi = np.array([b[1] for b in box])
+    finite = np.isfinite(x).all(axis=1)
+    inside = finite & np.all((x >= lo) & (x <= hi), axis=1)
+    if inside[-1] or not inside.any():
+        return None
+    k = int(np.flatnonzero(inside)[-1])
+    p = x[k]
+    if k + 1 < len(x) and finite[k + 1]:
+        d = x[k + 1] - p
+    else:  # the next step overflowed: keep the last direction of travel
+        d = p - x[k - 1] if k > 0 else np.array([1.0, 0.0])
+    if not np.any(d):
+        d = np.array([1.0, 0.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_edges = np.where(d > 0, (hi - p) / d, np.where(d < 0, (lo - p) / d, np.inf))
+    axis = int(np.argmin(t_edges))
+    edge = 2 * axis + (1 if d[axis] > 0 else 0)
+    return np.clip(p + float(t_edges[axis]) * d, lo, hi), edge
 
 
 def _joined(parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -284,7 +341,7 @@ def _surface(run: DescendRun, box: Sequence[tuple[float, float]], n: int, k: int
     return _Surface(gx, gy, height, np.array(levels), base, f_star is not None and base == f_star)
 
 
-def descend_contour_figure(run: DescendRun) -> Figure:
+def descend_contour_figure(run: DescendRun, window: Window | None = None) -> Figure:
     """Filled contour map of f with every optimizer's path (2 variables).
 
     f is shifted to ``f - f* + eps`` (``f*`` the lowest known minimum, else the
@@ -292,17 +349,21 @@ def descend_contour_figure(run: DescendRun) -> Figure:
     ``_surface``), so a narrow valley such as Rosenbrock's shows as nested bands.
     Each optimizer's paths form one line (gid ``path:<run>``, pieces joined by NaN),
     with its starts (``o``, gid ``start:<run>``) and ends (``X``, gid ``end:<run>``);
-    known critical points have gid ``known:<kind>``.
+    known critical points have gid ``known:<kind>``. The box is ``window`` or the
+    function's window with the starts (see ``_plot_box``); a path that ends outside
+    it is marked where it leaves (gid ``escaped:<run>``) and counted in a note.
     """
     if run.dimension != 2:
         raise ValueError("a contour map needs a function of 2 variables")
-    box = _plot_box(run)
+    box = _plot_box(run, window=window)
     many = run.n_starts > 1
     fig = new_figure(7.2, 7.6, f"{run.name}: optimizer paths on {_function_text(run)}")
     ax = fig.add_subplot()
     _draw_surface(fig, ax, _surface(run, box, 300, 14))
+    escaped = 0
     for r, (label, tracks) in enumerate(zip(run.labels, run.tracks, strict=True)):
         _draw_paths(ax, run, r, label, tracks)
+        escaped += _draw_escapes(ax, r, tracks, box)
     _draw_known_points(ax, run.function.known_points(), lambda p: (p.x[0], p.x[1]))
     handles, texts = ax.get_legend_handles_labels()
     handles += [
@@ -315,9 +376,44 @@ def descend_contour_figure(run: DescendRun) -> Figure:
     ax.set_ylim(*box[1])
     ax.set_xlabel(run.variables[0])
     ax.set_ylabel(run.variables[1])
-    if many:
-        ax.set_title(f"{run.n_starts} starts per optimizer", fontsize="medium")
+    notes = [f"{run.n_starts} starts per optimizer"] if many else []
+    if escaped:
+        notes.append(
+            f"{escaped} path{'s' if escaped > 1 else ''} left the window "
+            "(diverged or ran away): a triangle on the edge marks where"
+        )
+    if notes:
+        ax.set_title("\n".join(notes), fontsize="medium")
     return fig
+
+
+_EDGE_MARKERS = ("<", ">", "v", "^")  # pointing out of the left, right, bottom, top edge
+
+
+def _draw_escapes(
+    ax: Axes, r: int, tracks: Sequence[Track], box: Sequence[tuple[float, float]]
+) -> int:
+    """Optimizer ``r``'s paths that end outside ``box``: a triangle on the edge
+    where each leaves, pointing the way it went (gid ``escaped:<run>``). Returns
+    how many there are."""
+    exits = [e for e in (_exit_point(t.x, box) for t in tracks) if e is not None]
+    colour = series_style(r)["color"]
+    for edge in range(4):
+        xy = np.array([p for p, e in exits if e == edge])
+        if xy.size:
+            _mark(
+                ax,
+                xy,
+                _EDGE_MARKERS[edge],
+                11,
+                colour,
+                "black",
+                1.0,
+                zorder=6,
+                clip_on=False,
+                gid=f"escaped:{r}",
+            )
+    return len(exits)
 
 
 def _draw_surface(fig: Figure, ax: Axes, surf: _Surface) -> None:
@@ -418,15 +514,17 @@ def _function_text(run: DescendRun) -> str:
     fn = run.function
     if fn.entry is not None and fn.name == fn.entry.name:
         return f"{fn.name} ({len(fn.variables)}-D)" if fn.entry.dimension is None else fn.name
-    return f"f = {fn.formula}"
+    from gdcli.render.plot.maths import formula_mathtext
+
+    return f"f = {formula_mathtext(fn.formula)}"
 
 
-def descend_curve_figure(run: DescendRun) -> Figure:
+def descend_curve_figure(run: DescendRun, window: Window | None = None) -> Figure:
     """The curve of a 1-variable function with each optimizer's iterates on it
     (one line per optimizer, gid ``path:<run>``)."""
     if run.dimension != 1:
         raise ValueError("a curve needs a function of 1 variable")
-    ((x0, x1),) = _plot_box(run)
+    ((x0, x1),) = _plot_box(run, window=window)
     xs = np.linspace(x0, x1, 800)
     ys = run.function.values(xs[:, None])
     fig = new_figure(7.6, 5.2, f"{run.name}: iterates on {_function_text(run)}")
@@ -458,6 +556,8 @@ def descend_curve_figure(run: DescendRun) -> Figure:
         lo, hi = float(finite.min()), float(finite.max())
         span = max(hi - lo, 1e-12)
         ax.set_ylim(lo - 0.05 * span, hi + 0.05 * span)
+    if window is not None and len(window) == 4:
+        ax.set_ylim(window[2], window[3])
     ax.set_xlim(x0, x1)
     ax.set_xlabel(run.variables[0])
     ax.set_ylabel("f")
@@ -505,13 +605,18 @@ def descend_convergence_figure(run: DescendRun) -> Figure:
     ax = fig.add_subplot()
     drawn: list[np.ndarray] = []
     firsts: list[float] = []
+    log_x = _iterations_span_decades(run)
     for r, (label, tracks) in enumerate(zip(run.labels, run.tracks, strict=True)):
-        mid, first = _draw_convergence_line(ax, r, label, tracks, f_star, many)
+        mid, first = _draw_convergence_line(ax, r, label, tracks, f_star, many, int(log_x))
         drawn.append(mid)
         firsts += first
     values = np.concatenate(drawn) if drawn else np.zeros(0)
     _convergence_y_axis(ax, values[np.isfinite(values)], firsts, f_star, minima)
-    ax.set_xlabel("iteration")
+    if log_x:
+        ax.set_xscale("log")
+        ax.set_xlabel("iteration + 1 (log scale: the runs' lengths span decades)")
+    else:
+        ax.set_xlabel("iteration")
     ax.grid(True, which="major", alpha=0.3)
     if many:
         ax.set_title(f"median over {run.n_starts} starts, band 25–75%", fontsize="medium")
@@ -519,6 +624,15 @@ def descend_convergence_figure(run: DescendRun) -> Figure:
         ax.set_title(f"one line per start ({run.n_starts} starts)", fontsize="medium")
     ax.legend(fontsize="small", loc="best")
     return fig
+
+
+def _iterations_span_decades(run: DescendRun) -> bool:
+    """Whether the longest track has at least 10 times the iterations (+ 1) of the
+    shortest: then a linear axis squeezes the short ones against x = 0."""
+    lengths = [
+        int(t.iteration[-1]) + 1 for tracks in run.tracks for t in tracks if t.iteration.size
+    ]
+    return bool(lengths) and max(lengths) >= 10 * min(lengths)
 
 
 def _gap(t: Track, f_star: float | None) -> np.ndarray:
@@ -531,17 +645,25 @@ def _gap(t: Track, f_star: float | None) -> np.ndarray:
 
 
 def _draw_convergence_line(
-    ax: Axes, r: int, label: str, tracks: Sequence[Track], f_star: float | None, many: bool
+    ax: Axes,
+    r: int,
+    label: str,
+    tracks: Sequence[Track],
+    f_star: float | None,
+    many: bool,
+    shift: int = 0,
 ) -> tuple[np.ndarray, list[float]]:
-    """Optimizer ``r``'s line (or median and band) with an ``X`` where it ended;
-    returns the values drawn and the first gap of every start."""
+    """Optimizer ``r``'s line (or median and band) with an ``X`` where it ended,
+    drawn at iteration + ``shift``; returns the values drawn and the first gap of
+    every start."""
     style = series_style(r)
     if many:
         it, mid, lo, hi = _median_curve(tracks, lambda t: _gap(t, f_star))
+        it = it + shift
         band = ax.fill_between(it, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
         band.set_gid(f"band:{r}")
     else:
-        joined = _joined([np.column_stack([t.iteration, _gap(t, f_star)]) for t in tracks])
+        joined = _joined([np.column_stack([t.iteration + shift, _gap(t, f_star)]) for t in tracks])
         it, mid = joined[:, 0], joined[:, 1]
     firsts = [float(v) for t in tracks for v in _gap(t, f_star)[:1] if np.isfinite(v)]
     diverged = sum(t.diverged for t in tracks)
@@ -563,7 +685,7 @@ def _draw_convergence_line(
     )
     ends = [(it, mid)]
     if not many:
-        ends = [(t.iteration, _gap(t, f_star)) for t in tracks if not t.diverged]
+        ends = [(t.iteration + shift, _gap(t, f_star)) for t in tracks if not t.diverged]
     for end_it, end_v in ends if not (many and diverged) else []:
         ok = np.flatnonzero(np.isfinite(end_v) & (end_v > 0 if f_star is not None else True))
         if ok.size:
@@ -614,6 +736,27 @@ class _Basin:
     marker: str
 
 
+def _basin_key(entry: Mapping[str, Any], found: list[np.ndarray]) -> str:
+    """The basin of one summary entry: ``known:<point>`` for the known minimum
+    summary.json names as its nearest, ``found:<j>`` for the j-th minimum the
+    library does not know (``found`` grows as new ones appear), else ``none``."""
+    nearest = entry.get("nearest_minimum")
+    if nearest is not None and entry.get("status") != "diverged":
+        return "known:" + ",".join(repr(float(v)) for v in nearest)
+    x = np.array(entry.get("x") or [], dtype=np.float64)
+    if entry.get("classification") != "minimum" or not x.size or not np.isfinite(x).all():
+        return "none"
+    for j, c in enumerate(found):
+        if np.linalg.norm(c - x) <= 1e-3 * max(1.0, float(np.linalg.norm(c))):
+            return f"found:{j}"
+    found.append(x)
+    return f"found:{len(found) - 1}"
+
+
+def _where(v: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{a:.3g}" for a in v) + ")"
+
+
 def _basin_keys(run: DescendRun) -> tuple[list[list[str]], list[_Basin]]:
     """For every run and start, the minimum it reached, and the basins in legend order.
 
@@ -621,45 +764,24 @@ def _basin_keys(run: DescendRun) -> tuple[list[list[str]], list[_Basin]]:
     that ended at a minimum the library does not know is grouped with the other
     starts that ended within a small distance of it; every other start is "none".
     """
-    known = {tuple(m.x): m for m in run.function.known_minima()}
     found: list[np.ndarray] = []
     keys: list[list[str]] = [[] for _ in run.tracks]
     for entry in run.results:
-        r = int(entry["run"])
-        nearest = entry.get("nearest_minimum")
-        x = np.array(entry.get("x") or [], dtype=np.float64)
-        if nearest is not None and entry.get("status") != "diverged":
-            key = "known:" + ",".join(repr(float(v)) for v in nearest)
-        elif entry.get("classification") == "minimum" and x.size and np.isfinite(x).all():
-            for j, c in enumerate(found):
-                if np.linalg.norm(c - x) <= 1e-3 * max(1.0, float(np.linalg.norm(c))):
-                    key = f"found:{j}"
-                    break
-            else:
-                found.append(x)
-                key = f"found:{len(found) - 1}"
-        else:
-            key = "none"
-        if r < len(keys):
-            keys[r].append(key)
-
-    def where(v: Sequence[float]) -> str:
-        return "(" + ", ".join(f"{a:.3g}" for a in v) + ")"
-
-    ordered = [f"known:{','.join(repr(float(v)) for v in k)}" for k in known]
-    ordered += [f"found:{j}" for j in range(len(found))]
+        key = _basin_key(entry, found)
+        if int(entry["run"]) < len(keys):
+            keys[int(entry["run"])].append(key)
     used = {k for ks in keys for k in ks}
+    known = [m.x for m in run.function.known_minima()]
+    ordered = [f"known:{','.join(repr(float(v)) for v in x)}" for x in known]
+    ordered += [f"found:{j}" for j in range(len(found))]
     ordered += sorted(k for k in used if k.startswith("known:") and k not in ordered)
     basins: list[_Basin] = []
-    for key in ordered:
-        if key not in used:
-            continue
+    for key in (k for k in ordered if k in used):
         i = len(basins)
         if key.startswith("known:"):
-            point = [float(v) for v in key[6:].split(",")]
-            label = f"minimum {where(point)}"
+            label = f"minimum {_where([float(v) for v in key[6:].split(',')])}"
         else:
-            label = f"minimum near {where(found[int(key[6:])].tolist())}"
+            label = f"minimum near {_where(found[int(key[6:])].tolist())}"
         basins.append(_Basin(key, label, PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]))
     if "none" in used:
         basins.append(_Basin("none", "none (no minimum reached)", NONE_COLOUR, "o"))

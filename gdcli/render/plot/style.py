@@ -83,6 +83,48 @@ def series_style(i: int) -> dict[str, Any]:
     }
 
 
+# One look per activation, keyed by its name and never by its rank in a run, so that
+# relu is vermillion in every picture of every run. Names not listed here (a new
+# activation) get a look from their name's checksum: still the same in every picture.
+ACTIVATION_LOOK: dict[str, dict[str, Any]] = {
+    "linear": {"color": "#000000", "linestyle": ":", "marker": "o"},
+    "sigmoid": {"color": "#0072B2", "linestyle": "-", "marker": "s"},
+    "tanh": {"color": "#009E73", "linestyle": "-.", "marker": "^"},
+    "relu": {"color": "#D55E00", "linestyle": "--", "marker": "D"},
+    "leaky_relu": {"color": "#CC79A7", "linestyle": (0, (6, 1.5)), "marker": "v"},
+    "heaviside": {"color": "#E69F00", "linestyle": (0, (3, 1, 1, 1, 1, 1)), "marker": "P"},
+    "elu": {"color": "#56B4E9", "linestyle": (0, (1, 1)), "marker": "h"},
+    "softplus": {"color": "#882255", "linestyle": (0, (8, 2, 2, 2)), "marker": "<"},
+    "gelu": {"color": "#44AA99", "linestyle": "--", "marker": ">"},
+}
+
+
+def activation_style(name: str) -> dict[str, Any]:
+    """Colour, line style and marker of activation ``name``: the same in every picture."""
+    import zlib
+
+    look = ACTIVATION_LOOK.get(name)
+    return dict(look) if look else series_style(zlib.crc32(name.encode()) % 64)
+
+
+def log_axis_labels(axis: Any, lo: float, hi: float) -> None:
+    """Readable tick labels on a log ``axis`` showing [lo, hi] (lo > 0): plain numbers
+    at the major ticks (powers of ten); on minor ticks only where they cannot
+    overlap: at 2, 3 and 5 times a power of ten within one decade, at 2 and 5
+    within two, none beyond."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    decades = math.log10(hi / lo) if hi > lo > 0 else 0.0
+    if decades <= 2:
+        subs = (2.0, 3.0, 5.0) if decades < 1 else (2.0, 5.0)
+        axis.set_minor_locator(LogLocator(subs=subs))
+        axis.set_minor_formatter(plain)
+    else:
+        axis.set_minor_formatter(NullFormatter())
+
+
 def save_figure(fig: Figure, path: Path) -> None:
     """Save ``fig`` as a 150-dpi PNG at ``path`` atomically; its title goes into the
     PNG's ``Title`` text chunk."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from gdcli.errors import UserError
 from gdcli.render.plot.style import new_figure, series_style
@@ -29,14 +32,35 @@ def _value_text(v: object) -> str:
     return json.dumps(v) if isinstance(v, (list, dict)) else str(v)
 
 
+# How each point's status is drawn: marker, filled?, legend text. "finished" is what
+# older summaries say of every point that ran (they had no status of the run itself).
+STATUS_LOOK: dict[str, tuple[str, bool, str]] = {
+    "converged": ("o", True, "converged"),
+    "finished": ("o", True, "finished"),
+    "max_iterations": ("s", False, "budget spent (max_iterations)"),
+    "early_stopped": ("D", True, "early stopped"),
+    "diverged": ("X", True, "diverged (no usable value: drawn on the top edge)"),
+    "interrupted": ("P", False, "interrupted (drawn on the top edge)"),
+    "failed": ("x", True, "failed (drawn on the top edge)"),
+}
+_OFF_SCALE = ("diverged", "interrupted", "failed")  # their metric is not drawn as a value
+
+
+@dataclass(frozen=True)
+class _Point:
+    x: float  # position on the x axis (the value, or the category's index)
+    metric: float  # NaN when there is none or it is not usable
+    iterations: float  # NaN when the summary has no count
+    status: str
+
+
 @dataclass
 class _SweepSeries:
-    """The points of a sweep grouped into lines: ``series[key]`` holds the
-    ``(x position, metric)`` pairs of one value ``raw[key]`` of the other keys."""
+    """The points of a sweep grouped into lines: ``series[key]`` holds the points of
+    one value ``raw[key]`` of the other keys, in x order."""
 
-    series: dict[tuple[str, ...], list[tuple[float, float]]] = field(default_factory=dict)
+    series: dict[tuple[str, ...], list[_Point]] = field(default_factory=dict)
     raw: dict[tuple[str, ...], tuple[Any, ...]] = field(default_factory=dict)
-    left_out: dict[str, int] = field(default_factory=dict)
 
 
 def _categories(xs: list[Any], numeric: bool) -> list[str]:
@@ -48,54 +72,132 @@ def _categories(xs: list[Any], numeric: bool) -> list[str]:
     return categories
 
 
+def _status(p: Mapping[str, Any]) -> str:
+    """A point's status; an unknown word is drawn as "finished"."""
+    status = str(p.get("status") or "finished")
+    return status if status in STATUS_LOOK else "finished"
+
+
+def _number(v: object) -> float:
+    return float(v) if _is_number(v) and math.isfinite(float(v)) else math.nan  # type: ignore[arg-type]
+
+
 def _group_points(
     points: list[Any], first: str, rest: list[str], categories: list[str] | None
 ) -> _SweepSeries:
-    """Group the finished points with a metric by the values of the ``rest`` keys;
-    count the others by why they are left out. ``categories`` is None for numbers."""
+    """Group the points by the values of the ``rest`` keys. ``categories`` is None
+    for numbers. A diverged, interrupted or failed point keeps its status but no
+    metric: its value says nothing about the swept setting."""
     out = _SweepSeries()
     for p in points:
         values = p.get("values") or {}
-        value = (p.get("metric") or {}).get("value")
         x = values.get(first)
-        status = str(p.get("status", "finished"))
-        if status != "finished" or value is None or x is None:
-            why = status if status != "finished" else "no metric"
-            out.left_out[why] = out.left_out.get(why, 0) + 1
+        if x is None:
             continue
+        status = _status(p)
+        metric = math.nan if status in _OFF_SCALE else _number((p.get("metric") or {}).get("value"))
         pos = float(x) if categories is None else float(categories.index(_value_text(x)))
         other = tuple(values.get(k) for k in rest)
         key = tuple(_value_text(v) for v in other)
         out.raw[key] = other
-        out.series.setdefault(key, []).append((pos, float(value)))
+        point = _Point(pos, metric, _number(p.get("iterations")), status)
+        out.series.setdefault(key, []).append(point)
+    for pts in out.series.values():
+        pts.sort(key=lambda q: q.x)
     return out
 
 
-def _draw_sweep_lines(ax: Axes, grouped: _SweepSeries, rest: list[str], metric_name: str) -> None:
+def _draw_series(
+    ax: Axes, grouped: _SweepSeries, rest: list[str], name: str, value: str, gid: str
+) -> None:
+    """One line per value of the other keys through the points that have a usable
+    ``value`` ("metric" or "iterations"), a marker per point by its status; points
+    off the scale sit on the top edge (gid ``<gid>-off:<key>``)."""
     for i, key in enumerate(sorted(grouped.series, key=lambda k: _sort_key(grouped.raw[k]))):
-        pts = sorted(grouped.series[key])
-        style = series_style(i)
-        label = ", ".join(f"{k} = {v}" for k, v in zip(rest, key, strict=True)) or metric_name
+        pts = grouped.series[key]
+        look = series_style(i)
+        label = ", ".join(f"{k} = {v}" for k, v in zip(rest, key, strict=True)) or name
+        x = np.array([q.x for q in pts])
+        y = np.array([getattr(q, value) for q in pts])
+        usable = np.isfinite(y)
         ax.plot(
-            [a for a, _ in pts],
-            [b for _, b in pts],
-            color=style["color"],
-            linestyle=style["linestyle"],
-            marker=style["marker"],
-            markersize=7,
-            markerfacecolor="white",
+            x[usable],
+            y[usable],
+            color=look["color"],
+            linestyle=look["linestyle"],
             linewidth=1.6,
             label=label,
-            gid="sweep:" + ",".join(key),
+            gid=f"{gid}:" + ",".join(key),
         )
+        for status in {q.status for q in pts}:
+            marker, filled, _ = STATUS_LOOK[status]
+            mask = np.array([q.status == status for q in pts])
+            off = status in _OFF_SCALE or (value == "iterations" and status != "converged")
+            if status in _OFF_SCALE:
+                ys, transform = np.ones(int(mask.sum())), ax.get_xaxis_transform()
+            else:
+                ys, transform = y[mask], ax.transData
+            ax.plot(
+                x[mask],
+                ys,
+                linestyle="none",
+                marker=marker,
+                markersize=9,
+                color=look["color"],
+                markerfacecolor=look["color"] if filled else "white",
+                markeredgecolor="black" if off else look["color"],
+                transform=transform,
+                clip_on=False,
+                zorder=4,
+                gid=f"{gid}-{status}:" + ",".join(key),
+            )
+
+
+def _status_legend(ax: Axes, statuses: set[str]) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker=STATUS_LOOK[s][0],
+            markersize=8,
+            color="#555555",
+            markerfacecolor="#555555" if STATUS_LOOK[s][1] else "white",
+        )
+        for s in STATUS_LOOK
+        if s in statuses
+    ]
+    texts = [STATUS_LOOK[s][2] for s in STATUS_LOOK if s in statuses]
+    lines_legend = ax.get_legend()
+    legend = ax.legend(
+        handles, texts, fontsize="small", title="status", title_fontsize="small", loc="best"
+    )
+    legend.set_gid("status-legend")
+    if lines_legend is not None:  # keep the legend of the lines beside it
+        ax.add_artist(lines_legend)
+
+
+def _log_if_decades(values: np.ndarray, set_scale: Any) -> bool:
+    """Log scale when every finite value is positive and they span more than a decade."""
+    v = values[np.isfinite(values)]
+    if v.size and bool(np.all(v > 0)) and v.max() / v.min() > 10:
+        set_scale("log")
+        return True
+    return False
 
 
 def sweep_figure(summary: Mapping[str, Any]) -> Figure:
     """The swept value against the metric: one line per value of the other keys
-    (gid ``sweep:<values of the other keys>``). The x axis is logarithmic when every
-    value is positive and they span more than a decade; other values than numbers
-    are categories in the order they first appear. Points that did not finish, or
-    have no metric, are left out and counted in the subtitle."""
+    (gid ``sweep:<values of the other keys>``) through the points that ended with
+    a usable value, and a marker per point by its status (gid
+    ``sweep-<status>:<values>``; diverged, interrupted and failed points sit on the
+    top edge, since their value says nothing). Axes are logarithmic where the values
+    are positive and span more than a decade; other values than numbers are
+    categories in the order they first appear. For a descend sweep whose summary
+    counts iterations, a second panel draws the iterations against the swept value
+    (gid ``iterations:<values>``)."""
     keys = [str(k) for k in summary.get("keys") or []]
     points = list(summary.get("points") or [])
     if not keys:
@@ -109,24 +211,32 @@ def sweep_figure(summary: Mapping[str, Any]) -> Figure:
     numeric = all(_is_number(v) for v in xs_all if v is not None)
     categories = _categories(xs_all, numeric)
     grouped = _group_points(points, first, rest, None if numeric else categories)
-    fig = new_figure(
-        7.6, 4.8, f"{summary.get('experiment', 'sweep')}: {metric_name} against {first}"
+    with_iterations = summary.get("base_command") == "descend" and any(
+        _is_number(p.get("iterations")) for p in points
     )
-    ax = fig.add_subplot()
-    _draw_sweep_lines(ax, grouped, rest, metric_name)
-    xs = [float(v) for v in xs_all if v is not None] if numeric else []
-    if xs and min(xs) > 0 and max(xs) / min(xs) > 10:
-        ax.set_xscale("log")
-    if not numeric:
-        ax.set_xticks(range(len(categories)), categories)
-    ax.set_xlabel(first + (" (log scale)" if ax.get_xscale() == "log" else ""))
-    ax.set_ylabel(metric_name)
-    ax.grid(True, alpha=0.3)
-    if rest:
-        ax.legend(fontsize="small")
-    if grouped.left_out:
-        counts = ", ".join(f"{n} {why}" for why, n in sorted(grouped.left_out.items()))
-        ax.set_title(f"left out: {counts}", fontsize="medium")
+    fig = new_figure(
+        12.0 if with_iterations else 8.6,
+        4.8,
+        f"{summary.get('experiment', 'sweep')}: {metric_name} against {first}",
+    )
+    panels = [("metric", metric_name, "sweep")]
+    if with_iterations:
+        panels.append(("iterations", "iterations (to converge, where converged)", "iterations"))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    xs = np.array([float(v) for v in xs_all if v is not None]) if numeric else np.zeros(0)
+    for ax, (value, ylabel, gid) in zip(axes, panels, strict=True):
+        _draw_series(ax, grouped, rest, metric_name, value, gid)
+        log_x = _log_if_decades(xs, ax.set_xscale)
+        y = np.array([getattr(q, value) for pts in grouped.series.values() for q in pts])
+        log_y = _log_if_decades(y, ax.set_yscale)
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories)
+        ax.set_xlabel(first + (" (log scale)" if log_x else ""))
+        ax.set_ylabel(ylabel + (" (log scale)" if log_y else ""))
+        ax.grid(True, alpha=0.3)
+        if rest:
+            ax.legend(fontsize="small", loc="lower left")
+    _status_legend(axes[-1], {q.status for pts in grouped.series.values() for q in pts})
     return fig
 
 
