@@ -322,6 +322,7 @@ def test_trace_is_long_form_one_row_per_activation_seed_and_epoch(
         "seed",
         "epoch",
         "train_loss",
+        "l2_penalty",
         "train_accuracy",
         "val_loss",
         "val_accuracy",

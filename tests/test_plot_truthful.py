@@ -154,13 +154,26 @@ def test_loss_picture_draws_the_tables_final_value_and_the_penalty_apart() -> No
 def test_loss_picture_of_an_older_trace_says_what_its_line_is(tmp_path: Path) -> None:
     run = train(tmp_path / "bc", CONFIGS / "breast-cancer.yaml", "epochs=5")
     _, rows = read_trace(run / "trace.csv")
+    older = [{k: v for k, v in r.items() if k != "l2_penalty"} for r in rows]
     summary = summary_of(run)
-    ax = plot.training_loss_figure(rows, summary).axes[0]
+    ax = plot.training_loss_figure(older, summary).axes[0]
     (train_line,) = lines(ax, "loss:train")
     assert train_line.get_label() == "training (mean over the minibatches)"
     (final,) = lines(ax, "final:loss:train")
     assert ys(final)[0] == pytest.approx(summary["final"]["train_loss"])
     assert lines(ax, "loss:penalty") == []
+
+
+def test_loss_picture_draws_the_data_loss_and_the_penalty_apart(tmp_path: Path) -> None:
+    run = train(tmp_path / "bc", CONFIGS / "breast-cancer.yaml", "epochs=5")
+    _, rows = read_trace(run / "trace.csv")
+    ax = plot.training_loss_figure(rows, summary_of(run)).axes[0]
+    (train_line,) = lines(ax, "loss:train")
+    assert train_line.get_label() == "training (data loss)"
+    assert list(ys(train_line)) == [float(r["train_loss"]) for r in rows]
+    (penalty,) = lines(ax, "loss:penalty")
+    assert list(ys(penalty)) == [float(r["l2_penalty"]) for r in rows]
+    assert min(ys(penalty)) > 0
 
 
 # ------------------------------------------------------------- item 8: readable axes

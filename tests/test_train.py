@@ -212,6 +212,23 @@ def test_trainer_yields_one_record_per_epoch_that_the_trace_repeats(tmp_path: Pa
     assert result.history[0].train_loss == pytest.approx(start, rel=1e-6)
 
 
+def test_trace_splits_the_data_loss_from_the_l2_penalty(tmp_path: Path) -> None:
+    """Full batch on XOR: epoch 1's data loss is the loss at the initial weights and its
+    penalty is 0.5*l2*sum(W**2) over the initial weight matrices, each in its own column."""
+    l2 = 0.05
+    config, doc = load_config(CONFIGS / "xor.yaml", TrainConfig, ["epochs=3", f"l2={l2}"])
+    trained = run_train(config, doc, Session(tmp_path / "run"))
+    p, first = trained.plan, trained.result.history[0]
+    data_loss, _, _ = nn.loss_and_grads(p.arch, p.layers, p.splits.train.X, p.splits.train.y)
+    penalty = sum(0.5 * l2 * float(np.sum(W * W)) for W, _ in p.layers)
+    assert penalty > 0.01
+    assert first.train_loss == pytest.approx(data_loss, rel=1e-6)  # float32 network
+    assert first.l2_penalty == pytest.approx(penalty, rel=1e-6)
+    with (tmp_path / "run" / "trace.csv").open(newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert float(row["l2_penalty"]) == first.l2_penalty
+
+
 def test_early_stopping_returns_the_weights_of_the_best_validation_epoch() -> None:
     config, _, p = plan_from(
         BREAST_CANCER, "data.val_fraction=0.2", "early_stopping.patience=3", "epochs=1000"

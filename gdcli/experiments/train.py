@@ -28,6 +28,7 @@ from gdcli.runs import TraceWriter, atomic_save_npz, prepare_run_dir, write_json
 TRACE_COLUMNS = (
     "epoch",
     "train_loss",
+    "l2_penalty",
     "train_accuracy",
     "val_loss",
     "val_accuracy",
@@ -38,10 +39,13 @@ TRACE_COLUMNS = (
 
 @dataclass(frozen=True)
 class Epoch:
-    """One epoch's figures; the train figures are averages over its minibatches."""
+    """One epoch's figures; the train figures are averages over its minibatches:
+    ``train_loss`` the data loss alone, ``l2_penalty`` the mean of ``0.5*l2*sum(W**2)``
+    that the minimised objective adds to it (0 without ``l2``)."""
 
     epoch: int
     train_loss: float
+    l2_penalty: float
     train_accuracy: float | None
     val_loss: float | None
     val_accuracy: float | None
@@ -128,7 +132,7 @@ class Trainer:
                 return
             t0 = time.perf_counter()
             lr = learning_rate(opt, state)
-            loss, total_loss, correct, state = self._minibatches(X, y, bs, state)
+            loss, total_loss, total_penalty, correct, state = self._minibatches(X, y, bs, state)
             finite = np.isfinite(loss) and all(np.isfinite(p).all() for p in self.params)
             seconds = time.perf_counter() - t0
             self.train_seconds += seconds
@@ -158,6 +162,7 @@ class Trainer:
             record = Epoch(
                 epoch,
                 total_loss / n,
+                total_penalty / n,
                 None if arch.output == "identity" else correct / n,
                 val_loss,
                 val_acc,
@@ -172,18 +177,21 @@ class Trainer:
 
     def _minibatches(
         self, X: np.ndarray, y: np.ndarray, bs: int, state: Any
-    ) -> tuple[float, float, float, Any]:
+    ) -> tuple[float, float, float, float, Any]:
         """One pass over X (n, p) in shuffled minibatches of ``bs`` rows, updating the
         parameters in place; stops at the first non-finite loss. Returns the last
-        minibatch loss, the summed loss and correct count (weighted by rows), the state."""
+        minibatch loss (penalty included), the summed data loss, the summed L2 penalty
+        and the correct count (each weighted by rows), and the state."""
         arch, opt, n = self.arch, self.opt, X.shape[0]
         order = self.rng.permutation(n)
         total_loss = 0.0
+        total_penalty = 0.0
         correct = 0.0
         loss = 0.0
         with np.errstate(all="ignore"):
             for start in range(0, n, bs):
                 idx = order[start : start + bs]
+                penalty = self._penalty()
                 loss, grads, logits = nn.loss_and_grads(
                     arch, nn.unflatten(self.params), X[idx], y[idx], self.l2
                 )
@@ -192,10 +200,18 @@ class Trainer:
                 updates, state = opt.update(nn.flatten(grads), state, self.params)
                 for p, u in zip(self.params, updates, strict=True):
                     p += u
-                total_loss += loss * len(idx)
+                total_loss += (loss - penalty) * len(idx)
+                total_penalty += penalty * len(idx)
                 acc = accuracy(arch, logits, y[idx])
                 correct += 0.0 if acc is None else acc * len(idx)
-        return loss, total_loss, correct, state
+        return loss, total_loss, total_penalty, correct, state
+
+    def _penalty(self) -> float:
+        """``0.5 * l2 * sum(W**2)`` over the weight matrices at the current parameters,
+        as ``nn.loss_and_grads`` adds it to the data loss (0 without ``l2``)."""
+        if not self.l2:
+            return 0.0
+        return sum(0.5 * self.l2 * float(np.vdot(W, W)) for W, _ in nn.unflatten(self.params))
 
     def finish(self) -> TrainResult:
         """Restore the best validation weights (if any) and evaluate every part."""
