@@ -28,7 +28,7 @@ import numpy as np
 from gdcli.engine import autograd as ag
 from gdcli.errors import ExpressionError, Problem
 
-MAX_LENGTH = 100_000
+MAX_LENGTH = 50_000
 MAX_DEPTH = 400
 """Nesting as written: ``a + b - c`` (or ``a * b / c``) is one level however long,
 ``exp(-(x + 1))`` is three."""
