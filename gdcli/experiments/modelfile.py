@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gdcli import nn
+from gdcli import data, nn
 
 if TYPE_CHECKING:
     from gdcli.experiments.train import TrainPlan, TrainResult
@@ -47,8 +48,6 @@ def natural_target_name(data_name: str, features: tuple[str, ...] | None = None)
     CSV file that happens to be called ``moons.csv`` is not taken for the built-in set.
     """
     from importlib import resources
-
-    from gdcli import data
 
     if data_name == "breast_cancer":
         text = resources.files("gdcli.data.bundled").joinpath("wdbc.csv").read_text("utf-8")
@@ -104,48 +103,14 @@ def load_model(path: str | Path) -> SavedModel:
     """
     from gdcli.errors import DataError, Problem
 
-    source = str(path)
-    p = Path(path)
-    if p.is_dir():
-        raise DataError(Problem(f"is a directory; {NOT_A_MODEL}", file=source))
-    if not p.exists():
-        raise DataError(Problem("no such model file", file=source))
-    arrays = _read_npz(p, source)
+    if not os.path.lexists(path):
+        raise DataError(Problem("no such model file", file=str(path)))
+    words = data.NpzMessages("a gdcli model file", NOT_A_MODEL, "not a gdcli model file: ")
+    arrays = data.read_npz(path, words)
     try:
         return _model_from_arrays(arrays)
     except _Corrupt as exc:
-        raise DataError(Problem(f"not a gdcli model file: {exc}", file=source)) from None
-
-
-def _read_npz(p: Path, source: str) -> dict[str, np.ndarray]:
-    """Every array of the archive at ``p``; never numpy's advice about allow_pickle."""
-    import zipfile
-    import zlib
-
-    from gdcli.errors import DataError, Problem
-
-    damaged = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
-    try:
-        archive = np.load(p, allow_pickle=False)
-    except PermissionError as exc:
-        raise DataError(Problem(f"cannot read the file: {exc.strerror}", file=source)) from None
-    except damaged:
-        # a text file, a pickle, a truncated archive: numpy's message would suggest
-        # loading it "unsafely using allow_pickle", which is never the answer here
-        raise DataError(Problem(NOT_A_MODEL, file=source)) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # a single .npy array
-        raise DataError(Problem(NOT_A_MODEL, file=source))
-    arrays: dict[str, np.ndarray] = {}
-    with archive:
-        for key in archive.files:
-            try:
-                arrays[key] = np.asarray(archive[key])
-            except damaged as exc:
-                reason = "holds Python objects" if "allow_pickle" in str(exc) else "is damaged"
-                raise DataError(
-                    Problem(f"not a gdcli model file: array '{key}' {reason}", file=source)
-                ) from None
-    return arrays
+        raise DataError(Problem(f"not a gdcli model file: {exc}", file=str(path))) from None
 
 
 def _model_from_arrays(arrays: dict[str, np.ndarray]) -> SavedModel:
