@@ -276,3 +276,22 @@ def _tiny_model(path: Path) -> Path:
     np.savez(path, **arrays)
     assert modelfile.load_model(path).feature_names == ("a", "b")
     return path
+
+
+# -- complexity of the files these checks live in ----------------------------------------
+
+
+def test_model_and_network_checks_stay_within_the_complexity_limit() -> None:
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is not installed next to this Python")
+    root = Path(__file__).resolve().parent.parent / "gdcli"
+    files = ["experiments/modelfile.py", "nn/mlp.py", "data/reading.py", "engine/analysis.py"]
+    done = subprocess.run(
+        [str(ruff), "check", "--no-cache", "--select", "C901,PLR0912,PLR0915"]
+        + ["--config", "lint.mccabe.max-complexity=10", *(str(root / f) for f in files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout

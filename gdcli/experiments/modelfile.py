@@ -115,44 +115,63 @@ def load_model(path: str | Path) -> SavedModel:
 
 def _model_from_arrays(arrays: dict[str, np.ndarray]) -> SavedModel:
     """The model the arrays of a model.npz describe; ``_Corrupt`` when they do not."""
-    from gdcli.errors import ConfigError
-
     missing = [k for k in ("params", "architecture", "feature_names") if k not in arrays]
     if missing:
         raise _Corrupt(f"missing {', '.join(missing)}")
+    arch = _architecture(arrays)
+    features = _name_list(_json_array(arrays, "feature_names"), "feature_names")
+    if features is None:
+        raise _Corrupt("'feature_names' is null, expected a list of column names")
+    if len(features) != arch.sizes[0]:
+        raise _Corrupt(f"{len(features)} feature name(s) for an input layer of {arch.sizes[0]}")
+    classes = _class_names(arrays, arch)
+    target = _json_array(arrays, "target", "null")
+    if target is not None and (not isinstance(target, str) or not target):
+        raise _Corrupt("'target' is not a column name")
+    if target in features:
+        raise _Corrupt(f"the target '{target}' is also a feature")
+    mean, scale = _scaler(arrays, arch.sizes[0])
+    return SavedModel(
+        arch,
+        _layers(arrays, arch),
+        tuple(features),
+        tuple(classes) if classes else None,
+        mean,
+        scale,
+        target,
+    )
+
+
+def _architecture(arrays: dict[str, np.ndarray]) -> nn.Architecture:
+    from gdcli.errors import ConfigError
+
     spec = _json_array(arrays, "architecture")
     if not isinstance(spec, dict):
         raise _Corrupt("'architecture' is not a JSON object")
     try:
-        arch = nn.Architecture.from_dict(spec)
+        return nn.Architecture.from_dict(spec)
     except (ConfigError, TypeError, ValueError) as exc:
         problems = getattr(exc, "problems", None)
         detail = problems[0].message if problems else str(exc)
         detail = detail.removeprefix("architecture: ")
         raise _Corrupt(f"architecture: {detail}") from None
-    n_in, n_out = arch.sizes[0], arch.sizes[-1]
 
-    features = _name_list(_json_array(arrays, "feature_names"), "feature_names")
-    if features is None:
-        raise _Corrupt("'feature_names' is null, expected a list of column names")
-    if len(features) != n_in:
-        raise _Corrupt(f"{len(features)} feature name(s) for an input layer of {n_in}")
 
+def _class_names(arrays: dict[str, np.ndarray], arch: nn.Architecture) -> list[str] | None:
+    """The class names, as many as the output layer needs (none for regression)."""
     classes = _name_list(_json_array(arrays, "class_names", "null"), "class_names")
-    expected = {"sigmoid": 2, "softmax": n_out, "identity": None}[arch.output]
+    expected = {"sigmoid": 2, "softmax": arch.sizes[-1], "identity": None}[arch.output]
     if (classes is None) != (expected is None) or (
         classes is not None and len(classes) != expected
     ):
         got = "no class names" if classes is None else f"{len(classes)} class name(s)"
         want = "none (regression)" if expected is None else str(expected)
         raise _Corrupt(f"{got} for a {arch.output} output; expected {want}")
+    return classes
 
-    target = _json_array(arrays, "target", "null")
-    if target is not None and (not isinstance(target, str) or not target):
-        raise _Corrupt("'target' is not a column name")
-    if target in features:
-        raise _Corrupt(f"the target '{target}' is also a feature")
 
+def _layers(arrays: dict[str, np.ndarray], arch: nn.Architecture) -> list[nn.Layer]:
+    """The flat parameter vector cut into the architecture's (W, b) layers."""
     flat = _float_vector(arrays, "params")
     if flat.size != arch.n_params():
         raise _Corrupt(
@@ -164,17 +183,7 @@ def _model_from_arrays(arrays: dict[str, np.ndarray]) -> SavedModel:
             size = int(np.prod(shape))
             parts.append(flat[offset : offset + size].reshape(shape))
             offset += size
-
-    mean, scale = _scaler(arrays, n_in)
-    return SavedModel(
-        arch,
-        nn.unflatten(parts),
-        tuple(features),
-        tuple(classes) if classes else None,
-        mean,
-        scale,
-        target,
-    )
+    return nn.unflatten(parts)
 
 
 def _scaler(
