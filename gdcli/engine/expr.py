@@ -394,7 +394,7 @@ def _compile(node: ast.AST, index: dict[str, int]) -> Node:
 
 def _compile_constant(node: ast.Constant, index: dict[str, int]) -> Node:
     assert isinstance(node.value, (int, float))  # _check admits only numbers
-    value = np.float64(node.value)
+    value = np.asarray(node.value, dtype=np.float64)  # 0-d, as in a Tensor: the same power paths
 
     def constant(env: Sequence[Any], tensor: bool) -> Any:
         return ag.Tensor(value, op="const") if tensor else value
@@ -404,7 +404,7 @@ def _compile_constant(node: ast.Constant, index: dict[str, int]) -> Node:
 
 def _compile_name(node: ast.Name, index: dict[str, int]) -> Node:
     if node.id in CONSTANTS:
-        c = np.float64(CONSTANTS[node.id])
+        c = np.asarray(CONSTANTS[node.id], dtype=np.float64)
 
         def named(env: Sequence[Any], tensor: bool) -> Any:
             return ag.Tensor(c, op="const", name=node.id) if tensor else c
