@@ -385,7 +385,7 @@ def test_npz_missing_or_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         data.load_npz(tmp_path / "nope.npz")
     junk = write(tmp_path, "not an archive", "junk.npz")
-    with pytest.raises(DataError, match=r"not a readable \.npz archive"):
+    with pytest.raises(DataError, match=r"not a valid \.npz file"):
         data.load_npz(junk)
 
 

@@ -299,3 +299,49 @@ def test_numpy_path_equals_tensor_path(text: str, seed: int) -> None:
         by_numpy = np.broadcast_to(e.values(xs, ys), xs.shape)
         by_tensor = np.broadcast_to(e.tensor(Tensor(xs), Tensor(ys)).data, xs.shape)
     np.testing.assert_allclose(by_tensor, by_numpy, rtol=1e-14, atol=0, equal_nan=True)
+
+
+# -- nesting as written (issue 13 item 11) ---------------------------------------------
+
+
+@pytest.mark.parametrize("n", [500, 5000])
+def test_a_flat_sum_of_many_terms_is_one_level_deep(n: int) -> None:
+    terms = [f"{k % 7}*x" if k % 2 else f"{k % 5}*y" for k in range(n)]
+    text = " + ".join(terms[: n // 2]) + " - " + " - ".join(terms[n // 2 :])
+    e = parse(text)
+    cx = sum(k % 7 for k in range(1, n // 2, 2)) - sum(k % 7 for k in range(n // 2 + 1, n, 2))
+    cy = sum(k % 5 for k in range(0, n // 2, 2)) - sum(k % 5 for k in range(n // 2, n, 2))
+    assert e.values(2.0, 3.0) == 2.0 * cx + 3.0 * cy
+    x, y = Tensor(np.array(2.0), requires_grad=True), Tensor(np.array(3.0), requires_grad=True)
+    e.tensor(x, y).backward()
+    assert (float(x.grad), float(y.grad)) == (cx, cy)
+    assert e.canonical == parse(text.replace(" ", "")).canonical
+
+
+def test_a_long_product_chain_is_one_level_and_keeps_left_to_right_rounding() -> None:
+    factors = ["x", "1.1", "y", "0.3"] * 1250
+    e = parse("*".join(factors) + "/x/y")
+    acc = np.float64(1.5)
+    for f in factors[1:]:
+        acc = acc * {"x": 1.5, "y": 2.0}[f] if f in "xy" else acc * np.float64(f)
+    assert e.values(1.5, 2.0) == acc / 1.5 / 2.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-" * (MAX_DEPTH + 1) + "x",
+        "exp(" * (MAX_DEPTH + 1) + "x" + ")" * (MAX_DEPTH + 1),
+        "x**" * (MAX_DEPTH + 1) + "x",
+    ],
+)
+def test_deep_nesting_as_written_is_still_refused(text: str) -> None:
+    with pytest.raises(ExpressionError, match="nested"):
+        parse(text)
+
+
+def test_nested_parentheses_count_each_level() -> None:
+    deep = "x+(" * 150 + "x" + ")" * 150
+    assert parse(deep).values(1.0) == 151.0
+    with pytest.raises(ExpressionError, match="too many nested parentheses"):
+        parse("-(" * (MAX_DEPTH // 2 + 1) + "x" + ")" * (MAX_DEPTH // 2 + 1))

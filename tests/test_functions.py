@@ -336,9 +336,10 @@ def test_classify_eigenvalues_signs_and_tolerance() -> None:
             [-3.0, -1.0],
             [-1.0, 1.0],
             [0.0, 5.0],
-            [1e-7, 1.0],  # zero within 1e-6 * max(1, |lambda|)
-            [1e-5, 1.0],  # clearly positive
-            [2e-4, 1000.0],  # zero relative to the largest: 2e-4 <= 1e-6 * 1000
+            [1e-7, 1.0],  # small but resolved: no absolute floor
+            [1e-13, 1.0],  # zero within 1e-12 * max |lambda|
+            [2e-4, 1000.0],  # a condition number of 5e6 is well resolved
+            [2e-7, 2e-7],  # 1e-7*(x**2 + y**2): all tiny, still a minimum
             [np.nan, 1.0],
         ]
     )
@@ -348,12 +349,39 @@ def test_classify_eigenvalues_signs_and_tolerance() -> None:
         "maximum",
         "saddle",
         "degenerate",
-        "degenerate",
         "minimum",
         "degenerate",
+        "minimum",
+        "minimum",
         "degenerate",
     ]
     assert list(kinds) == expected
+    # within the Hessian's estimated error an eigenvalue is zero
+    error = np.array([3e-6, 1e-7])
+    assert list(classify_eigenvalues(np.array([[1e-6, 1.0], [1e-6, 1.0]]), error)) == [
+        "degenerate",
+        "minimum",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("formula", "at", "kind"),
+    [
+        ("1e6*x**2 + 1e-3*y**2", [0.0, 0.0], "minimum"),
+        ("1e-7*(x**2 + y**2)", [0.0, 0.0], "minimum"),
+        ("-1e-7*(x**2 + y**2)", [0.0, 0.0], "maximum"),
+        ("1e-7*(x**2 - y**2)", [0.0, 0.0], "saddle"),
+        ("x**4", [0.0], "degenerate"),  # a zero Hessian: the test says nothing
+        ("x**6 + y**2", [0.0, 0.0], "degenerate"),
+        ("x**2*y**2", [0.0, 0.0], "degenerate"),
+        ("x**99999999", [1.0], "undefined"),  # the Hessian overflows: not a kink
+    ],
+)
+def test_verdicts_use_the_hessians_own_scale_and_error(
+    formula: str, at: list[float], kind: str
+) -> None:
+    a = analyze_point(resolve(formula, len(at)), np.array(at))
+    assert a.classification == kind
 
 
 def test_classify_marks_large_or_nan_gradients_not_critical() -> None:

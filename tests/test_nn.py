@@ -463,7 +463,7 @@ def test_check_gradients_catches_a_wrong_backward(monkeypatch: pytest.MonkeyPatc
             out._backward = lambda g: inner(1.01 * g)  # 1% too large everywhere
         return out
 
-    monkeypatch.setattr("gdcli.nn.mlp.bce_with_logits", wrong)
+    monkeypatch.setattr("gdcli.nn.losses.bce_with_logits", wrong)
     assert nn.check_gradients(arch, layers, X, y) == pytest.approx(0.01 / 2.01, rel=1e-3)
 
 

@@ -38,6 +38,15 @@ from gdcli.data.files import (
     read_text,
     to_float,
 )
+from gdcli.data.reading import (
+    MAX_ARRAY_BYTES,
+    MAX_CSV_BYTES,
+    MAX_NPZ_BYTES,
+    NpzMessages,
+    read_limited,
+    read_npz,
+    size_text,
+)
 from gdcli.data.scaling import Standardizer
 from gdcli.data.splits import Parts, Splits, prepare, split
 
@@ -46,6 +55,9 @@ __all__ = [
     "BUNDLED",
     "DATASETS",
     "LOGIC",
+    "MAX_ARRAY_BYTES",
+    "MAX_CSV_BYTES",
+    "MAX_NPZ_BYTES",
     "MAX_NUMERIC_CLASSES",
     "MAX_PROBLEMS",
     "CsvTable",
@@ -53,6 +65,7 @@ __all__ = [
     "DatasetInfo",
     "FloatArray",
     "IntArray",
+    "NpzMessages",
     "Parts",
     "Splits",
     "Standardizer",
@@ -65,8 +78,11 @@ __all__ = [
     "numeric_cells",
     "prepare",
     "raise_all",
+    "read_limited",
+    "read_npz",
     "read_table",
     "read_text",
+    "size_text",
     "split",
     "to_float",
 ]

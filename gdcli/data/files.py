@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy.typing as npt
 
 from gdcli.data.base import Dataset, FloatArray, IntArray, hint
 from gdcli.data.encoding import encode_numeric, encode_text
+from gdcli.data.reading import MAX_CSV_BYTES, read_limited, read_npz
 from gdcli.data.splits import Parts
 from gdcli.errors import DataError, Problem
 
@@ -43,17 +43,10 @@ def load_csv(path: str | Path, target: str) -> Dataset:
 
 
 def read_text(path: str | Path) -> str:
-    """A text file's contents; DataError for a missing, unreadable or binary file."""
+    """A text file's contents; DataError for a missing, unreadable, special, too large
+    (``MAX_CSV_BYTES``) or binary file."""
     source = str(path)
-    p = Path(path)
-    if p.is_dir():
-        raise DataError(Problem("is a directory, expected a CSV file", file=source))
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise DataError(Problem("no such file", file=source)) from None
-    except OSError as e:
-        raise DataError(Problem(f"cannot read the file: {e.strerror}", file=source)) from None
+    raw = read_limited(path, MAX_CSV_BYTES, "a CSV file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -284,26 +277,14 @@ def load_npz(path: str | Path) -> Parts:
       indices ``0..k-1``, named ``"0".."k-1"``, shared by the three parts.
     """
     source = str(path)
-    p = Path(path)
-    if p.is_dir():
-        raise DataError(Problem("is a directory, expected an .npz file", file=source))
-    if not p.exists():
-        raise DataError(Problem("no such file", file=source))
-    try:
-        archive = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(Problem(f"not a readable .npz archive: {e}", file=source)) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(Problem("a single .npy array, expected an .npz archive", file=source))
-    with archive:
-        arrays = {key: _read_array(archive, key, source) for key in archive.files}
+    arrays = read_npz(path)
     for key, a in arrays.items():
         if a.dtype.kind in "biuf" and not np.all(np.isfinite(a)):
             raise DataError(Problem(f"array '{key}' holds non-finite values", file=source))
     if "X" in arrays and "y" in arrays:
-        return _npz_xy(arrays, source=source, name=p.stem), None, None
+        return _npz_xy(arrays, source=source, name=Path(path).stem), None, None
     if "train_images" in arrays and "train_labels" in arrays:
-        return _npz_medmnist(arrays, source=source, name=p.stem)
+        return _npz_medmnist(arrays, source=source, name=Path(path).stem)
     raise DataError(
         Problem(
             "expected arrays 'X' and 'y', or 'train_images' and 'train_labels' (with optional"
@@ -311,15 +292,6 @@ def load_npz(path: str | Path) -> Parts:
             file=source,
         )
     )
-
-
-def _read_array(archive: np.lib.npyio.NpzFile, key: str, source: str) -> npt.NDArray[Any]:
-    try:
-        return np.asarray(archive[key])
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        # numpy refuses object arrays with a ValueError naming allow_pickle
-        reason = "holds Python objects" if "allow_pickle" in str(e) else f"cannot be read: {e}"
-        raise DataError(Problem(f"array '{key}' {reason}", file=source)) from None
 
 
 def _numeric_features(a: npt.NDArray[Any], key: str, source: str) -> FloatArray:

@@ -12,8 +12,14 @@ from gdcli.engine.functions import ResolvedFunction
 GRAD_TOL = 1e-6
 """A point is critical when its gradient norm is at most this."""
 
-EIG_TOL = 1e-6
-"""An eigenvalue is zero when |lambda| <= EIG_TOL * max(1, max |lambda|)."""
+EIG_REL_TOL = 1e-12
+"""An eigenvalue is zero when it is within the Hessian's error: at most EIG_REL_TOL *
+max |lambda| (the rounding of the gradients and of the eigensolver, ~1e-15 relative)
+or the Hessian's truncation error (``hessian_error``), whichever is larger.
+
+No absolute floor: 1e-7*(x**2 + y**2) at 0 is a strict minimum (its Hessian is
+exactly 2e-7 I), while x**4 at 0 has a zero Hessian whose estimate carries a
+truncation error of 3e-6, which the second bound recognises."""
 
 SMOOTHNESS_TOL = 1e-3
 """Largest disagreement of the Hessian's two difference quotients where f is smooth."""
@@ -26,8 +32,10 @@ class PointAnalysis:
     x: np.ndarray  # (d,)
     value: float
     gradient: np.ndarray  # (d,)
-    hessian: np.ndarray  # (d, d)
-    eigenvalues: np.ndarray  # (d,) ascending
+    # None where there is no Hessian to speak of: at a kink ("non-smooth") and where
+    # f, its gradient or the Hessian's difference quotients are not finite ("undefined")
+    hessian: np.ndarray | None  # (d, d)
+    eigenvalues: np.ndarray | None  # (d,) ascending
     classification: str
 
     @property
@@ -35,16 +43,20 @@ class PointAnalysis:
         return float(np.linalg.norm(self.gradient))
 
 
-def classify_eigenvalues(eigenvalues: np.ndarray, eig_tol: float = EIG_TOL) -> np.ndarray:
+def classify_eigenvalues(
+    eigenvalues: np.ndarray, error: np.ndarray | float = 0.0, rel_tol: float = EIG_REL_TOL
+) -> np.ndarray:
     """Kind of a critical point from its Hessian's eigenvalues (N, d) -> (N,) strings.
 
-    Any eigenvalue that is zero within tolerance makes the test inconclusive
+    ``error`` (N,) (or one number) bounds each Hessian's absolute error. An eigenvalue
+    within ``max(rel_tol * max |lambda|, error)`` of zero makes the test inconclusive
     ("degenerate"); otherwise all positive is a minimum, all negative a maximum,
     and mixed signs a saddle.
     """
     lam = np.atleast_2d(eigenvalues)
-    scale = np.maximum(1.0, np.abs(lam).max(axis=1, initial=0.0))[:, None]
-    zero = (np.abs(lam) <= eig_tol * scale).any(axis=1)
+    largest = np.abs(lam).max(axis=1, initial=0.0)
+    tol = np.maximum(rel_tol * largest, np.broadcast_to(error, largest.shape))[:, None]
+    zero = (np.abs(lam) <= tol).any(axis=1)
     pos = (lam > 0).all(axis=1)
     neg = (lam < 0).all(axis=1)
     finite = np.isfinite(lam).all(axis=1)
@@ -58,33 +70,59 @@ def classify(
     gradients: np.ndarray,
     eigenvalues: np.ndarray,
     grad_tol: float = GRAD_TOL,
-    eig_tol: float = EIG_TOL,
+    error: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Classify points (N,) from gradients (N, d) and Hessian eigenvalues (N, d)."""
-    kinds = classify_eigenvalues(eigenvalues, eig_tol)
+    kinds = classify_eigenvalues(eigenvalues, error)
     g = np.atleast_2d(gradients)
     kinds[~(np.linalg.norm(g, axis=1) <= grad_tol)] = "not-critical"
     return kinds
 
 
+def hessian_error(H: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """A bound (N,) on the error of each Hessian's eigenvalues, from H (N, d, d) and the
+    relative spread (N,) of its two difference quotients (``ag.hessian_and_spread``).
+
+    The spread is the change of the quotient when the step halves: it bounds the
+    truncation error of the extrapolated Hessian (smaller by a factor of ~4 or more
+    for a smooth f), and d times an entry-wise bound bounds the eigenvalues' error.
+    """
+    d = H.shape[-1]
+    size = np.abs(H).max(axis=(1, 2), initial=0.0)
+    return np.asarray(d * spread * np.maximum(1.0, size))
+
+
 def analyze_points(
     fn: ResolvedFunction, X: np.ndarray, grad_tol: float = GRAD_TOL
 ) -> list[PointAnalysis]:
-    """Value, gradient, Hessian, eigenvalues and kind at each row of X (N, d)."""
+    """Value, gradient, Hessian, eigenvalues and kind at each row of X (N, d).
+
+    A point where f has a kink ("non-smooth") or where f, its gradient or the
+    Hessian is not finite ("undefined": outside the domain, or an overflow such as
+    x**99999999 near 1) gets no Hessian and no eigenvalues.
+    """
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     with np.errstate(all="ignore"):
         values, grads = ag.value_and_grad(fn.objective, X)
         H, spread = ag.hessian_and_spread(fn.objective, X)
-        finite = np.isfinite(H).all(axis=(1, 2))
+        finite = np.isfinite(H).all(axis=(1, 2)) & np.isfinite(spread)
         lam = np.full(X.shape, np.nan)
         if finite.any():
             lam[finite] = np.linalg.eigvalsh(H[finite])
-    kinds = classify(grads, lam, grad_tol)
+        kinds = classify(grads, lam, grad_tol, hessian_error(H, spread))
     # where f has a kink the second-order test does not apply, critical or not
     kinds[~(spread <= SMOOTHNESS_TOL)] = "non-smooth"
-    kinds[~(np.isfinite(values) & np.isfinite(grads).all(axis=1))] = "undefined"
+    kinds[~(finite & np.isfinite(values) & np.isfinite(grads).all(axis=1))] = "undefined"
+    second_order = ~np.isin(kinds, ("non-smooth", "undefined"))
     return [
-        PointAnalysis(X[i], float(values[i]), grads[i], H[i], lam[i], str(kinds[i]))
+        PointAnalysis(
+            X[i],
+            float(values[i]),
+            grads[i],
+            H[i] if second_order[i] else None,
+            lam[i] if second_order[i] else None,
+            str(kinds[i]),
+        )
         for i in range(X.shape[0])
     ]
 
@@ -120,8 +158,8 @@ class GradResult:
             "at": a.x.tolist(),
             "value": a.value,
             "gradient": a.gradient.tolist(),
-            "hessian": a.hessian.tolist(),
-            "eigenvalues": a.eigenvalues.tolist(),
+            "hessian": None if a.hessian is None else a.hessian.tolist(),
+            "eigenvalues": None if a.eigenvalues is None else a.eigenvalues.tolist(),
             "classification": a.classification,
         }
         if self.graph is not None:

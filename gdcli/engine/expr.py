@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +28,10 @@ import numpy as np
 from gdcli.engine import autograd as ag
 from gdcli.errors import ExpressionError, Problem
 
-MAX_LENGTH = 4000
+MAX_LENGTH = 50_000
 MAX_DEPTH = 400
+"""Nesting as written: ``a + b - c`` (or ``a * b / c``) is one level however long,
+``exp(-(x + 1))`` is three."""
 CONSTANTS = {"pi": math.pi, "e": math.e}
 
 
@@ -59,14 +64,6 @@ _ALLOWED = (
     "numbers, variables, pi, e, + - * / ** ^, unary + -, parentheses and the functions "
     + ", ".join(FUNCTIONS)
 )
-
-_BINARY_OPS: dict[type, str] = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.Pow: "**",
-}
 
 _FORBIDDEN_NAMES: dict[type, str] = {
     ast.Attribute: "attribute access",
@@ -110,7 +107,7 @@ class Expression:
     @property
     def canonical(self) -> str:
         """The formula with spacing and redundant parentheses normalized."""
-        return ast.dump(ast.parse(self.text.strip().replace("^", "**"), mode="eval"))
+        return _dump(_syntax_tree(self.text))
 
     @property
     def dimension(self) -> int:
@@ -157,8 +154,29 @@ def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# the left-associative chains that a reader sees as one level: a + b - c, a * b / c
+_CHAINS: dict[type, str] = {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*"}
+_OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+
+
+def _continues_chain(parent: ast.AST, child: ast.AST) -> bool:
+    """``child`` is the left operand of ``parent`` in one chain such as ``a + b - c``."""
+    return (
+        isinstance(parent, ast.BinOp)
+        and isinstance(child, ast.BinOp)
+        and child is parent.left
+        and _CHAINS.get(type(parent.op), "") == _CHAINS.get(type(child.op))
+    )
+
+
 def _depth(tree: ast.AST) -> int:
-    """Nesting depth of the tree, computed without recursion."""
+    """Nesting depth as written (see ``MAX_DEPTH``), computed without recursion."""
     deepest = 0
     stack = [(tree, 1)]
     while stack:
@@ -166,8 +184,52 @@ def _depth(tree: ast.AST) -> int:
         deepest = max(deepest, depth)
         if deepest > MAX_DEPTH:
             return deepest
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        stack.extend(
+            (child, depth if _continues_chain(node, child) else depth + 1)
+            for child in ast.iter_child_nodes(node)
+        )
     return deepest
+
+
+def _dump(tree: ast.AST) -> str:
+    """``ast.dump(tree)`` without its recursion (a chain of 5000 terms nests 5000 deep)."""
+    out: list[str] = []
+    stack: list[Any] = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Text):
+            out.append(item.text)
+        elif isinstance(item, ast.AST):
+            seq: list[Any] = [_Text(f"{type(item).__name__}(")]
+            for name, value in ast.iter_fields(item):
+                values = value if isinstance(value, list) else [value]
+                seq += [_Text(f"{name}=["), *values, _Text("],")]
+            seq.append(_Text(")"))
+            stack.extend(reversed(seq))
+        else:
+            out.append(f"{item!r},")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class _Text:
+    text: str
+
+
+@contextmanager
+def _room_to_parse(source: str) -> Iterator[None]:
+    """Recursion room for Python's parser, which builds ``a + b + ...`` as a tree as deep
+    as the chain is long and counts three levels per unit of the recursion limit.
+
+    Safe: the chain is bounded by MAX_LENGTH, the parser refuses other deep nesting
+    itself (200 parentheses, "too complex"), and the limit is restored afterwards.
+    """
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, old + len(source) // 3))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def parse(text: str, variables: Sequence[str] | None = None) -> Expression:
@@ -202,7 +264,8 @@ def _syntax_tree(text: str) -> ast.Expression:
         with warnings.catch_warnings():
             # e.g. "invalid decimal literal" for 2x: the error that follows says it
             warnings.simplefilter("ignore", SyntaxWarning)
-            tree = ast.parse(source, mode="eval")
+            with _room_to_parse(source):
+                tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         offset = exc.offset if exc.offset else len(text.strip()) + 1
         col = f"column {offset}: "
@@ -258,7 +321,7 @@ def _check(text: str, root: ast.AST, found: set[str]) -> None:
 
 
 def _check_binary(text: str, node: ast.BinOp, found: set[str]) -> list[ast.AST]:
-    if type(node.op) not in _BINARY_OPS:
+    if type(node.op) not in _OPERATORS:
         raise _fail(text, node, f"operator not allowed; allowed are {_ALLOWED}")
     return [node.left, node.right]
 
@@ -331,7 +394,7 @@ def _compile(node: ast.AST, index: dict[str, int]) -> Node:
 
 def _compile_constant(node: ast.Constant, index: dict[str, int]) -> Node:
     assert isinstance(node.value, (int, float))  # _check admits only numbers
-    value = np.float64(node.value)
+    value = np.asarray(node.value, dtype=np.float64)  # 0-d, as in a Tensor: the same power paths
 
     def constant(env: Sequence[Any], tensor: bool) -> Any:
         return ag.Tensor(value, op="const") if tensor else value
@@ -341,7 +404,7 @@ def _compile_constant(node: ast.Constant, index: dict[str, int]) -> Node:
 
 def _compile_name(node: ast.Name, index: dict[str, int]) -> Node:
     if node.id in CONSTANTS:
-        c = np.float64(CONSTANTS[node.id])
+        c = np.asarray(CONSTANTS[node.id], dtype=np.float64)
 
         def named(env: Sequence[Any], tensor: bool) -> Any:
             return ag.Tensor(c, op="const", name=node.id) if tensor else c
@@ -359,17 +422,24 @@ def _compile_unary(node: ast.UnaryOp, index: dict[str, int]) -> Node:
 
 
 def _compile_binary(node: ast.BinOp, index: dict[str, int]) -> Node:
-    left, right = _compile(node.left, index), _compile(node.right, index)
-    symbol = _BINARY_OPS[type(node.op)]
-    if symbol == "+":
-        return lambda env, tensor: left(env, tensor) + right(env, tensor)
-    if symbol == "-":
-        return lambda env, tensor: left(env, tensor) - right(env, tensor)
-    if symbol == "*":
-        return lambda env, tensor: left(env, tensor) * right(env, tensor)
-    if symbol == "/":
-        return lambda env, tensor: left(env, tensor) / right(env, tensor)
-    return lambda env, tensor: left(env, tensor) ** right(env, tensor)
+    """A chain ``a + b - c`` (or ``a * b / c``) as one node that applies its operators
+    left to right in a loop: the same numbers as the nested tree, and no recursion
+    however long the chain."""
+    links = [(_OPERATORS[type(node.op)], node.right)]
+    parent, left = node, node.left
+    while isinstance(left, ast.BinOp) and _continues_chain(parent, left):
+        links.append((_OPERATORS[type(left.op)], left.right))
+        parent, left = left, left.left
+    first = _compile(left, index)
+    rest = [(op, _compile(right, index)) for op, right in reversed(links)]
+
+    def chain(env: Sequence[Any], tensor: bool) -> Any:
+        acc = first(env, tensor)
+        for op, term in rest:
+            acc = op(acc, term(env, tensor))
+        return acc
+
+    return chain
 
 
 def _compile_call(node: ast.Call, index: dict[str, int]) -> Node:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gdcli import nn
+from gdcli import data, nn
 
 if TYPE_CHECKING:
     from gdcli.experiments.train import TrainPlan, TrainResult
@@ -47,8 +48,6 @@ def natural_target_name(data_name: str, features: tuple[str, ...] | None = None)
     CSV file that happens to be called ``moons.csv`` is not taken for the built-in set.
     """
     from importlib import resources
-
-    from gdcli import data
 
     if data_name == "breast_cancer":
         text = resources.files("gdcli.data.bundled").joinpath("wdbc.csv").read_text("utf-8")
@@ -104,90 +103,75 @@ def load_model(path: str | Path) -> SavedModel:
     """
     from gdcli.errors import DataError, Problem
 
-    source = str(path)
-    p = Path(path)
-    if p.is_dir():
-        raise DataError(Problem(f"is a directory; {NOT_A_MODEL}", file=source))
-    if not p.exists():
-        raise DataError(Problem("no such model file", file=source))
-    arrays = _read_npz(p, source)
+    if not os.path.lexists(path):
+        raise DataError(Problem("no such model file", file=str(path)))
+    words = data.NpzMessages("a gdcli model file", NOT_A_MODEL, "not a gdcli model file: ")
+    arrays = data.read_npz(path, words)
     try:
         return _model_from_arrays(arrays)
     except _Corrupt as exc:
-        raise DataError(Problem(f"not a gdcli model file: {exc}", file=source)) from None
-
-
-def _read_npz(p: Path, source: str) -> dict[str, np.ndarray]:
-    """Every array of the archive at ``p``; never numpy's advice about allow_pickle."""
-    import zipfile
-    import zlib
-
-    from gdcli.errors import DataError, Problem
-
-    damaged = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
-    try:
-        archive = np.load(p, allow_pickle=False)
-    except PermissionError as exc:
-        raise DataError(Problem(f"cannot read the file: {exc.strerror}", file=source)) from None
-    except damaged:
-        # a text file, a pickle, a truncated archive: numpy's message would suggest
-        # loading it "unsafely using allow_pickle", which is never the answer here
-        raise DataError(Problem(NOT_A_MODEL, file=source)) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # a single .npy array
-        raise DataError(Problem(NOT_A_MODEL, file=source))
-    arrays: dict[str, np.ndarray] = {}
-    with archive:
-        for key in archive.files:
-            try:
-                arrays[key] = np.asarray(archive[key])
-            except damaged as exc:
-                reason = "holds Python objects" if "allow_pickle" in str(exc) else "is damaged"
-                raise DataError(
-                    Problem(f"not a gdcli model file: array '{key}' {reason}", file=source)
-                ) from None
-    return arrays
+        raise DataError(Problem(f"not a gdcli model file: {exc}", file=str(path))) from None
 
 
 def _model_from_arrays(arrays: dict[str, np.ndarray]) -> SavedModel:
     """The model the arrays of a model.npz describe; ``_Corrupt`` when they do not."""
-    from gdcli.errors import ConfigError
-
     missing = [k for k in ("params", "architecture", "feature_names") if k not in arrays]
     if missing:
         raise _Corrupt(f"missing {', '.join(missing)}")
+    arch = _architecture(arrays)
+    features = _name_list(_json_array(arrays, "feature_names"), "feature_names")
+    if features is None:
+        raise _Corrupt("'feature_names' is null, expected a list of column names")
+    if len(features) != arch.sizes[0]:
+        raise _Corrupt(f"{len(features)} feature name(s) for an input layer of {arch.sizes[0]}")
+    classes = _class_names(arrays, arch)
+    target = _json_array(arrays, "target", "null")
+    if target is not None and (not isinstance(target, str) or not target):
+        raise _Corrupt("'target' is not a column name")
+    if target in features:
+        raise _Corrupt(f"the target '{target}' is also a feature")
+    mean, scale = _scaler(arrays, arch.sizes[0])
+    return SavedModel(
+        arch,
+        _layers(arrays, arch),
+        tuple(features),
+        tuple(classes) if classes else None,
+        mean,
+        scale,
+        target,
+    )
+
+
+def _architecture(arrays: dict[str, np.ndarray]) -> nn.Architecture:
+    from gdcli.errors import ConfigError
+
     spec = _json_array(arrays, "architecture")
     if not isinstance(spec, dict):
         raise _Corrupt("'architecture' is not a JSON object")
     try:
-        arch = nn.Architecture.from_dict(spec)
+        return nn.Architecture.from_dict(spec)
     except (ConfigError, TypeError, ValueError) as exc:
         problems = getattr(exc, "problems", None)
         detail = problems[0].message if problems else str(exc)
         detail = detail.removeprefix("architecture: ")
         raise _Corrupt(f"architecture: {detail}") from None
-    n_in, n_out = arch.sizes[0], arch.sizes[-1]
 
-    features = _name_list(_json_array(arrays, "feature_names"), "feature_names")
-    if features is None:
-        raise _Corrupt("'feature_names' is null, expected a list of column names")
-    if len(features) != n_in:
-        raise _Corrupt(f"{len(features)} feature name(s) for an input layer of {n_in}")
 
+def _class_names(arrays: dict[str, np.ndarray], arch: nn.Architecture) -> list[str] | None:
+    """The class names, as many as the output layer needs (none for regression)."""
     classes = _name_list(_json_array(arrays, "class_names", "null"), "class_names")
-    expected = {"sigmoid": 2, "softmax": n_out, "identity": None}[arch.output]
+    expected = {"sigmoid": 2, "softmax": arch.sizes[-1], "identity": None}[arch.output]
     if (classes is None) != (expected is None) or (
         classes is not None and len(classes) != expected
     ):
         got = "no class names" if classes is None else f"{len(classes)} class name(s)"
         want = "none (regression)" if expected is None else str(expected)
         raise _Corrupt(f"{got} for a {arch.output} output; expected {want}")
+    return classes
 
-    target = _json_array(arrays, "target", "null")
-    if target is not None and (not isinstance(target, str) or not target):
-        raise _Corrupt("'target' is not a column name")
-    if target in features:
-        raise _Corrupt(f"the target '{target}' is also a feature")
 
+def _layers(arrays: dict[str, np.ndarray], arch: nn.Architecture) -> list[nn.Layer]:
+    """The flat parameter vector cut into the architecture's (W, b) layers."""
     flat = _float_vector(arrays, "params")
     if flat.size != arch.n_params():
         raise _Corrupt(
@@ -199,17 +183,7 @@ def _model_from_arrays(arrays: dict[str, np.ndarray]) -> SavedModel:
             size = int(np.prod(shape))
             parts.append(flat[offset : offset + size].reshape(shape))
             offset += size
-
-    mean, scale = _scaler(arrays, n_in)
-    return SavedModel(
-        arch,
-        nn.unflatten(parts),
-        tuple(features),
-        tuple(classes) if classes else None,
-        mean,
-        scale,
-        target,
-    )
+    return nn.unflatten(parts)
 
 
 def _scaler(

@@ -272,14 +272,19 @@ def _architecture(config: Any, doc: Document, train: Dataset) -> nn.Architecture
     if m.loss != "auto":
         loss = m.loss
     _check_head(doc, task, output, loss)
-    return nn.Architecture(
-        sizes=(train.X.shape[1], *m.hidden, n_out),
-        activations=m.activations(),
-        alpha=m.alpha,
-        output=output,
-        loss=loss,
-        dtype=m.dtype,
-    )
+    try:  # the config validated every field: what is left is the network's size
+        arch = nn.Architecture(
+            sizes=(train.X.shape[1], *m.hidden, n_out),
+            activations=m.activations(),
+            alpha=m.alpha,
+            output=output,
+            loss=loss,
+            dtype=m.dtype,
+        )
+        nn.check_size(arch, rows=train.X.shape[0])
+    except ConfigError as exc:
+        raise located(doc, ("model", "hidden"), exc) from None
+    return arch
 
 
 def _training_optimizer(config: Any, doc: Document) -> OptimizerRecipe:

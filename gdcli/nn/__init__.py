@@ -20,11 +20,13 @@ from gdcli.nn.losses import (
 )
 from gdcli.nn.mlp import (
     DTYPES,
+    MAX_TRAINING_BYTES,
     SATURATION_DERIVATIVE,
     Architecture,
     DType,
     Layer,
     check_gradients,
+    check_size,
     default_output_and_loss,
     dense,
     flatten,
@@ -35,6 +37,7 @@ from gdcli.nn.mlp import (
     predict,
     predict_proba,
     saturation_stats,
+    training_bytes,
     unflatten,
 )
 
@@ -44,6 +47,7 @@ __all__ = [
     "DTYPES",
     "INITIALIZERS",
     "LOSSES",
+    "MAX_TRAINING_BYTES",
     "OUTPUTS",
     "SATURATION_DERIVATIVE",
     "Activation",
@@ -56,6 +60,7 @@ __all__ = [
     "activation_array",
     "bce_with_logits",
     "check_gradients",
+    "check_size",
     "default_initializer",
     "default_output_and_loss",
     "dense",
@@ -72,5 +77,6 @@ __all__ = [
     "softmax",
     "softmax_array",
     "softmax_cross_entropy",
+    "training_bytes",
     "unflatten",
 ]

@@ -32,18 +32,9 @@ from gdcli.data import Task
 from gdcli.engine import autograd as ag
 from gdcli.engine.autograd import Tensor
 from gdcli.errors import ConfigError, did_you_mean
+from gdcli.nn import losses
 from gdcli.nn.activations import ACTIVATIONS, activation, activation_array, identity
-from gdcli.nn.losses import (
-    LOSSES,
-    OUTPUTS,
-    LossName,
-    Output,
-    bce_with_logits,
-    mse,
-    softmax,
-    softmax_array,
-    softmax_cross_entropy,
-)
+from gdcli.nn.losses import LOSSES, OUTPUTS, LossName, Output
 
 DType = Literal["float32", "float64"]
 
@@ -94,12 +85,24 @@ class Architecture:
         # tuples even when built from lists (from_dict, configs), so the object hashes
         object.__setattr__(self, "sizes", tuple(self.sizes))
         object.__setattr__(self, "activations", tuple(self.activations))
+        problems = [*self._alpha_problems(), *self._layer_problems()]
+        problems += self._head_problems(sizes_ok=not problems)
+        if self.dtype not in DTYPES:
+            problems.append(f"unknown dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
+        if problems:
+            raise ConfigError(*problems)
+        check_size(self)
+
+    def _alpha_problems(self) -> list[str]:
+        if self.alpha is None:
+            return []
+        if isinstance(self.alpha, numbers.Real) and math.isfinite(self.alpha):
+            object.__setattr__(self, "alpha", float(self.alpha))
+            return []
+        return [f"alpha must be a finite number, got {self.alpha!r}"]
+
+    def _layer_problems(self) -> list[str]:
         problems = []
-        if self.alpha is not None:
-            if isinstance(self.alpha, numbers.Real) and math.isfinite(self.alpha):
-                object.__setattr__(self, "alpha", float(self.alpha))
-            else:
-                problems.append(f"alpha must be a finite number, got {self.alpha!r}")
         widths_ok = all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
             for s in self.sizes
@@ -117,18 +120,20 @@ class Architecture:
             for a in self.activations
             if a not in ACTIVATIONS
         ]
+        return problems
+
+    def _head_problems(self, sizes_ok: bool) -> list[str]:
+        """The output activation, its loss and its number of units; the units only
+        when the sizes are valid."""
         if self.output not in OUTPUTS:
-            problems.append(f"unknown output {self.output!r}; valid: {', '.join(OUTPUTS)}")
-        elif self.output not in LOSSES.get(self.loss, ()):
-            problems.append(f"loss {self.loss!r} does not go with output {self.output!r}")
-        elif not problems and self.output == "sigmoid" and self.sizes[-1] != 1:
-            problems.append(f"a sigmoid output needs 1 unit, got {self.sizes[-1]}")
-        elif not problems and self.output == "softmax" and self.sizes[-1] < 2:
-            problems.append(f"a softmax output needs at least 2 units, got {self.sizes[-1]}")
-        if self.dtype not in DTYPES:
-            problems.append(f"unknown dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
-        if problems:
-            raise ConfigError(*problems)
+            return [f"unknown output {self.output!r}; valid: {', '.join(OUTPUTS)}"]
+        if self.output not in LOSSES.get(self.loss, ()):
+            return [f"loss {self.loss!r} does not go with output {self.output!r}"]
+        if sizes_ok and self.output == "sigmoid" and self.sizes[-1] != 1:
+            return [f"a sigmoid output needs 1 unit, got {self.sizes[-1]}"]
+        if sizes_ok and self.output == "softmax" and self.sizes[-1] < 2:
+            return [f"a softmax output needs at least 2 units, got {self.sizes[-1]}"]
+        return []
 
     @property
     def np_dtype(self) -> np.dtype[Any]:
@@ -163,6 +168,37 @@ class Architecture:
         if unknown or missing:
             raise ConfigError(f"architecture: unknown keys {unknown}, missing keys {missing}")
         return cls(**{f: d[f] for f in fields})
+
+
+MAX_TRAINING_BYTES = 2 * 2**30
+"""The memory training a network may need (``training_bytes``): 2 GiB."""
+
+
+def training_bytes(arch: Architecture, rows: int = 0) -> int:
+    """About the memory (bytes) that training ``arch`` needs at its peak.
+
+    The parameters, their gradients and an optimizer's two moments (4 copies of the
+    parameters), and for ``rows`` rows at once (a minibatch, or the whole training
+    set when the metrics are computed) every layer's pre-activation, activation and
+    adjoint (3 copies of rows x width), all in the architecture's dtype.
+    """
+    item = np.dtype(arch.dtype).itemsize
+    return item * (4 * arch.n_params() + 3 * rows * sum(arch.sizes))
+
+
+def check_size(arch: Architecture, rows: int = 0) -> None:
+    """ConfigError when training ``arch`` on ``rows`` rows at once would need more than
+    MAX_TRAINING_BYTES, saying the size and the limit; checked before any allocation."""
+    from gdcli.data import size_text
+
+    need = training_bytes(arch, rows)
+    if need > MAX_TRAINING_BYTES:
+        on = f" on {rows} rows" if rows else ""
+        raise ConfigError(
+            f"the network {list(arch.sizes)} has {arch.n_params():,} parameters; training it"
+            f"{on} needs about {size_text(need)} of memory ({arch.dtype} weights, gradients,"
+            f" optimizer state and activations); the limit is {size_text(MAX_TRAINING_BYTES)}"
+        )
 
 
 def default_output_and_loss(
@@ -235,11 +271,11 @@ def loss(arch: Architecture, logits: Tensor, y: np.ndarray) -> Tensor:
     the logits; mse applies the output activation, then compares with the target.
     """
     if arch.loss == "bce":
-        return bce_with_logits(logits, y)
+        return losses.bce_with_logits(logits, y)
     if arch.loss == "cross_entropy":
-        return softmax_cross_entropy(logits, y)
-    out = {"sigmoid": ag.sigmoid, "softmax": softmax}.get(arch.output, identity)(logits)
-    return mse(out, _target(arch, y, logits.shape[1]))
+        return losses.softmax_cross_entropy(logits, y)
+    out = {"sigmoid": ag.sigmoid, "softmax": losses.softmax}.get(arch.output, identity)(logits)
+    return losses.mse(out, _target(arch, y, logits.shape[1]))
 
 
 def loss_and_grads(
@@ -312,7 +348,7 @@ def predict_proba(arch: Architecture, layers: Sequence[Layer], X: np.ndarray) ->
         p = ag.sigmoid_array(z[:, 0])
         return np.stack([1.0 - p, p], axis=1)
     if arch.output == "softmax":
-        return softmax_array(z)
+        return losses.softmax_array(z)
     return z
 
 

@@ -131,15 +131,20 @@ def grad_report(console: Console, fn: ResolvedFunction, a: PointAnalysis) -> Non
     console.print(f"at {', '.join(f'{n} = {num(v, 10)}' for n, v in zip(names, a.x, strict=True))}")
     console.print(f"  value       {num(a.value, 10)}")
     console.print(f"  gradient    {vec(a.gradient, 10)}   |grad| = {num(a.grad_norm, 6)}")
+    if a.hessian is not None and a.eigenvalues is not None:
+        _hessian_table(console, names, a.hessian)
+        console.print(f"  eigenvalues {vec(a.eigenvalues, 8)}")
+    console.print(f"  point is    [bold]{a.classification}[/bold]  ({_kind_reason(a)})")
+
+
+def _hessian_table(console: Console, names: Sequence[str], hessian: Any) -> None:
     table = Table(title="Hessian", title_justify="left", show_header=True)
     table.add_column("")
     for n in names:
         table.add_column(n, justify="right")
-    for n, row in zip(names, a.hessian, strict=True):
+    for n, row in zip(names, hessian, strict=True):
         table.add_row(n, *(num(v, 8) for v in row))
     console.print(table)
-    console.print(f"  eigenvalues {vec(a.eigenvalues, 8)}")
-    console.print(f"  point is    [bold]{a.classification}[/bold]  ({_kind_reason(a)})")
 
 
 def _kind_reason(a: PointAnalysis) -> str:
@@ -150,7 +155,7 @@ def _kind_reason(a: PointAnalysis) -> str:
         "degenerate": "gradient 0, an eigenvalue 0: second-order test inconclusive",
         "not-critical": "gradient not 0; -gradient points downhill",
         "non-smooth": "the gradient jumps here (a kink): no Hessian, no second-order test",
-        "undefined": "f or its gradient is not finite here",
+        "undefined": "f, its gradient or its Hessian is not finite here: no second-order test",
     }[a.classification]
 
 
