@@ -63,18 +63,19 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()
+        mark: Any = event.start_mark
         if isinstance(event, yaml.AliasEvent):
             raise yaml.MarkedYAMLError(
-                None, None, "aliases (*name) are not allowed in experiment files", event.start_mark
+                None, None, "aliases (*name) are not allowed in experiment files", mark
             )
         tag = getattr(event, "tag", None)
-        if tag is not None and tag != "!":
+        if tag is not None:
             shown = tag.replace("tag:yaml.org,2002:", "!!")
             raise yaml.MarkedYAMLError(
                 None,
                 None,
                 f"tag '{shown}' is not allowed; experiment files hold plain values only",
-                event.start_mark,
+                mark,
             )
         return super().compose_node(parent, index)
 
