@@ -128,6 +128,7 @@ BROKEN: dict[str, tuple[str, str, str]] = {
     "t-n-with-csv": ("train-mlp", "data: {csv: d.csv, target: y, n: 100}\n", "no effect"),
     "t-noise-with-npz": ("train-mlp", "data: {npz: d.npz, noise: 0.1}\n", "no effect"),
     "t-arms-with-moons": ("train-mlp", "data: {name: moons, arms: 3}\n", "no effect"),
+    "t-centers-with-moons": ("train-mlp", "data: {name: moons, centers: 5}\n", "no effect"),
     "t-centers-with-xor": ("train-mlp", "data: {name: xor, centers: 4}\n", "no effect"),
     "t-early-stopping-without-val": (
         "train-mlp",
@@ -247,9 +248,38 @@ def test_gdcli_and_check_jsonschema_refuse_every_broken_file(tmp_path: Path, com
     assert accepted == []
 
 
+# Files both accept: a default written out (as a run's config.yaml does) has no effect
+# to warn about, and the fractions of parts that a file lacks are used.
+ACCEPTED: dict[str, tuple[str, str]] = {
+    "arms-default-with-moons": ("train-mlp", "data: {name: moons, arms: 2, centers: 3}\n"),
+    "null-start": ("descend", 'function: "x**2"\nstart: null\nstarts: [[1]]\n'),
+    "tolerance-0": ("descend", DESCEND + "tolerance: 0\n"),
+    "early-stopping-with-val": (
+        "train-mlp",
+        "data: {name: moons, val_fraction: 0.2}\nearly_stopping: {patience: 2}\n",
+    ),
+    "compare-model-without-activation": ("compare-activations", COMPARE + "model: {hidden: [3]}\n"),
+}
+
+
+@pytest.mark.parametrize("command", list(SCHEMAS))
+def test_gdcli_and_check_jsonschema_accept_the_same_edge_files(
+    tmp_path: Path, command: str
+) -> None:
+    files = []
+    for key, (cmd, text) in ACCEPTED.items():
+        if cmd == command:
+            path = tmp_path / f"{key}.yaml"
+            path.write_text(text, encoding="utf-8")
+            assert gdcli_refusal(command, path) == ""
+            files.append(path)
+    errors = check_jsonschema(schema_file(tmp_path, command), files)
+    assert {f: e for f, e in errors.items() if e} == {}
+
+
 def test_the_list_covers_every_kind_the_issue_names() -> None:
     per_command = {c: sum(v[0] == c for v in BROKEN.values()) for c in SCHEMAS}
-    assert per_command == {"descend": 24, "train-mlp": 31, "compare-activations": 17}
+    assert per_command == {"descend": 24, "train-mlp": 32, "compare-activations": 17}
 
 
 def shipped() -> dict[str, list[Path]]:

@@ -73,11 +73,11 @@ class Cond:
     schema: dict[str, Any]
 
 
-def given(key: str) -> Cond:
-    """``key`` is written in the file with a value other than null."""
+def given(key: str, default: Any = None) -> Cond:
+    """``key`` is written in the file with a value other than null (and ``default``)."""
     return Cond(
-        lambda m: key in m.model_fields_set and getattr(m, key) is not None,
-        {"required": [key], "properties": {key: {"not": {"type": "null"}}}},
+        lambda m: key in m.model_fields_set and getattr(m, key) not in (None, default),
+        {"required": [key], "properties": {key: {"not": {"enum": list({None, default})}}}},
     )
 
 
@@ -419,11 +419,14 @@ Fraction = Annotated[float, Field(ge=0, lt=1)]
 _SOURCES = ("name", "csv", "npz")
 _GENERATED = tuple(n for n in DATASETS if n not in BUNDLED)
 # keys that only a generated set reads (the bundled sets and files have a fixed size)
-_GENERATED_KEYS = {
-    "n": _GENERATED,
-    "noise": _GENERATED,
-    "arms": ("spirals",),
-    "centers": ("blobs",),
+_ARMS, _CENTERS = 2, 3
+# keys that only some sets read, with their defaults: a default written out (as a run's
+# config.yaml does) says nothing, any other value would be ignored
+_GENERATED_KEYS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "n": (_GENERATED, None),
+    "noise": (_GENERATED, None),
+    "arms": (("spirals",), _ARMS),
+    "centers": (("blobs",), _CENTERS),
 }
 
 
@@ -438,8 +441,10 @@ class DataSpec(Model):
         None, description="points of a generated set"
     )
     noise: float | None = Field(None, ge=0, description="noise of a generated set")
-    arms: Int = Field(2, ge=2, le=20, description="arms of the spirals (one class each)")
-    centers: Int = Field(3, ge=2, le=20, description="clusters of the blobs (one class each)")
+    arms: Int = Field(_ARMS, ge=2, le=20, description="arms of the spirals (one class each)")
+    centers: Int = Field(
+        _CENTERS, ge=2, le=20, description="clusters of the blobs (one class each)"
+    )
     test_fraction: Fraction = Field(0.0, description="share held out for testing")
     val_fraction: Fraction = Field(0.0, description="share held out for validation")
     standardize: bool = Field(False, description="scale features to mean 0, std 1 (train fit)")
@@ -463,9 +468,9 @@ class DataSpec(Model):
                 (key,),
                 f"has no effect with this data; only {', '.join(names)} read it",
                 is_in("name", names),
-                when=given(key),
+                when=given(key, default),
             )
-            for key, names in _GENERATED_KEYS.items()
+            for key, (names, default) in _GENERATED_KEYS.items()
         ),
     )
 
