@@ -1,19 +1,27 @@
 """Reading experiment files: safe YAML with positions, and ``--set`` overrides.
 
-The loader is PyYAML's SafeLoader with four changes an experiment file needs:
+The loader is PyYAML's SafeLoader with these changes an experiment file needs:
 
 - every key's line and column is recorded, so a validation error can point at it;
-- a key given twice is an error, not a silent overwrite;
-- ``1e-3`` is a number (YAML 1.1 wants ``1.0e-3``);
+- a key given twice is an error, not a silent overwrite, and a key must be a name
+  (``{a: 1}: 2`` is refused);
+- numbers are read as YAML 1.2 reads them: ``1e-3`` is a number (YAML 1.1 wants
+  ``1.0e-3``), ``010`` is ten (not octal eight) and ``1:30`` is text (not the
+  sexagesimal 90);
 - aliases (``*name``) are refused, which rules out documents that expand to
-  billions of nodes from a few lines.
+  billions of nodes from a few lines;
+- tags (``!!str``, ``!!python/object``) are refused: an experiment file holds plain
+  values only.
 
-Tags such as ``!!python/object`` are unknown to the safe loader and rejected.
+Only a regular file, or a pipe the process already holds (``<(...)``,
+``/dev/stdin``), is read, and never more than ``MAX_FILE_BYTES`` + 1 bytes of it.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +44,13 @@ _FLOAT = re.compile(
     |\.(?:nan|NaN|NAN))$""",
     re.X,
 )
+# YAML 1.2's integers (decimal with any leading zeros, 0o octal, 0x hex) and 0b
+# binary; no YAML 1.1 octal (010 = 8) or sexagesimal (1:30 = 90).
+_INT = re.compile(r"^(?:[-+]?[0-9][0-9_]*|[-+]?0o[0-7_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0b[01_]+)$")
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_BASES = {"0o": 8, "0x": 16, "0b": 2}
+# A pipe or terminal the process already holds: process substitution <(...), stdin.
+_HELD = re.compile(r"^/(?:dev/fd/[0-9]+|proc/self/fd/[0-9]+|dev/stdin)$")
 
 
 class _Loader(yaml.SafeLoader):
@@ -47,15 +62,39 @@ class _Loader(yaml.SafeLoader):
         self._path: list[str | int] = []
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+        event = self.peek_event()
+        mark: Any = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
             raise yaml.MarkedYAMLError(
-                None, None, "aliases (*name) are not allowed in experiment files", event.start_mark
+                None, None, "aliases (*name) are not allowed in experiment files", mark
+            )
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise yaml.MarkedYAMLError(
+                None,
+                None,
+                f"tag '{shown}' is not allowed; experiment files hold plain values only",
+                mark,
             )
         return super().compose_node(parent, index)
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    base = _BASES.get(digits[:2].lower(), 10)
+    return sign * int(digits[2:] if base != 10 else digits, base)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBER_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _construct_mapping(loader: _Loader, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -66,7 +105,7 @@ def _construct_mapping(loader: _Loader, node: MappingNode, deep: bool = False) -
             raise yaml.MarkedYAMLError(
                 None,
                 None,
-                f"key {key!r} is not a name; keys are words such as 'lr'",
+                f"a key must be a name such as 'lr', got {key!r}",
                 key_node.start_mark,
             )
         if key in out:
@@ -85,6 +124,13 @@ def _record_positions(node: Node, path: KeyPath, positions: dict[KeyPath, tuple[
         current, where = stack.pop()
         if isinstance(current, MappingNode):
             for key_node, value_node in current.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise yaml.MarkedYAMLError(
+                        None,
+                        None,
+                        "a key must be a name such as 'lr', not a list or a mapping",
+                        key_node.start_mark,
+                    )
                 key = key_node.value
                 sub = (*where, key)
                 positions[sub] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -160,22 +206,58 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[KeyPath, tuple[int, int]
         loader.dispose()
 
 
-def load_document(path: str | Path) -> Document:
-    """Read an experiment file into a ``Document``; every failure is a located ConfigError."""
-    p = Path(path)
+def read_limited(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file, or of a pipe the process holds (``<(...)``), read
+    without blocking on a named pipe and never past ``limit`` + 1 bytes.
+
+    Raises ConfigError naming the path for anything else (a directory, a named
+    pipe, a device such as /dev/zero), for an OS error and for a file over ``limit``.
+    """
     name = str(path)
-    if not p.exists():
-        raise ConfigError(Problem("no such file", file=name))
-    if p.is_dir():
-        raise ConfigError(Problem("is a directory, not an experiment file", file=name))
     try:
-        raw = p.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ConfigError(Problem("no such file", file=name)) from None
+    except IsADirectoryError:
+        raise ConfigError(Problem("is a directory, not an experiment file", file=name)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", file=name)) from None
-    if len(raw) > MAX_FILE_BYTES:
+    try:
+        _check_kind(os.fstat(fd).st_mode, name)
+    except ConfigError:
+        os.close(fd)
+        raise
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            raw = fh.read(limit + 1)
+        except OSError as exc:
+            raise ConfigError(Problem(f"cannot read: {exc.strerror}", file=name)) from None
+    if len(raw) > limit:
         raise ConfigError(
-            Problem(f"file is {len(raw)} bytes; experiment files are at most 1 MB", file=name)
+            Problem(f"file is over {limit:,} bytes; experiment files are at most 1 MB", file=name)
         )
+    return raw
+
+
+def _check_kind(mode: int, name: str) -> None:
+    """Refuse what is neither a regular file nor a pipe the process already holds."""
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise ConfigError(Problem("is a directory, not an experiment file", file=name))
+    if stat.S_ISFIFO(mode) and _HELD.match(os.path.abspath(name)):
+        return
+    kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device or special file"
+    raise ConfigError(
+        Problem(f"is {kind}, not a regular file; give a file, or a pipe as <(command)", file=name)
+    )
+
+
+def load_document(path: str | Path) -> Document:
+    """Read an experiment file into a ``Document``; every failure is a located ConfigError."""
+    name = str(path)
+    raw = read_limited(path)
     if b"\x00" in raw:
         raise ConfigError(Problem("binary file, not YAML text", file=name))
     try:

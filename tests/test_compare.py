@@ -347,9 +347,11 @@ def test_trace_is_long_form_one_row_per_activation_seed_and_epoch(
 
 def planned(file: Path, activation: str, seed: int, *overrides: str) -> train.TrainPlan:
     doc = load_document(file)
-    for assignment in (f"model.activation={activation}", f"seed={seed}", *overrides):
+    for assignment in (f"seed={seed}", *overrides):
         apply_override(doc, assignment)
-    return planning.train_plan(validate(doc, CompareConfig), doc)
+    config = validate(doc, CompareConfig)
+    model = config.model.model_copy(update={"activation": activation})
+    return planning.train_plan(config.model_copy(update={"model": model}), doc)
 
 
 def same_layers(a: train.TrainPlan, b: train.TrainPlan) -> bool:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from gdcli.errors import ConfigError, UserError
@@ -358,3 +360,93 @@ def test_config_and_optim_accept_the_same_schedules(schedule: dict, ok: bool) ->
     else:
         optim_ok = True
     assert config_ok == optim_ok == ok
+
+
+# -- keys that would have no effect, empty sweeps, tolerance 0 ---------------------------
+
+
+def medmnist(path: Path, parts: tuple[str, ...] = ("train", "val", "test"), **extra: Any) -> Path:
+    g = np.random.default_rng(0)
+    arrays: dict[str, Any] = dict(extra)
+    for part in parts:
+        arrays[f"{part}_images"] = g.integers(0, 256, size=(12, 4, 4), dtype=np.uint8)
+        arrays[f"{part}_labels"] = np.arange(12, dtype=np.uint8).reshape(12, 1) % 2
+    np.savez(path, **arrays)
+    return path
+
+
+def train_problems(path: Path) -> list[str]:
+    from gdcli.experiments.config import TrainConfig
+    from gdcli.experiments.plan import train_plan
+
+    with pytest.raises(UserError) as info:
+        config, doc = load_config(path, TrainConfig)
+        train_plan(config, doc)
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_fraction_for_a_part_the_medmnist_file_holds_is_refused(tmp_path: Path) -> None:
+    medmnist(tmp_path / "m.npz")
+    path = write(tmp_path, "data: {npz: m.npz,\n  test_fraction: 0.2}\nepochs: 1\n")
+    assert train_problems(path) == [
+        f"{path}:2:3: data.test_fraction: has no effect: m.npz holds its own test part "
+        "(12 rows); remove test_fraction"
+    ]
+
+
+def test_a_fraction_for_a_part_the_medmnist_file_lacks_is_used(tmp_path: Path) -> None:
+    from gdcli.experiments.config import TrainConfig
+    from gdcli.experiments.plan import train_plan
+
+    medmnist(tmp_path / "m.npz", parts=("train",))
+    path = write(tmp_path, "data: {npz: m.npz, test_fraction: 0.25}\nepochs: 1\n")
+    config, doc = load_config(path, TrainConfig)
+    splits = train_plan(config, doc).splits
+    assert splits.test is not None
+    assert (splits.train.X.shape[0], splits.test.X.shape[0]) == (
+        8,
+        4,
+    )  # stratified: 2 of each class
+
+
+def test_an_npz_with_both_layouts_is_refused(tmp_path: Path) -> None:
+    npz = medmnist(tmp_path / "m.npz", X=np.zeros((4, 2)), y=np.array([0, 1, 0, 1]))
+    path = write(tmp_path, "data: {npz: m.npz}\nepochs: 1\n")
+    assert train_problems(path) == [
+        f"{npz}: holds both 'X'/'y' and MedMNIST 'train_images'/'train_labels'; "
+        "keep one layout, gdcli would read only one"
+    ]
+
+
+def test_a_constant_as_a_variable_is_refused_at_its_place(tmp_path: Path) -> None:
+    path = write(tmp_path, 'function: "pi*x"\nvars: [x, pi]\nstart: [1.0, 2.0]\n')
+    assert problems(path) == [
+        f"{path}:2:11: vars.1: 'pi' is a constant of the formula language, "
+        "not a variable name, got 'pi'"
+    ]
+
+
+def test_an_empty_sweep_list_in_the_file_exits_2(tmp_path: Path) -> None:
+    from clitools import gdcli
+
+    path = write(tmp_path, VALID + "sweep:\n  optimizer.lr: []\n")
+    result = gdcli("descend", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"gdcli: error: {path}:8:3: sweep.optimizer.lr: give each swept key a list of at least "
+        "one value, e.g. optimizer.lr: [0.1, 0.01], got []\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_tolerance_0_is_accepted_and_runs_the_whole_budget(tmp_path: Path) -> None:
+    from clitools import gdcli, parse_json
+
+    # started at the minimum: the gradient is exactly 0 from the first step on
+    text = 'function: "x**2 + y**2"\nstart: [0.0, 0.0]\niterations: 40\ntolerance: 0\n'
+    result = gdcli("descend", write(tmp_path, text), "--json", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    [run] = parse_json(result.stdout)["runs"]
+    assert (run["iterations"], run["status"]) == (40, "max_iterations")
+    trace = (tmp_path / "run" / "trace.csv").read_text(encoding="utf-8").splitlines()
+    assert len(trace) == 1 + 41  # the header, the start and 40 iterations

@@ -281,6 +281,14 @@ def load_npz(path: str | Path) -> Parts:
     for key, a in arrays.items():
         if a.dtype.kind in "biuf" and not np.all(np.isfinite(a)):
             raise DataError(Problem(f"array '{key}' holds non-finite values", file=source))
+    if {"X", "y", "train_images", "train_labels"} <= arrays.keys():
+        raise DataError(
+            Problem(
+                "holds both 'X'/'y' and MedMNIST 'train_images'/'train_labels'; "
+                "keep one layout, gdcli would read only one",
+                file=source,
+            )
+        )
     if "X" in arrays and "y" in arrays:
         return _npz_xy(arrays, source=source, name=Path(path).stem), None, None
     if "train_images" in arrays and "train_labels" in arrays:

@@ -8,18 +8,22 @@ start of the right dimension). All problems are reported together, each as
 
 The optimizer models are generated from the optimizer registry, so a new
 optimizer or hyperparameter appears in validation, in ``gdcli schema`` and in the
-README's reference without being written down twice.
+README's reference without being written down twice. Rules between keys (one of
+two keys, a key that needs another) are ``Rule`` objects that give both gdcli's
+check and the same rule in JSON Schema, so an editor refuses what gdcli refuses.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,8 +34,10 @@ from pydantic import (
     create_model,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from gdcli.data import DATASETS
+from gdcli.data import BUNDLED, DATASETS
+from gdcli.engine.expr import CONSTANTS, FUNCTIONS
 from gdcli.errors import ConfigError, Problem, UserError, did_you_mean
 from gdcli.nn import ACTIVATIONS, DTYPES, INITIALIZERS, LOSSES, OUTPUTS
 from gdcli.optim import OPTIMIZERS, SCHEDULES, Hyperparameter, make_schedule
@@ -47,20 +53,125 @@ def _integral(value: Any) -> Any:
     return value
 
 
-Int = Annotated[int, BeforeValidator(_integral)]
-"""An integer key that also takes a whole number written as a float (1e3)."""
+WHOLE = BeforeValidator(_integral)
+"""Makes an integer key also take a whole number written as a float (1e3). It goes
+after the bounds, ``Annotated[int, Field(ge=1), WHOLE]``: placed before them it
+would hide them from the JSON Schema."""
+
+Int = Annotated[int, WHOLE]
+"""An integer key without bounds, or with bounds given in its own ``Field``."""
 
 
-def _one_of(model: BaseModel, a: str, b: str) -> None:
+# -- rules between keys, checked by gdcli and written into the JSON Schema ---------------
+
+
+@dataclass(frozen=True)
+class Cond:
+    """A condition on a model's keys, as a check (``test``) and as JSON Schema."""
+
+    test: Callable[[Any], bool]
+    schema: dict[str, Any]
+
+
+def given(key: str, default: Any = None) -> Cond:
+    """``key`` is written in the file with a value other than null (and ``default``)."""
+    return Cond(
+        lambda m: key in m.model_fields_set and getattr(m, key) not in (None, default),
+        {"required": [key], "properties": {key: {"not": {"enum": list({None, default})}}}},
+    )
+
+
+def one_of(*conds: Cond) -> Cond:
+    return Cond(lambda m: sum(c.test(m) for c in conds) == 1, {"oneOf": [c.schema for c in conds]})
+
+
+def any_of(*conds: Cond) -> Cond:
+    return Cond(lambda m: any(c.test(m) for c in conds), {"anyOf": [c.schema for c in conds]})
+
+
+def absent(key: str) -> Cond:
+    """``key`` is not written (or written as null)."""
+    inner = given(key)
+    return Cond(lambda m: not inner.test(m), {"not": inner.schema})
+
+
+def is_in(key: str, values: Iterable[Any]) -> Cond:
+    """``key`` is written with one of ``values``."""
+    allowed = list(values)
+    return Cond(
+        lambda m: given(key).test(m) and getattr(m, key) in allowed,
+        {"required": [key], "properties": {key: {"enum": allowed}}},
+    )
+
+
+def above(key: str, low: float) -> Cond:
+    return Cond(
+        lambda m: getattr(m, key) > low,
+        {"required": [key], "properties": {key: {"exclusiveMinimum": low}}},
+    )
+
+
+def unique(key: str) -> Cond:
+    """The list ``key`` (when given) holds no value twice."""
+    return Cond(
+        lambda m: getattr(m, key) is None or len(set(getattr(m, key))) == len(getattr(m, key)),
+        {"properties": {key: {"uniqueItems": True}}},
+    )
+
+
+def inside(key: str, cond: Cond) -> Cond:
+    """``cond`` holds in the sub-model ``key`` (always true when it is not written)."""
+    return Cond(lambda m: cond.test(getattr(m, key)), {"properties": {key: cond.schema}})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When ``when`` holds, ``then`` must: else ``message``, reported at ``key``."""
+
+    key: tuple[str, ...]
+    message: str
+    then: Cond
+    when: Cond | None = None
+
+    def broken(self, model: Any) -> bool:
+        return (self.when is None or self.when.test(model)) and not self.then.test(model)
+
+    def schema(self) -> dict[str, Any]:
+        if self.when is None:
+            return self.then.schema
+        return {"if": self.when.schema, "then": self.then.schema}
+
+
+def not_both(a: str, b: str) -> Rule:
     """Two keys that say the same thing two ways: at most one may be given."""
-    if getattr(model, a) is not None and getattr(model, b) is not None:
-        raise ValueError(f"give either {a} or {b}, not both")
+    return Rule((b,), f"give either {a} or {b}, not both", absent(b), when=given(a))
+
+
+def _rules_schema(schema: dict[str, Any], cls: type[Any]) -> None:
+    rules = getattr(cls, "rules", ())
+    if rules:
+        schema["allOf"] = [r.schema() for r in rules]
 
 
 class Model(BaseModel):
-    """Base of every config model: unknown keys are errors, types are not coerced."""
+    """Base of every config model: unknown keys are errors, types are not coerced, and
+    ``rules`` between keys hold (each also written into the model's JSON Schema)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        allow_inf_nan=False,
+        json_schema_extra=_rules_schema,
+    )
+    rules: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _rules_hold(self) -> Model:
+        for rule in self.rules:
+            if rule.broken(self):
+                raise PydanticCustomError("rule", rule.message, {"key": rule.key})
+        return self
 
 
 # -- optimizers and schedules, generated from their registries ------------------------
@@ -81,7 +192,7 @@ def _field_for(h: Hyperparameter) -> tuple[Any, Any]:
     if h.kind == "flag":
         return bool, Field(default, description=doc)
     if h.kind == "integer":
-        return Int, Field(default, description=doc, **_bounds(h))
+        return Annotated[int, Field(**_bounds(h)), WHOLE], Field(default, description=doc)
     if h.kind == "pair":
         item = Annotated[float, Field(**_bounds(h))]
         return list[item], Field(list(default), min_length=2, max_length=2, description=doc)
@@ -186,6 +297,9 @@ SweepSpec = Annotated[
 # -- descend -------------------------------------------------------------------------
 
 
+_BOTH_CORNERS = "give both low and high, or neither (the function's domain)"
+
+
 class RandomStarts(Model):
     """``starts: {random: N, low: [...], high: [...]}``: N uniform starts in a box."""
 
@@ -193,10 +307,13 @@ class RandomStarts(Model):
     low: list[float] | None = Field(None, description="lower corner (default: the domain)")
     high: list[float] | None = Field(None, description="upper corner (default: the domain)")
 
+    rules = (
+        Rule(("high",), _BOTH_CORNERS, given("high"), when=given("low")),
+        Rule(("low",), _BOTH_CORNERS, given("low"), when=given("high")),
+    )
+
     @model_validator(mode="after")
     def _box(self) -> RandomStarts:
-        if (self.low is None) != (self.high is None):
-            raise ValueError("give both low and high, or neither (the function's domain)")
         if self.low is not None and self.high is not None:
             if len(self.low) != len(self.high):
                 raise ValueError("low and high must have the same length")
@@ -219,6 +336,27 @@ StartsSpec = Annotated[
 ]
 
 
+def _variable(name: str) -> str:
+    if name in CONSTANTS or name in FUNCTIONS:
+        kind = "a constant" if name in CONSTANTS else "a function"
+        raise ValueError(f"'{name}' is {kind} of the formula language, not a variable name")
+    return name
+
+
+_RESERVED = sorted({*CONSTANTS, *FUNCTIONS})
+VariableName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        json_schema_extra={"not": {"enum": list[Any](_RESERVED)}},
+    ),
+    AfterValidator(_variable),
+]
+"""A variable of a formula: a name that is not a constant (pi, e) or a function."""
+
+unique_vars = Rule(("vars",), "a variable is listed twice", unique("vars"))
+
+
 class DescendConfig(Model):
     """An experiment for ``gdcli descend``."""
 
@@ -226,8 +364,10 @@ class DescendConfig(Model):
     function: str = Field(
         description="a built-in name (see `gdcli functions`) or a formula such as 'x**2 + y**2'"
     )
-    vars: list[str] | None = Field(
-        None, description="order of the formula's variables (default: sorted by name)"
+    vars: list[VariableName] | None = Field(
+        None,
+        description="order of the formula's variables (default: sorted by name)",
+        json_schema_extra={"uniqueItems": True},
     )
     start: Point | None = Field(None, description="one start point")
     starts: StartsSpec | None = Field(
@@ -235,7 +375,9 @@ class DescendConfig(Model):
     )
     iterations: Int = Field(10000, ge=1, le=10_000_000, description="iteration budget per run")
     tolerance: float = Field(
-        1e-6, gt=0, description="converged when the gradient norm falls below this"
+        1e-6,
+        ge=0,
+        description="converged when the gradient norm falls below this; 0 never stops early",
     )
     optimizer: OptimizerSpec | None = Field(None, description="one optimizer")
     optimizers: list[OptimizerSpec] | None = Field(
@@ -247,11 +389,7 @@ class DescendConfig(Model):
     )
     sweep: SweepSpec = None
 
-    @model_validator(mode="after")
-    def _one_of_each(self) -> DescendConfig:
-        _one_of(self, "start", "starts")
-        _one_of(self, "optimizer", "optimizers")
-        return self
+    rules = (not_both("start", "starts"), not_both("optimizer", "optimizers"), unique_vars)
 
     def optimizer_list(self) -> list[BaseModel]:
         if self.optimizers is not None:
@@ -288,6 +426,20 @@ else:
 Fraction = Annotated[float, Field(ge=0, lt=1)]
 
 
+_SOURCES = ("name", "csv", "npz")
+_GENERATED = tuple(n for n in DATASETS if n not in BUNDLED)
+# keys that only a generated set reads (the bundled sets and files have a fixed size)
+_ARMS, _CENTERS = 2, 3
+# keys that only some sets read, with their defaults: a default written out (as a run's
+# config.yaml does) says nothing, any other value would be ignored
+_GENERATED_KEYS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "n": (_GENERATED, None),
+    "noise": (_GENERATED, None),
+    "arms": (("spirals",), _ARMS),
+    "centers": (("blobs",), _CENTERS),
+}
+
+
 class DataSpec(Model):
     """Where the data come from: a built-in or bundled name, a CSV file or an NPZ file."""
 
@@ -295,21 +447,45 @@ class DataSpec(Model):
     csv: str | None = Field(None, description="a CSV file with a header row")
     target: str | None = Field(None, description="the CSV column to predict")
     npz: str | None = Field(None, description="an NPZ file with X and y, or in MedMNIST layout")
-    n: Int | None = Field(None, ge=4, le=1_000_000, description="points of a generated set")
+    n: Annotated[int, Field(ge=4, le=1_000_000), WHOLE] | None = Field(
+        None, description="points of a generated set"
+    )
     noise: float | None = Field(None, ge=0, description="noise of a generated set")
-    arms: Int = Field(2, ge=2, le=20, description="arms of the spirals (one class each)")
-    centers: Int = Field(3, ge=2, le=20, description="clusters of the blobs (one class each)")
+    arms: Int = Field(_ARMS, ge=2, le=20, description="arms of the spirals (one class each)")
+    centers: Int = Field(
+        _CENTERS, ge=2, le=20, description="clusters of the blobs (one class each)"
+    )
     test_fraction: Fraction = Field(0.0, description="share held out for testing")
     val_fraction: Fraction = Field(0.0, description="share held out for validation")
     standardize: bool = Field(False, description="scale features to mean 0, std 1 (train fit)")
 
+    rules = (
+        Rule((), "give exactly one of name, csv or npz", one_of(*map(given, _SOURCES))),
+        Rule(
+            ("target",),
+            "a csv file needs 'target:', the column to predict",
+            given("target"),
+            when=given("csv"),
+        ),
+        Rule(
+            ("target",),
+            "target goes with a csv file only; an npz file or a named set has its own targets",
+            given("csv"),
+            when=given("target"),
+        ),
+        *(
+            Rule(
+                (key,),
+                f"has no effect with this data; only {', '.join(names)} read it",
+                is_in("name", names),
+                when=given(key, default),
+            )
+            for key, (names, default) in _GENERATED_KEYS.items()
+        ),
+    )
+
     @model_validator(mode="after")
-    def _one_source(self) -> DataSpec:
-        given = [k for k in ("name", "csv", "npz") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of name, csv or npz")
-        if self.csv is not None and self.target is None:
-            raise ValueError("a csv file needs 'target:', the column to predict")
+    def _fractions(self) -> DataSpec:
         if self.test_fraction + self.val_fraction >= 1:
             raise ValueError("test_fraction + val_fraction must be below 1")
         return self
@@ -318,7 +494,7 @@ class DataSpec(Model):
 class ModelSpec(Model):
     """The network: hidden sizes, activations, output layer, loss, initial weights."""
 
-    hidden: list[Annotated[Int, Field(ge=1, le=100_000)]] = Field(
+    hidden: list[Annotated[int, Field(ge=1, le=100_000), WHOLE]] = Field(
         default_factory=lambda: [16],
         description="sizes of the hidden layers; [] for none",
         json_schema_extra={"default": [16]},
@@ -335,16 +511,27 @@ class ModelSpec(Model):
         "float32", description="floating-point precision of weights and computations"
     )
 
+    rules = (
+        Rule(
+            ("init_std",),
+            "init 'normal' needs init_std",
+            given("init_std"),
+            when=is_in("init", ["normal"]),
+        ),
+        Rule(
+            ("init_std",),
+            "init_std goes with init: normal only",
+            is_in("init", ["normal"]),
+            when=given("init_std"),
+        ),
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
         if isinstance(self.activation, list) and len(self.activation) != len(self.hidden):
             raise ValueError(
                 f"{len(self.activation)} activations for {len(self.hidden)} hidden layers"
             )
-        if self.init == "normal" and self.init_std is None:
-            raise ValueError("init 'normal' needs init_std")
-        if self.init != "normal" and self.init_std is not None:
-            raise ValueError("init_std goes with init: normal only")
         return self
 
     def activations(self) -> tuple[str, ...]:
@@ -356,6 +543,25 @@ class ModelSpec(Model):
 class EarlyStopping(Model):
     patience: Int = Field(ge=1, description="epochs without improvement before stopping")
     min_delta: float = Field(0.0, ge=0, description="smallest decrease that counts")
+
+
+def _batch_kind(value: Any) -> str:
+    return "batch-full" if isinstance(value, str) else "batch-count"
+
+
+# One branch per kind of value, so that a wrong value is one mistake, not one per branch.
+BatchSize = Annotated[
+    Annotated[Annotated[int, Field(ge=1), WHOLE], Tag("batch-count")]
+    | Annotated[Literal["full"], Tag("batch-full")],
+    Discriminator(_batch_kind),
+]
+_ORACLE = [name for name, info in OPTIMIZERS.items() if info.needs_oracle]
+
+
+def absent_in(key: str, values: Iterable[Any]) -> Cond:
+    """``key`` is not one of ``values`` (or not written)."""
+    inner = is_in(key, values)
+    return Cond(lambda m: not inner.test(m), {"not": inner.schema})
 
 
 class TrainConfig(Model):
@@ -374,7 +580,7 @@ class TrainConfig(Model):
         json_schema_extra={"default": {"name": "adam", "lr": 0.001}},
     )
     epochs: Int = Field(100, ge=1, le=1_000_000, description="passes over the training data")
-    batch_size: Annotated[Int, Field(ge=1)] | Literal["full"] = Field(
+    batch_size: BatchSize = Field(
         32, description="examples per update, or 'full' for the whole training set"
     )
     l2: float = Field(0.0, ge=0, description="L2 weight decay added to the loss")
@@ -384,15 +590,20 @@ class TrainConfig(Model):
     seed: Int = Field(0, ge=0, description="seed of the split, the weights and the shuffling")
     sweep: SweepSpec = None
 
-    @model_validator(mode="after")
-    def _needs_validation(self) -> TrainConfig:
-        if (
-            self.early_stopping is not None
-            and self.data.val_fraction == 0
-            and self.data.npz is None
-        ):
-            raise ValueError("early_stopping needs a validation part: set data.val_fraction")
-        return self
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            ("early_stopping",),
+            "early_stopping needs a validation part: set data.val_fraction",
+            inside("data", any_of(given("npz"), above("val_fraction", 0))),
+            when=given("early_stopping"),
+        ),
+        Rule(
+            ("optimizer", "name"),
+            f"works on analytic functions only (gdcli descend); for training use "
+            f"{', '.join(n for n in OPTIMIZERS if n not in _ORACLE)}",
+            inside("optimizer", absent_in("name", _ORACLE)),
+        ),
+    )
 
 
 DEFAULT_ACTIVATIONS: list[Activation] = [n for n, a in ACTIVATIONS.items() if a.lecture]
@@ -407,10 +618,12 @@ class CompareConfig(TrainConfig):
         description="one run per activation (and seed), same network otherwise",
         json_schema_extra={"default": list[Any](DEFAULT_ACTIVATIONS)},
     )
-    seeds: list[Annotated[Int, Field(ge=0)]] | None = Field(
+    seeds: list[Annotated[int, Field(ge=0), WHOLE]] | None = Field(
         None, min_length=1, description="the seeds to repeat each activation with"
     )
-    repeats: Int | None = Field(None, ge=1, le=1000, description="seeds 0 .. repeats-1")
+    repeats: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
+        None, description="seeds 0 .. repeats-1"
+    )
     target_accuracy: float | None = Field(
         None, gt=0, le=1, description="count the epochs until train accuracy reaches this"
     )
@@ -418,15 +631,22 @@ class CompareConfig(TrainConfig):
         None, gt=0, description="count the epochs until train loss falls to this"
     )
 
-    @model_validator(mode="after")
-    def _seeds(self) -> CompareConfig:
-        _one_of(self, "seeds", "repeats")
-        _one_of(self, "target_accuracy", "target_loss")
-        if len(set(self.activations)) != len(self.activations):
-            raise ValueError("an activation is listed twice")
-        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
-            raise ValueError("a seed is listed twice; its runs would be copies of each other")
-        return self
+    rules = (
+        *TrainConfig.rules,
+        not_both("seeds", "repeats"),
+        not_both("target_accuracy", "target_loss"),
+        Rule(("activations",), "an activation is listed twice", unique("activations")),
+        Rule(
+            ("seeds",),
+            "a seed is listed twice; its runs would be copies of each other",
+            unique("seeds"),
+        ),
+        Rule(
+            ("model", "activation"),
+            "has no effect in compare-activations: each run takes one of 'activations:'",
+            inside("model", absent("activation")),
+        ),
+    )
 
     def seed_list(self) -> list[int]:
         if self.seeds is not None:
@@ -545,8 +765,17 @@ def validate(doc: Document, model: type[Model]) -> Any:
         problems = []
         for err in exc.errors():
             path = _data_path(doc.data, tuple(err["loc"]))
+            if err["type"] == "rule":  # reported at the key the rule names, with its value
+                path = (*path, *err["ctx"]["key"])
+                err = {**err, "input": _value_at(doc.data, path)}
             problems.append(doc.locate(path, _message(err, model, doc.data, path)))
         raise ConfigError(*_unique(problems + _function_problems(doc))) from None
+
+
+def _value_at(data: Any, path: KeyPath) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def _function_problems(doc: Document) -> list[Problem]:

@@ -105,6 +105,7 @@ def load_data(spec: Any, rng: np.random.Generator, base: Path | None) -> Splits:
         source = data.load_csv(data_path(spec.csv, base), spec.target)
     else:
         source = data.load_npz(data_path(spec.npz, base))
+        _own_parts(spec, source)
     return data.prepare(
         source,
         test_fraction=spec.test_fraction,
@@ -112,6 +113,20 @@ def load_data(spec: Any, rng: np.random.Generator, base: Path | None) -> Splits:
         standardize=spec.standardize,
         rng=rng,
     )
+
+
+def _own_parts(spec: Any, parts: Any) -> None:
+    """A fraction for a part the file already holds would be ignored: refuse it."""
+    for key, part in (("val_fraction", parts[1]), ("test_fraction", parts[2])):
+        if part is not None and getattr(spec, key) > 0:
+            name = key.split("_")[0]
+            raise UserError(
+                Problem(
+                    f"has no effect: {spec.npz} holds its own {name} part "
+                    f"({part.X.shape[0]} rows); remove {key}",
+                    key=key,
+                )
+            )
 
 
 def training_splits(config: Any, base: Path | None) -> Splits:
@@ -288,19 +303,12 @@ def _architecture(config: Any, doc: Document, train: Dataset) -> nn.Architecture
 
 
 def _training_optimizer(config: Any, doc: Document) -> OptimizerRecipe:
+    """The optimizer's recipe (the config's rules already refused an oracle optimizer)."""
     recipe = _optimizer_recipe(config.optimizer)
     try:
-        opt = recipe.build()
+        recipe.build()
     except UserError as exc:
         raise located(doc, ("optimizer",), exc) from None
-    if opt.needs_oracle:
-        raise ConfigError(
-            doc.locate(
-                ("optimizer", "name"),
-                f"'{opt.name}' works on analytic functions only (gdcli descend); "
-                "for training use gd, momentum, nesterov, adagrad, rmsprop, adam or adamw",
-            )
-        )
     return recipe
 
 
@@ -309,7 +317,11 @@ def _training_data(config: Any, doc: Document, rng: np.random.Generator) -> Spli
     try:
         splits = load_data(config.data, rng, base)
     except UserError as exc:
-        raise located(doc, ("data",), exc) if not _has_file(exc) else exc from None
+        if _has_file(exc):
+            raise
+        raise ConfigError(
+            *(doc.locate(("data", *_key_path(p.key)), p.message) for p in exc.problems)
+        ) from None
     if config.early_stopping is not None and splits.val is None:
         raise ConfigError(
             doc.locate(
@@ -358,6 +370,10 @@ def train_plan(config: Any, doc: Document, check_grad: bool = False) -> TrainPla
         target=config.data.target,
         check_rows=check_rows,
     )
+
+
+def _key_path(key: str | None) -> tuple[str, ...]:
+    return tuple(key.split(".")) if key else ()
 
 
 def _has_file(exc: Any) -> bool:
@@ -413,8 +429,16 @@ def compare_plan(config: Any, doc: Document) -> ComparePlan:
         target_accuracy=config.target_accuracy,
         target_loss=config.target_loss,
         jobs=tuple(jobs),
-        resolved=resolved_config(config, doc),
+        resolved=_resolved_compare(config, doc),
     )
+
+
+def _resolved_compare(config: Any, doc: Document) -> dict[str, Any]:
+    """The comparison as it ran; ``model.activation`` left out, as each run takes its
+    own from ``activations:`` (and the file must not give one)."""
+    data = resolved_config(config, doc)
+    data["model"].pop("activation", None)
+    return data
 
 
 def experiment_plan(command: str, config: Any, doc: Document) -> RunPlan:
@@ -460,15 +484,7 @@ def sweep_spec(doc: Document, options: list[str]) -> dict[str, list[Any]]:
     file's values for its key). A key given in two options, or a value given twice for
     one key, is a ``ConfigError``: the two would be one point, run twice in one directory.
     """
-    spec: dict[str, list[Any]] = {}
-    in_file = doc.data.get("sweep")
-    if isinstance(in_file, dict):
-        for k, v in in_file.items():
-            if isinstance(v, list):
-                i = _repeated(v)
-                if i is not None:
-                    raise ConfigError(doc.locate(("sweep", k, i), _twice(v[i])))
-                spec[str(k)] = list(v)
+    spec = _file_sweep(doc)
     given: set[str] = set()
     for text in options:
         key, values = parse_sweep_option(text)
@@ -485,6 +501,29 @@ def sweep_spec(doc: Document, options: list[str]) -> dict[str, list[Any]]:
             raise ConfigError(Problem(_twice(values[i]), file=f"--sweep {key}", key=key))
         spec[key] = values
     return spec
+
+
+def _file_sweep(doc: Document) -> dict[str, list[Any]]:
+    """The file's ``sweep:``: a mapping of key paths to non-empty lists of values."""
+    in_file = doc.data.get("sweep")
+    if in_file is None:
+        return {}
+    if not isinstance(in_file, dict):
+        raise ConfigError(doc.locate(("sweep",), _SWEEP_SHAPE))
+    spec: dict[str, list[Any]] = {}
+    for k, v in in_file.items():
+        if not isinstance(v, list) or not v:
+            raise ConfigError(
+                doc.locate(("sweep", k), _SWEEP_SHAPE + f", got {json.dumps(v, default=str)}")
+            )
+        i = _repeated(v)
+        if i is not None:
+            raise ConfigError(doc.locate(("sweep", k, i), _twice(v[i])))
+        spec[str(k)] = list(v)
+    return spec
+
+
+_SWEEP_SHAPE = "give each swept key a list of at least one value, e.g. optimizer.lr: [0.1, 0.01]"
 
 
 def _repeated(values: list[Any]) -> int | None:

@@ -44,11 +44,10 @@ def _range(prop: dict[str, Any]) -> str:
     ):
         if key in prop:
             bits.append(f"{sym} {prop[key]:g}")
-    for key in ("anyOf",):
-        for sub in prop.get(key, []):
-            r = _range(sub)
-            if r:
-                bits.append(r)
+    subs = [*prop.get("anyOf", []), *prop.get("oneOf", [])]
+    if isinstance(prop.get("items"), dict):
+        subs.append(prop["items"])
+    bits += [r for r in map(_range, subs) if r]
     return ", ".join(bits)
 
 
