@@ -160,7 +160,9 @@ def test_a_diverged_run_is_a_result_exit_0_and_3_with_strict(diverged: dict[str,
     strict = diverged["strict"]
     assert strict.exit_code == 3
     assert strict.stdout == ""
-    assert "gdcli: --strict: at least one run did not converge" in strict.stderr.splitlines()
+    assert strict.stderr.splitlines()[-1] == (
+        "gdcli: --strict: at least one run did not converge: gd(lr=0.2) from [1.0, 1.0]: diverged"
+    )
     # --strict still reports: the run directory is complete
     summary = json.loads((diverged["strict_out"] / "summary.json").read_text(encoding="utf-8"))
     assert [r["status"] for r in summary["runs"]] == ["diverged", "converged"]

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gdcli.errors import UserError
+from gdcli.errors import Terminated, UserError
 from gdcli.runs import (
     InterruptGuard,
     TraceWriter,
@@ -126,7 +126,7 @@ def test_failed_replace_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monke
         raise OSError("disk on fire")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk on fire"):
+    with pytest.raises(UserError, match=r"config.yaml: cannot write: disk on fire$"):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
@@ -457,14 +457,14 @@ def test_interrupt_guard_first_sigint_requests_second_raises() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         assert guard.requested
         assert guard.should_stop()
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Terminated):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_interrupt_guard_restores_handler_after_keyboard_interrupt() -> None:
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt), InterruptGuard():
+    with pytest.raises(Terminated), InterruptGuard():
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before

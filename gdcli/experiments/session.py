@@ -17,17 +17,22 @@ from gdcli.errors import UserError
 from gdcli.experiments import compare, descend, plan, sweep, train
 from gdcli.experiments.context import NoProgress, Progress, Session
 from gdcli.experiments.jobs import make_executor
+from gdcli.runs import lock_run_dir
 from gdcli.yamlio import Document, parse_yaml
 
 __all__ = [
     "NoProgress",
     "Progress",
     "Session",
+    "not_ended_well",
     "run_compare",
     "run_descend",
     "run_sweep",
     "run_train",
 ]
+
+# How a training (alone, or one of a comparison) ends well.
+TRAINED = ("finished", "early_stopped")
 
 
 def run_descend(
@@ -75,6 +80,7 @@ def run_sweep(
     """
     p = plan.sweep_plan(command, doc, model, spec)
     if resume and out_dir.exists():
+        lock_run_dir(out_dir)  # a new sweep claims its directory as it creates it
         _check_same_sweep(out_dir, p.resolved)
     session = Session(out_dir, force, should_stop, progress)
     with make_executor(workers, should_stop) as executor:
@@ -124,3 +130,41 @@ def _spec_text(spec: dict[str, Any]) -> str:
         f"{k}={','.join(json.dumps(v, separators=(',', ':')) for v in vs)}"
         for k, vs in spec.items()
     )
+
+
+def not_ended_well(summary: dict[str, Any]) -> list[str]:
+    """What in a run (its ``summary.json`` object) did not end well, one entry per run:
+    ``--strict``'s one rule for every command. A descent ends well when it converged,
+    a training when it finished or stopped early, a sweep when all its points did.
+    """
+    command = summary.get("command")
+    if command == "descend":
+        return [
+            f"{r['label']} from {r['start']}: {r['status']}"
+            for r in summary["runs"]
+            if r["status"] != "converged"
+        ]
+    if command == "train-mlp":
+        return [] if summary["status"] in TRAINED else [f"training {summary['status']}"]
+    if command == "compare-activations":
+        return [
+            f"{r['activation']} seed {r['seed']}: {r['status']}"
+            for r in summary["runs"]
+            if r["status"] not in TRAINED
+        ]
+    return _points_not_ended_well(summary)
+
+
+def _points_not_ended_well(summary: dict[str, Any]) -> list[str]:
+    """A sweep's points that did not end well, read from their own summaries."""
+    out = []
+    for row in summary["points"]:
+        try:
+            point = json.loads(
+                (Path(summary["out_dir"]) / row["dir"] / "summary.json").read_text("utf-8")
+            )
+            problems = not_ended_well(point)
+        except (OSError, ValueError, KeyError, TypeError):
+            problems = [row.get("error") or row["status"]]
+        out += [f"{row['dir']}: {p}" for p in problems]
+    return out
