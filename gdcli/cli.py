@@ -71,6 +71,10 @@ class GdcliGroup(TyperGroup):
         # Runners handle non-finite numbers themselves (a diverged run is a result);
         # numpy's floating-point warnings must not reach the terminal raw.
         warnings.simplefilter("ignore", RuntimeWarning)
+        if os.environ.get("_GDCLI_COMPLETE", "").endswith("_bash"):
+            from gdcli.completion import use_for_bash
+
+            use_for_bash()
         with EndOnStopSignal():
             try:
                 rv = super().main(
@@ -179,12 +183,12 @@ def _exit_code(exc: SystemExit | typer.Exit) -> Diagnosis:
 
 
 def _no_command(exc: Exception) -> Diagnosis:
-    """`gdcli` alone: typer has printed the help (on stdout); exit 2 as click's
-    NoArgsIsHelpError does, since no command ran."""
+    """`gdcli` alone: the help (typer has printed it on stdout; without rich it is the
+    message), then exit 2 with one line, as click's NoArgsIsHelpError: no command ran."""
     help_text = getattr(exc, "format_message", lambda: "")().strip()
-    if help_text:  # without rich, the help is the message
+    if help_text:
         _say(help_text)
-    return EXIT_USAGE, [Problem("no command given; see 'gdcli --help'")], []
+    return _said(EXIT_USAGE, "no command given; choose one of the commands above", "gdcli: error: ")
 
 
 def _usage_error(exc: Exception) -> Diagnosis:
@@ -637,6 +641,7 @@ def _session(out: Path | None, name: str, opts: RunOptions) -> Iterator[tuple[An
     from gdcli.render import report
     from gdcli.runs import InterruptGuard, claim_new_run_dir, release_run_dirs
 
+    made = [] if out is not None else [p for p in (Path("runs"),) if not p.exists()]
     out_dir = out if out is not None else claim_new_run_dir(name)
     try:
         with (
@@ -648,9 +653,10 @@ def _session(out: Path | None, name: str, opts: RunOptions) -> Iterator[tuple[An
         detail = exc.detail or "the run stopped at once, without its summary"
         raise Terminated(exc.signum, f"{detail} ('{out_dir}' holds what was written)") from None
     except BaseException:
-        if out is None:
-            with suppress(OSError):
-                out_dir.rmdir()  # only when empty
+        if out is None:  # a default directory the run never wrote to, and its root
+            for empty in (out_dir, *made):
+                with suppress(OSError):
+                    empty.rmdir()
         raise
     finally:
         release_run_dirs()

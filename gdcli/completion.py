@@ -12,6 +12,7 @@ Never prints: typer formats the candidates for the shell.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -76,3 +77,48 @@ def paths(incomplete: str, suffixes: tuple[str, ...] = ()) -> list[str]:
         elif suffixes and name.endswith(suffixes):
             out.append(prefix + name)
     return out
+
+
+def unsplit(words: list[str], cword: int) -> tuple[list[str], str, int]:
+    """Undo bash's split of a word at ``=`` (``=`` is in ``COMP_WORDBREAKS``, so
+    ``--set optimizer.name=ad`` reaches a completer as ``optimizer.name``, ``=``,
+    ``ad``): the arguments before the word being completed, that word whole, and how
+    many of its characters come before bash's current word (they must not be repeated
+    in a candidate, as bash replaces only its current word)."""
+    current = words[cword] if cword < len(words) else ""
+    out: list[str] = []
+    glue = False
+    cut = 0
+    for i, word in enumerate([*words[:cword], current]):
+        if out and i > 1 and (word == "=" or glue):
+            out[-1] += word
+            glue = word == "="
+        else:
+            out.append(word)
+            glue = False
+        cut = len(out[-1]) - len(word)
+    return out[1:-1], out[-1], cut
+
+
+def use_for_bash() -> None:
+    """Complete for bash with ``unsplit`` words (typer's own bash completion sees
+    ``KEY=VALUE`` as three words)."""
+    from typer._click.shell_completion import (  # typer's vendored click
+        CompletionItem,
+        add_completion_class,
+        split_arg_string,
+    )
+    from typer._completion_classes import BashComplete
+
+    class GdcliBash(BashComplete):
+        cut = 0
+
+        def get_completion_args(self) -> tuple[list[str], str]:
+            words = split_arg_string(os.environ["COMP_WORDS"])
+            args, incomplete, self.cut = unsplit(words, int(os.environ["COMP_CWORD"]))
+            return args, incomplete
+
+        def format_completion(self, item: CompletionItem) -> str:
+            return str(item.value)[self.cut :]
+
+    add_completion_class(GdcliBash, "bash")
