@@ -642,7 +642,11 @@ def _session(out: Path | None, name: str, opts: RunOptions) -> Iterator[tuple[An
     from gdcli.runs import InterruptGuard, claim_new_run_dir, release_run_dirs
 
     made = [] if out is not None else [p for p in (Path("runs"),) if not p.exists()]
-    out_dir = out if out is not None else claim_new_run_dir(name)
+    try:
+        out_dir = out if out is not None else claim_new_run_dir(name)
+    except BaseException:
+        _remove_empty(made)
+        raise
     try:
         with (
             InterruptGuard() as guard,
@@ -654,12 +658,16 @@ def _session(out: Path | None, name: str, opts: RunOptions) -> Iterator[tuple[An
         raise Terminated(exc.signum, f"{detail} ('{out_dir}' holds what was written)") from None
     except BaseException:
         if out is None:  # a default directory the run never wrote to, and its root
-            for empty in (out_dir, *made):
-                with suppress(OSError):
-                    empty.rmdir()
+            _remove_empty([out_dir, *made])
         raise
     finally:
         release_run_dirs()
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    for directory in directories:
+        with suppress(OSError):
+            directory.rmdir()  # only when empty
 
 
 def _config_or_sweep(
