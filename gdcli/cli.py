@@ -77,6 +77,8 @@ class GdcliGroup(TyperGroup):
             use_for_bash()
         with EndOnStopSignal():
             try:
+                if _show_completion(argv):
+                    return _exit(EXIT_OK, standalone_mode)
                 rv = super().main(
                     args=argv,
                     prog_name=prog_name or "gdcli",
@@ -88,9 +90,29 @@ class GdcliGroup(TyperGroup):
                 code = rv if isinstance(rv, int) else EXIT_OK
             except BaseException as exc:  # every outcome becomes one exit code
                 code = _report(exc, argv)
-        if standalone_mode:
-            sys.exit(code)
-        return code
+        return _exit(code, standalone_mode)
+
+
+def _exit(code: int, standalone_mode: bool) -> int:
+    if standalone_mode:
+        sys.exit(code)
+    return code
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _show_completion(argv: list[str]) -> bool:
+    """``gdcli --show-completion SHELL``: print SHELL's completion script. (Typer, with
+    shellingham installed, prints the script of the shell it detects and ignores
+    the name.) Returns whether it did."""
+    if len(argv) != 2 or argv[0] != "--show-completion" or argv[1] not in SHELLS:
+        return False
+    from typer._completion_shared import get_completion_script
+
+    script = get_completion_script(prog_name="gdcli", complete_var="_GDCLI_COMPLETE", shell=argv[1])
+    sys.stdout.write(script.strip("\n") + "\n")
+    return True
 
 
 def _report(exc: BaseException, argv: list[str]) -> int:
