@@ -299,3 +299,32 @@ def test_terminated_is_not_an_exception_a_job_could_swallow() -> None:
     assert not issubclass(Terminated, Exception)
     assert Terminated(signal.SIGTERM).exit_code == 143
     assert Terminated(signal.SIGHUP).exit_code == 129
+
+
+POOL = """
+import sys, time
+from gdcli.experiments.jobs import WorkerPool
+pool = WorkerPool(2)
+futures = [pool.submit(time.sleep, 60) for _ in range(2)]
+time.sleep(3)
+print(" ".join(str(p.pid) for p in pool._workers()), flush=True)
+time.sleep(60)
+"""
+
+
+def test_workers_die_with_a_gdcli_that_was_killed_outright(tmp_path: Path) -> None:
+    # SIGKILL cannot be handled: the kernel ends the workers with their parent.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", POOL], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert proc.stdout is not None
+        workers = {int(p) for p in proc.stdout.readline().split()}
+        assert len(workers) == 2 and all(alive(p) for p in workers)
+        proc.kill()
+        proc.wait()
+        no_process_remains(workers)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
