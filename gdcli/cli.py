@@ -582,55 +582,37 @@ class Outcome:
     interrupted: bool
 
 
-def _descend_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
-    from gdcli.experiments.session import run_descend
-    from gdcli.render import report
-
-    outcome = run_descend(cfg, doc, session, opts.workers)
-    return Outcome(
-        outcome.summary,
-        lambda c: report.descend_report(c, outcome),
-        outcome.status == "interrupted",
-    )
-
-
-def _train_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
-    from gdcli.experiments.session import run_train
-    from gdcli.render import report
-
-    trained = run_train(cfg, doc, session, opts.check_grad)
-    return Outcome(
-        trained.summary,
-        lambda c: report.train_report(c, trained.summary),
-        trained.status == "interrupted",
-    )
-
-
-def _compare_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
-    from gdcli.experiments.session import run_compare
-    from gdcli.render import report
-
-    compared = run_compare(cfg, doc, session, opts.workers)
-    return Outcome(
-        compared.summary,
-        lambda c: report.compare_report(c, compared.summary),
-        compared.status == "interrupted",
-    )
-
-
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment command: its config model (a name in ``experiments.config``)
-    and the runner that turns the validated config into an ``Outcome``."""
+    """One experiment command: its config model (a name in ``experiments.config``),
+    its runner (in ``experiments.session``, called with the option ``option`` picks)
+    and its report (in ``render.report``, drawn from the summary or, with
+    ``report_outcome``, from the runner's whole outcome)."""
 
     config: str
-    run: Callable[[Any, Any, Any, RunOptions], Outcome]
+    runner: str
+    report: str
+    option: Callable[[RunOptions], Any]
+    report_outcome: bool = False
+
+    def run(self, cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
+        from gdcli.experiments import session as sessions
+        from gdcli.render import report
+
+        done = getattr(sessions, self.runner)(cfg, doc, session, self.option(opts))
+        draw = getattr(report, self.report)
+        shown = done if self.report_outcome else done.summary
+        return Outcome(done.summary, lambda c: draw(c, shown), done.status == "interrupted")
 
 
 EXPERIMENTS = {
-    "descend": Experiment("DescendConfig", _descend_outcome),
-    "train-mlp": Experiment("TrainConfig", _train_outcome),
-    "compare-activations": Experiment("CompareConfig", _compare_outcome),
+    "descend": Experiment(
+        "DescendConfig", "run_descend", "descend_report", lambda o: o.workers, True
+    ),
+    "train-mlp": Experiment("TrainConfig", "run_train", "train_report", lambda o: o.check_grad),
+    "compare-activations": Experiment(
+        "CompareConfig", "run_compare", "compare_report", lambda o: o.workers
+    ),
 }
 
 

@@ -93,6 +93,20 @@ def rows_written(proc: subprocess.Popen[str], trace: Path, n: int) -> None:
     until(written, f"{n} rows of {trace}")
 
 
+def start_training(out: Path, *more: object) -> subprocess.Popen[str]:
+    """A training of XOR into ``out`` that runs until it is stopped."""
+    return start(
+        "train-mlp",
+        CONFIGS / "xor.yaml",
+        "--set",
+        f"epochs={EPOCHS}",
+        "--out",
+        out,
+        *more,
+        cwd=out.parent,
+    )
+
+
 def start(*args: object, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "gdcli", *map(str, args)],
@@ -144,16 +158,7 @@ def test_a_stop_signal_saves_a_training_and_exits_128_plus_the_signal(
     tmp_path: Path, sig: int, code: int, word: str
 ) -> None:
     out = tmp_path / "run"
-    proc = start(
-        "train-mlp",
-        CONFIGS / "xor.yaml",
-        "--set",
-        f"epochs={EPOCHS}",
-        "--out",
-        out,
-        "--json",
-        cwd=tmp_path,
-    )
+    proc = start_training(out, "--json")
     rows_written(proc, out / "trace.csv", 3)
     stdout, stderr, _ = stop(proc, sig)
     assert proc.returncode == code, stderr
@@ -231,16 +236,7 @@ def test_sigterm_stops_a_parallel_sweep_and_every_point_is_saved(tmp_path: Path)
 
 def test_two_quick_ctrl_c_say_what_was_left(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = start(
-        "train-mlp",
-        CONFIGS / "xor.yaml",
-        "--set",
-        f"epochs={EPOCHS}",
-        "--out",
-        out,
-        "--quiet",
-        cwd=tmp_path,
-    )
+    proc = start_training(out, "--quiet")
     rows_written(proc, out / "trace.csv", 1)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.005)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gdcli.errors import UserError
 from gdcli.experiments import compare, descend, plan, sweep, train
@@ -31,6 +32,9 @@ __all__ = [
     "run_train",
 ]
 
+Planned = TypeVar("Planned")
+Outcome = TypeVar("Outcome")
+
 # How a training (alone, or one of a comparison) ends well.
 TRAINED = ("finished", "early_stopped")
 
@@ -39,9 +43,7 @@ def run_descend(
     config: Any, doc: Document, session: Session, workers: int = 1
 ) -> descend.DescendOutcome:
     """``gdcli descend``: every optimizer from every start; ``workers`` processes."""
-    p = plan.descend_plan(config, doc)
-    with make_executor(workers, session.should_stop) as executor:
-        return descend.run(p, session, executor)
+    return _on_executor(descend.run, plan.descend_plan(config, doc), session, workers)
 
 
 def run_train(
@@ -55,9 +57,15 @@ def run_compare(
     config: Any, doc: Document, session: Session, workers: int = 1
 ) -> compare.CompareOutcome:
     """``gdcli compare-activations``: one training per (activation, seed), aggregated."""
-    p = plan.compare_plan(config, doc)
+    return _on_executor(compare.run, plan.compare_plan(config, doc), session, workers)
+
+
+def _on_executor(
+    run: Callable[[Planned, Session, Executor], Outcome], p: Planned, session: Session, workers: int
+) -> Outcome:
+    """``run(p)`` with its jobs on ``workers`` processes (this one for 1)."""
     with make_executor(workers, session.should_stop) as executor:
-        return compare.run(p, session, executor)
+        return run(p, session, executor)
 
 
 def run_sweep(
