@@ -142,6 +142,17 @@ def stop(proc: subprocess.Popen[str], sig: int, workers: int = 0) -> tuple[str, 
     return out, err, pids
 
 
+def terminate_pool(proc: subprocess.Popen[str], out: Path) -> tuple[str, dict[str, Any], set[int]]:
+    """SIGTERM to a run of two workers: exit 143, one line, an interrupted summary.
+    Returns stdout, the summary and the PIDs of the run's processes."""
+    stdout, stderr, pids = stop(proc, signal.SIGTERM, workers=2)
+    assert proc.returncode == 143, stderr
+    assert stderr.splitlines() == ["gdcli: terminated (SIGTERM); what ran so far is saved"]
+    saved = summary_of(out)
+    assert saved["status"] == "interrupted"
+    return stdout, saved, pids
+
+
 def no_process_remains(pids: set[int]) -> None:
     until(lambda: not [p for p in pids if alive(p)], f"the end of the processes {pids}", 30)
 
@@ -187,12 +198,8 @@ def test_sigterm_stops_a_parallel_descent_and_leaves_no_worker(tmp_path: Path) -
         "--workers", "2", "--out", out, "--json",
         cwd=tmp_path,
     )  # fmt: skip
-    stdout, stderr, pids = stop(proc, signal.SIGTERM, workers=2)
-    assert proc.returncode == 143, stderr
-    assert stderr.splitlines() == ["gdcli: terminated (SIGTERM); what ran so far is saved"]
-    saved = summary_of(out)
+    stdout, saved, pids = terminate_pool(proc, out)
     assert json.loads(stdout) == saved
-    assert saved["status"] == "interrupted"
     assert [r["status"] for r in saved["runs"]] == ["interrupted", "interrupted"]
     assert all(0 < r["iterations"] < int(LONG) for r in saved["runs"])
     no_process_remains(pids)
@@ -205,25 +212,15 @@ def test_sigterm_stops_a_parallel_comparison_and_leaves_no_worker(tmp_path: Path
         "--workers", "2", "--out", out, "--quiet",
         cwd=tmp_path,
     )  # fmt: skip
-    _, stderr, pids = stop(proc, signal.SIGTERM, workers=2)
-    assert proc.returncode == 143, stderr
-    saved = summary_of(out)
-    assert saved["status"] == "interrupted"
+    _, saved, pids = terminate_pool(proc, out)
     assert [r["status"] for r in saved["runs"]] == ["interrupted", "interrupted"]
     no_process_remains(pids)
 
 
 def test_sigterm_stops_a_parallel_sweep_and_every_point_is_saved(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    proc = start(
-        "train-mlp", CONFIGS / "xor.yaml", "--set", f"epochs={EPOCHS}",
-        "--sweep", "optimizer.lr=0.01,0.02,0.03", "--workers", "2", "--out", out, "--quiet",
-        cwd=tmp_path,
-    )  # fmt: skip
-    _, stderr, pids = stop(proc, signal.SIGTERM, workers=2)
-    assert proc.returncode == 143, stderr
-    sweep = summary_of(out)
-    assert sweep["status"] == "interrupted"
+    proc = start_training(out, "--sweep", "optimizer.lr=0.01,0.02,0.03", "--workers", "2", "-q")
+    _, sweep, pids = terminate_pool(proc, out)
     ran = [p for p in sweep["points"] if p["status"] != "failed"]
     assert [p["status"] for p in ran] == ["interrupted", "interrupted"]
     assert sweep["missing"] == ["optimizer.lr=0.03"]
