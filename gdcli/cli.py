@@ -11,11 +11,13 @@ so that ``gdcli --help`` stays fast.
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,18 +27,32 @@ from typer.core import TyperGroup
 
 from gdcli import __version__
 from gdcli.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     GdcliError,
+    Problem,
+    Terminated,
     UserError,
+    os_error,
 )
+from gdcli.signals import EndOnStopSignal
 
 
 def _say(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+    # A closed stderr (`gdcli ... 2>&1 | head`) must not turn a message into a traceback.
+    with suppress(OSError, ValueError):
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+class _Stdout:
+    """Whether this command has put its JSON document on stdout (``--json`` prints
+    exactly one: the result, or on failure the error document)."""
+
+    json_written = False
 
 
 class GdcliGroup(TyperGroup):
@@ -51,65 +67,177 @@ class GdcliGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        debug = "--debug" in argv
+        _Stdout.json_written = False
         # Runners handle non-finite numbers themselves (a diverged run is a result);
         # numpy's floating-point warnings must not reach the terminal raw.
         warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            rv = super().main(
-                args=argv,
-                prog_name=prog_name or "gdcli",
-                complete_var=complete_var,
-                standalone_mode=False,
-                **extra,
-            )
-            code = rv if isinstance(rv, int) else EXIT_OK
-        except GdcliError as exc:
-            code = exc.exit_code
-            if debug:
-                traceback.print_exc()
-            if isinstance(exc, UserError):
-                for problem in exc.problems:
-                    _say(f"gdcli: error: {problem}")
-            elif str(exc):
-                _say(f"gdcli: {exc}")
-        except typer.Exit as exc:
-            code = exc.exit_code
-        except typer.Abort:
-            _say("gdcli: aborted")
-            code = EXIT_INTERRUPTED
-        except KeyboardInterrupt:
-            _say("gdcli: interrupted")
-            code = EXIT_INTERRUPTED
-        except typer.exceptions.TyperException as exc:
-            code = _usage_error(exc, debug)
-        except Exception as exc:
-            code = EXIT_INTERNAL
-            if debug:
-                traceback.print_exc()
-            _say(
-                f"gdcli: internal error: {type(exc).__name__}: {exc}. This is a bug in gdcli; "
-                "rerun with --debug and report the traceback."
-            )
-        if standalone_mode:
-            sys.exit(code)
-        return code
+        if os.environ.get("_GDCLI_COMPLETE", "").endswith("_bash"):
+            from gdcli.completion import use_for_bash
+
+            use_for_bash()
+        with EndOnStopSignal():
+            try:
+                if _show_completion(argv):
+                    return _exit(EXIT_OK, standalone_mode)
+                rv = super().main(
+                    args=argv,
+                    prog_name=prog_name or "gdcli",
+                    complete_var=complete_var,
+                    standalone_mode=False,
+                    **extra,
+                )
+                sys.stdout.flush()  # a full disk behind `> file` shows here
+                code = rv if isinstance(rv, int) else EXIT_OK
+            except BaseException as exc:  # every outcome becomes one exit code
+                code = _report(exc, argv)
+        return _exit(code, standalone_mode)
 
 
-def _usage_error(exc: Exception, debug: bool) -> int:
+def _exit(code: int, standalone_mode: bool) -> int:
+    if standalone_mode:
+        sys.exit(code)
+    return code
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _show_completion(argv: list[str]) -> bool:
+    """``gdcli --show-completion SHELL``: print SHELL's completion script. (Typer, with
+    shellingham installed, prints the script of the shell it detects and ignores
+    the name.) Returns whether it did."""
+    if len(argv) != 2 or argv[0] != "--show-completion" or argv[1] not in SHELLS:
+        return False
+    from typer._completion_shared import get_completion_script
+
+    script = get_completion_script(prog_name="gdcli", complete_var="_GDCLI_COMPLETE", shell=argv[1])
+    sys.stdout.write(script.strip("\n") + "\n")
+    return True
+
+
+def _report(exc: BaseException, argv: list[str]) -> int:
+    """Say what ended the command: lines on stderr and, with ``--json``, one error
+    document on stdout unless the command printed its own. Returns the exit code."""
+    if "--debug" in argv and not isinstance(exc, (SystemExit, typer.Exit)):
+        traceback.print_exception(exc)
+    code, problems, lines = _diagnose(exc)
+    for line in lines:
+        _say(line)
+    if code != EXIT_OK and "--json" in argv and not _Stdout.json_written:
+        with suppress(OSError):
+            _print_json(
+                {
+                    "status": "error",
+                    "exit_code": code,
+                    "errors": [p.to_dict() for p in problems],
+                }
+            )
+            sys.stdout.flush()
+    return code
+
+
+Diagnosis = tuple[int, list[Problem], list[str]]
+
+
+def _diagnose(exc: BaseException) -> Diagnosis:
+    """The exit code, the problems (for ``--json``) and the stderr lines of ``exc``."""
+    for kinds, diagnose in _DIAGNOSES:
+        if isinstance(exc, kinds):
+            return diagnose(exc)
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    return (
+        EXIT_INTERNAL,
+        [Problem(message)],
+        [f"gdcli: {message}. This is a bug in gdcli; rerun with --debug and report the traceback."],
+    )
+
+
+def _said(code: int, message: str, prefix: str = "gdcli: ") -> Diagnosis:
+    return code, [Problem(message)], [f"{prefix}{message}"]
+
+
+def _gdcli_error(exc: GdcliError) -> Diagnosis:
+    if isinstance(exc, UserError):
+        return exc.exit_code, list(exc.problems), [f"gdcli: error: {p}" for p in exc.problems]
+    return _said(exc.exit_code, str(exc)) if str(exc) else (exc.exit_code, [], [])
+
+
+def _os_error(exc: OSError) -> Diagnosis:
+    """The user's environment, not a bug: a closed pipe ends quietly (as ``yes | head``
+    does), anything else is one line naming the path and the reason."""
+    if isinstance(exc, BrokenPipeError):
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE, [], []
+    # gdcli names the file of every error of its own files; one without a name
+    # comes from writing stdout (`> /dev/full`)
+    if _stdout_broken() or (exc.filename is None and exc.errno in _WRITE_ERRNOS):
+        _silence_stdout()
+        return _gdcli_error(os_error(exc, "standard output", "cannot write"))
+    return _gdcli_error(os_error(exc))
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _stdout_broken() -> bool:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's last flush at exit does not fail
+    again with an "Exception ignored" message."""
+    with suppress(OSError, ValueError, AttributeError):
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+
+
+def _exit_code(exc: SystemExit | typer.Exit) -> Diagnosis:
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # typer met a closed pipe
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE, [], []
+    code = exc.exit_code if isinstance(exc, typer.Exit) else exc.code
+    return (code if isinstance(code, int) else EXIT_OK if code is None else EXIT_INTERNAL), [], []
+
+
+def _no_command(exc: Exception) -> Diagnosis:
+    """`gdcli` alone: the help (typer has printed it on stdout; without rich it is the
+    message), then exit 2 with one line, as click's NoArgsIsHelpError: no command ran."""
+    help_text = getattr(exc, "format_message", lambda: "")().strip()
+    if help_text:
+        _say(help_text)
+    return _said(EXIT_USAGE, "no command given; choose one of the commands above", "gdcli: error: ")
+
+
+def _usage_error(exc: Exception) -> Diagnosis:
     """Say what click found wrong with the command line (unknown option, missing
-    argument, bad value) in one line with a hint; return its exit code."""
+    argument, bad value) in one line with a hint."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return _no_command(exc)
     code = int(getattr(exc, "exit_code", EXIT_USAGE))
-    if debug:
-        traceback.print_exc()
     fmt = getattr(exc, "format_message", None)
-    message = fmt() if callable(fmt) else str(exc)
+    message = " ".join((fmt() if callable(fmt) else str(exc)).split())
     command = getattr(getattr(exc, "ctx", None), "command_path", None) or "gdcli"
     hint = f"see '{command} --help'"
     if command.endswith(" grad") and message.startswith("No such option: -"):
         hint = "a formula that starts with '-' reads as an option: write '(-x**2)'"
-    _say(f"gdcli: error: {' '.join(message.split())} ({hint})")
-    return code
+    return code, [Problem(message)], [f"gdcli: error: {message} ({hint})"]
+
+
+# Tried in order: the first class that matches says how to report.
+_DIAGNOSES: tuple[tuple[Any, Callable[[Any], Diagnosis]], ...] = (
+    ((SystemExit, typer.Exit), _exit_code),
+    (GdcliError, _gdcli_error),
+    (Terminated, lambda e: _said(e.exit_code, str(e))),
+    (typer.Abort, lambda e: _said(EXIT_INTERRUPTED, "aborted")),
+    (KeyboardInterrupt, lambda e: _said(EXIT_INTERRUPTED, "interrupted")),
+    (typer.exceptions.TyperException, _usage_error),
+    (OSError, _os_error),
+)
 
 
 HELP = """\
@@ -129,9 +257,10 @@ disk and, with --plot, pictures.
   gdcli plot runs/NAME                         pictures of a finished run
   gdcli schema descend                         JSON Schema for editors
 
-Exit codes: 0 done (a diverged run is a result), 2 bad input, 3 --strict
-and a run did not converge, 130 interrupted (what ran is saved), 1 a bug
-(rerun with --debug).
+Exit codes: 0 done (a diverged run is a result), 2 bad input (the user's
+environment too: a full disk, a read-only directory), 3 --strict and a run
+did not end well, 130 interrupted, 143 terminated (SIGTERM), 129 hung up
+(SIGHUP): what ran is saved; 1 a bug (rerun with --debug).
 """
 
 app = typer.Typer(
@@ -139,7 +268,7 @@ app = typer.Typer(
     cls=GdcliGroup,
     help=HELP,
     rich_markup_mode="rich",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -246,19 +375,45 @@ def functions(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
 
 # -- experiment commands ---------------------------------------------------------------
 
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="KEY.PATH=VALUE",
-        help="Override a key of the file (value read as YAML); repeatable.",
-    ),
-]
+
+def _repeatable(flag: str, metavar: str, text: str, **more: Any) -> Any:
+    """A repeatable ``--flag KEY=...`` option."""
+    return Annotated[list[str] | None, typer.Option(flag, metavar=metavar, help=text, **more)]
+
+
+def _complete_set(incomplete: str) -> list[str]:
+    """``--set`` completion: the keys whose values are names, then those names."""
+    from gdcli.completion import set_values
+
+    return set_values(incomplete)
+
+
+def _complete_config(incomplete: str) -> list[str]:
+    from gdcli.completion import paths
+
+    return paths(incomplete, suffixes=(".yaml", ".yml"))
+
+
+def _complete_run_dir(incomplete: str) -> list[str]:
+    from gdcli.completion import paths
+
+    return paths(incomplete)
+
+
+SetOpt = _repeatable(
+    "--set",
+    "KEY.PATH=VALUE",
+    "Override a key of the file (value read as YAML); repeatable.",
+    autocompletion=_complete_set,
+)
 OutOpt = Annotated[
     Path | None,
     typer.Option("--out", help="Run directory (default: runs/<name>-<timestamp>)."),
 ]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing run directory.")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option("--force", help="Replace an existing run directory (only gdcli's own files)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No tables, no progress bar.")]
 PlotOpt = Annotated[bool, typer.Option("--plot", help="Also draw the pictures (PNG) of the run.")]
 WindowOpt = Annotated[
@@ -269,7 +424,14 @@ WindowOpt = Annotated[
         "(default: the function's window and the starts).",
     ),
 ]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 3 when any run did not converge.")]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit 3 when any run did not end well: a descent that did not converge, a "
+        "training that diverged or failed, any such run of a comparison or a sweep.",
+    ),
+]
 WorkersOpt = Annotated[
     int,
     typer.Option(
@@ -280,7 +442,12 @@ WorkersOpt = Annotated[
         "points. Same numbers as one worker.",
     ),
 ]
-ConfigArg = Annotated[Path, typer.Argument(help="The experiment file (YAML).", show_default=False)]
+ConfigArg = Annotated[
+    Path,
+    typer.Argument(
+        help="The experiment file (YAML).", show_default=False, autocompletion=_complete_config
+    ),
+]
 
 DESCEND_EXAMPLE = """\
 [bold]Example experiment file[/bold]
@@ -311,14 +478,11 @@ Every key: gdcli schema descend.
 """
 
 
-SweepOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--sweep",
-        metavar="KEY.PATH=V1,V2,...",
-        help="Run once per value (repeatable: a grid), each in its own sub-directory.",
-    ),
-]
+SweepOpt = _repeatable(
+    "--sweep",
+    "KEY.PATH=V1,V2,...",
+    "Run once per value (repeatable: a grid), each in its own sub-directory.",
+)
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="With a sweep: list the points, run nothing.")
 ]
@@ -421,65 +585,44 @@ class RunOptions:
 @dataclass(frozen=True)
 class Outcome:
     """What the shared path needs from a run: the summary (as ``summary.json``), how
-    to render it as tables, and whether it was interrupted or any run ended badly."""
+    to render it as tables, and whether it was interrupted."""
 
     summary: dict[str, Any]
     render: Callable[[Any], None]
     interrupted: bool
-    all_converged: bool = True
-
-
-def _descend_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
-    from gdcli.experiments.session import run_descend
-    from gdcli.render import report
-
-    outcome = run_descend(cfg, doc, session, opts.workers)
-    return Outcome(
-        outcome.summary,
-        lambda c: report.descend_report(c, outcome),
-        outcome.status == "interrupted",
-        outcome.result.all_converged,
-    )
-
-
-def _train_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
-    from gdcli.experiments.session import run_train
-    from gdcli.render import report
-
-    trained = run_train(cfg, doc, session, opts.check_grad)
-    return Outcome(
-        trained.summary,
-        lambda c: report.train_report(c, trained.summary),
-        trained.status == "interrupted",
-        trained.status != "diverged",
-    )
-
-
-def _compare_outcome(cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
-    from gdcli.experiments.session import run_compare
-    from gdcli.render import report
-
-    compared = run_compare(cfg, doc, session, opts.workers)
-    return Outcome(
-        compared.summary,
-        lambda c: report.compare_report(c, compared.summary),
-        compared.status == "interrupted",
-    )
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment command: its config model (a name in ``experiments.config``)
-    and the runner that turns the validated config into an ``Outcome``."""
+    """One experiment command: its config model (a name in ``experiments.config``),
+    its runner (in ``experiments.session``, called with the option ``option`` picks)
+    and its report (in ``render.report``, drawn from the summary or, with
+    ``report_outcome``, from the runner's whole outcome)."""
 
     config: str
-    run: Callable[[Any, Any, Any, RunOptions], Outcome]
+    runner: str
+    report: str
+    option: Callable[[RunOptions], Any]
+    report_outcome: bool = False
+
+    def run(self, cfg: Any, doc: Any, session: Any, opts: RunOptions) -> Outcome:
+        from gdcli.experiments import session as sessions
+        from gdcli.render import report
+
+        done = getattr(sessions, self.runner)(cfg, doc, session, self.option(opts))
+        draw = getattr(report, self.report)
+        shown = done if self.report_outcome else done.summary
+        return Outcome(done.summary, lambda c: draw(c, shown), done.status == "interrupted")
 
 
 EXPERIMENTS = {
-    "descend": Experiment("DescendConfig", _descend_outcome),
-    "train-mlp": Experiment("TrainConfig", _train_outcome),
-    "compare-activations": Experiment("CompareConfig", _compare_outcome),
+    "descend": Experiment(
+        "DescendConfig", "run_descend", "descend_report", lambda o: o.workers, True
+    ),
+    "train-mlp": Experiment("TrainConfig", "run_train", "train_report", lambda o: o.check_grad),
+    "compare-activations": Experiment(
+        "CompareConfig", "run_compare", "compare_report", lambda o: o.workers
+    ),
 }
 
 
@@ -496,30 +639,49 @@ def _run_experiment(
     if loaded is None:
         return
     cfg, doc = loaded
-    with _session(_out_dir(opts.out, cfg.name), opts) as session:
+    with _session(opts.out, cfg.name, opts) as (session, guard):
         outcome = experiment.run(cfg, doc, session, opts)
-    _conclude(
-        outcome.summary,
-        opts,
-        outcome.render,
-        interrupted=outcome.interrupted,
-        failed=opts.strict and not outcome.all_converged,
-    )
+    _conclude(outcome.summary, opts, outcome.render, guard.signum if outcome.interrupted else None)
 
 
 @contextmanager
-def _session(out_dir: Path, opts: RunOptions) -> Iterator[Any]:
-    """The run's Session: Ctrl-C handled (first: stop after the step; second: at once)
-    and a progress bar unless the output is JSON or quiet."""
+def _session(out: Path | None, name: str, opts: RunOptions) -> Iterator[tuple[Any, Any]]:
+    """The run's Session and its InterruptGuard: the first stop signal (Ctrl-C,
+    SIGTERM, SIGHUP) stops the run after its step, a second one at once; a progress
+    bar unless the output is JSON or quiet. The run directories are released at the
+    end, and a default directory that stayed empty (the run failed before it began)
+    is removed."""
     from gdcli.experiments.session import Session
     from gdcli.render import report
-    from gdcli.runs import InterruptGuard
+    from gdcli.runs import InterruptGuard, claim_new_run_dir, release_run_dirs
 
-    with (
-        InterruptGuard() as guard,
-        report.RichProgress(not (opts.quiet or opts.json_out)) as progress,
-    ):
-        yield Session(out_dir, opts.force, guard.should_stop, progress)
+    made = [] if out is not None else [p for p in (Path("runs"),) if not p.exists()]
+    try:
+        out_dir = out if out is not None else claim_new_run_dir(name)
+    except BaseException:
+        _remove_empty(made)
+        raise
+    try:
+        with (
+            InterruptGuard() as guard,
+            report.RichProgress(not (opts.quiet or opts.json_out)) as progress,
+        ):
+            yield Session(out_dir, opts.force, guard.should_stop, progress), guard
+    except Terminated as exc:
+        detail = exc.detail or "the run stopped at once, without its summary"
+        raise Terminated(exc.signum, f"{detail} ('{out_dir}' holds what was written)") from None
+    except BaseException:
+        if out is None:  # a default directory the run never wrote to, and its root
+            _remove_empty([out_dir, *made])
+        raise
+    finally:
+        release_run_dirs()
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    for directory in directories:
+        with suppress(OSError):
+            directory.rmdir()  # only when empty
 
 
 def _config_or_sweep(
@@ -543,64 +705,64 @@ def _sweep(
     command: str, doc: Any, model: Any, spec: dict[str, list[Any]], opts: RunOptions
 ) -> None:
     """Run (or with --dry-run, list) the points of a sweep and show one table."""
-    from gdcli.experiments.plan import check_points
     from gdcli.experiments.session import run_sweep
-    from gdcli.experiments.sweep import points
     from gdcli.render import report
 
     name = str(doc.data.get("name") or command)
     if opts.resume and opts.out is None:
         raise UserError("--resume needs --out DIR: the directory of the sweep to finish")
-    out_dir = _out_dir(opts.out, name)
-    pts = points(spec)
     if opts.dry_run:
-        check_points(doc, model, pts)
-        plan = {
-            "command": "sweep",
-            "base_command": command,
-            "keys": list(spec),
-            "points": [{"values": p.values, "dir": str(out_dir / p.name)} for p in pts],
-            "out_dir": str(out_dir),
-        }
-        if opts.json_out:
-            _print_json(plan)
-        else:
-            report.sweep_plan(report.make_console(), plan)
+        _sweep_plan(command, doc, model, spec, opts, opts.out or _default_dir(name))
         return
-    with _session(out_dir, opts) as session:
+    with _session(opts.out, name, opts) as (session, guard):
         summary = run_sweep(
             command,
             doc,
             model,
             spec,
-            out_dir,
+            session.out_dir,
             force=opts.force,
             resume=opts.resume,
             workers=opts.workers,
             should_stop=session.should_stop,
             progress=session.progress,
         ).summary
+    interrupted = summary["status"] == "interrupted"
     _conclude(
         summary,
         opts,
         lambda c: report.sweep_report(c, summary),
-        interrupted=summary["status"] == "interrupted",
+        guard.signum if interrupted else None,
     )
 
 
-def _out_dir(out: Path | None, name: str) -> Path:
-    """``--out``, or a new ``runs/<name>-<timestamp>`` (numbered when two runs start in
-    the same second, so that a default directory never needs --force)."""
+def _sweep_plan(
+    command: str, doc: Any, model: Any, spec: dict[str, list[Any]], opts: RunOptions, out: Path
+) -> None:
+    """``--dry-run``: the points of the sweep and their directories; nothing runs."""
+    from gdcli.experiments.plan import check_points
+    from gdcli.experiments.sweep import points
+    from gdcli.render import report
+
+    pts = points(spec)
+    check_points(doc, model, pts)
+    plan = {
+        "command": "sweep",
+        "base_command": command,
+        "keys": list(spec),
+        "points": [{"values": p.values, "dir": str(out / p.name)} for p in pts],
+        "out_dir": str(out),
+    }
+    if opts.json_out:
+        _print_json(plan)
+    else:
+        report.sweep_plan(report.make_console(), plan)
+
+
+def _default_dir(name: str) -> Path:
     from gdcli.runs import default_run_dir
 
-    if out is not None:
-        return out
-    path = default_run_dir(name)
-    n = 2
-    while path.exists():
-        path = path.with_name(f"{default_run_dir(name).name}-{n}")
-        n += 1
-    return path
+    return default_run_dir(name)
 
 
 @_experiment_command(
@@ -725,7 +887,7 @@ COMPARE_EXAMPLE = """\
 @_experiment_command(
     "compare-activations",
     COMPARE_EXAMPLE,
-    ("workers", "sweep", "dry_run", "resume"),
+    ("strict", "workers", "sweep", "dry_run", "resume"),
 )
 def compare_activations(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Train the same MLP once per activation and seed; rank the activations."""
@@ -738,13 +900,19 @@ def compare_activations(config: Path, set_: list[str] | None, **options: Any) ->
     "  gdcli plot runs/breast-cancer --json",
 )
 def plot_command(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by gdcli.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(help="A run directory written by gdcli.", autocompletion=_complete_run_dir),
+    ],
     json_out: JsonOpt = False,
     window: WindowOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Draw the pictures of a finished run from its files (PNG, into the run directory)."""
     from gdcli.render.plot import parse_window, plot_run
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"'{run_dir}' is a file, not a directory: give the run directory")
 
     box = parse_window(window) if window is not None else None
     paths = [str(p) for p in plot_run(run_dir, box)]
@@ -775,18 +943,17 @@ def _plot(out_dir: Path, window: str | None = None) -> list[str]:
 
 
 def _conclude(
-    summary: dict[str, Any],
-    opts: RunOptions,
-    render: Any,
-    *,
-    interrupted: bool,
-    failed: bool = False,
+    summary: dict[str, Any], opts: RunOptions, render: Any, stopped_by: int | None
 ) -> None:
     """After a run: pictures (with --plot), the summary (JSON or tables), warnings,
-    the files written, then the exit code (130 interrupted, 3 --strict failure)."""
+    the files written, then the exit code: 128 + the signal that stopped the run
+    (``stopped_by``, None when nothing did), or 3 with --strict when a run did not
+    end well."""
     from gdcli.errors import Interrupted, StrictFailure
+    from gdcli.experiments.session import not_ended_well
     from gdcli.render import report
 
+    interrupted = stopped_by is not None
     pictures = _plot(Path(summary["out_dir"]), opts.window) if opts.plot and not interrupted else []
     if opts.json_out:
         _print_json(summary)
@@ -801,10 +968,16 @@ def _conclude(
     if not opts.json_out:
         for warning in summary.get("warnings", []):
             _say(f"gdcli: warning: {warning}")
-    if interrupted:
-        raise Interrupted("interrupted; what ran so far is saved")
-    if failed:
-        raise StrictFailure("--strict: at least one run did not converge")
+    if stopped_by is not None:
+        from gdcli.errors import SIGNAL_WORDS
+
+        word = SIGNAL_WORDS.get(stopped_by, "stopped")
+        raise Interrupted(f"{word}; what ran so far is saved", stopped_by)
+    bad = not_ended_well(summary) if opts.strict else []
+    if bad:
+        verb = "converge" if summary.get("command") == "descend" else "end well"
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise StrictFailure(f"--strict: at least one run did not {verb}: {bad[0]}{more}")
 
 
 @app.command(
@@ -824,7 +997,9 @@ def schema(
 def _print_json(obj: object) -> None:
     from gdcli.runs import dumps_json
 
-    sys.stdout.write(dumps_json(obj) + "\n")
+    text = dumps_json(obj) + "\n"
+    _Stdout.json_written = True
+    sys.stdout.write(text)
 
 
 def main() -> None:

@@ -10,7 +10,9 @@ Everything a run leaves on disk goes through this module:
   goes (so it is appended to, not written atomically) and read back by ``plot``;
 - ``to_jsonable`` / ``dumps_json``: the JSON that ``summary.json`` and ``--json``
   share, always valid JSON (non-finite floats become ``null``);
-- ``InterruptGuard``: the first Ctrl-C asks the runner to stop cleanly.
+- ``lock_run_dir`` / ``release_run_dirs``: the claim a run holds on its directory;
+- ``InterruptGuard`` (from ``gdcli.signals``): the first stop signal asks the runner
+  to stop cleanly.
 
 This module never prints and never exits.
 """
@@ -22,49 +24,69 @@ import contextlib
 import csv
 import dataclasses
 import enum
+import fcntl
 import io
 import json
 import math
 import os
 import re
-import signal
 import tempfile
-import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import IO, Any
 
 import numpy as np
 import yaml
 
-from gdcli.errors import UserError
+from gdcli.errors import UserError, os_error
+from gdcli.signals import InterruptGuard
 
 __all__ = [
     "GDCLI_FILE_NAMES",
-    "GDCLI_FILE_PATTERNS",
+    "RUN_MARKERS",
     "InterruptGuard",
     "TraceWriter",
     "atomic_save_npz",
     "atomic_write_bytes",
     "atomic_write_text",
+    "claim_new_run_dir",
     "default_run_dir",
     "dumps_json",
     "format_number",
+    "lock_run_dir",
     "prepare_run_dir",
     "read_trace",
+    "release_run_dirs",
     "to_jsonable",
     "write_json",
     "write_yaml",
 ]
 
-# The files gdcli itself writes into a run directory. ``prepare_run_dir(force=True)``
-# removes these and nothing else, so pointing ``--out`` at a directory that holds
-# other work can never destroy that work.
-GDCLI_FILE_NAMES: tuple[str, ...] = ("config.yaml", "summary.json", "trace.csv", "model.npz")
-GDCLI_FILE_PATTERNS: tuple[str, ...] = ("*.png",)
+# The files gdcli itself writes into a run directory, pictures included (every name
+# ``gdcli.render.plot`` draws). ``prepare_run_dir(force=True)`` removes these and
+# nothing else, so pointing ``--out`` at a directory that holds other work can never
+# destroy that work.
+GDCLI_FILE_NAMES: tuple[str, ...] = (
+    "config.yaml",
+    "summary.json",
+    "trace.csv",
+    "model.npz",
+    "contour.png",
+    "curve.png",
+    "convergence.png",
+    "basins.png",
+    "loss.png",
+    "decision_boundary.png",
+    "confusion.png",
+    "activations_loss.png",
+    "activations_accuracy.png",
+    "sweep.png",
+)
+# A directory holding one of these is a gdcli run, which --force may replace.
+RUN_MARKERS: tuple[str, ...] = ("config.yaml", "summary.json")
 
 # Temporary files are ``.<target name>.<random>.tmp``: hidden, next to their target,
 # and recognisable, so a leftover from a killed process is removed by ``--force``.
@@ -98,41 +120,99 @@ def default_run_dir(name: str, now: datetime | None = None, root: Path = Path("r
     return root / f"{safe}-{stamp}"
 
 
-def prepare_run_dir(path: Path, *, force: bool) -> Path:
-    """Create the run directory ``path`` (and its parents) and return it.
+def claim_new_run_dir(name: str, root: Path = Path("runs")) -> Path:
+    """Create and return a new, empty default run directory for ``name``.
 
-    An existing empty directory is used as is. An existing non-empty directory is a
-    ``UserError`` unless ``force`` is true; with ``force`` only the files gdcli
-    writes (``GDCLI_FILE_NAMES``, ``GDCLI_FILE_PATTERNS`` and leftover temporary
-    files) are removed, and anything else in the directory is left alone.
+    ``default_run_dir``'s name, numbered ``-2``, ``-3``, ... when another run took it:
+    each name is claimed by creating it (never ``exist_ok``), so two runs started in
+    the same second get two directories. An ``OSError`` (a read-only ``runs/``, a
+    name too long) is a ``UserError`` naming the path.
+    """
+    first = default_run_dir(name, root=root)
+    path, n = first, 2
+    while True:
+        try:
+            _mkdir_new(path)
+            return path
+        except FileExistsError:
+            path = first.with_name(f"{first.name}-{n}")
+            n += 1
+
+
+def _mkdir_new(path: Path) -> bool:
+    """Create ``path`` (its parents as needed); whether this call created it.
+
+    ``FileExistsError`` only when ``path`` exists and the caller asked for new."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir()
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, path, "cannot create the run directory") from exc
+    return True
+
+
+def prepare_run_dir(path: Path, *, force: bool) -> Path:
+    """Claim the run directory ``path`` for this run (creating it) and return it.
+
+    The directory is created without ``exist_ok`` and locked for as long as this
+    process runs in it (``lock_run_dir``), so two runs never share one: the second
+    gets a ``UserError`` naming it. An existing empty directory is used as is. An
+    existing non-empty one is a ``UserError`` unless ``force`` is true and it is a
+    gdcli run (it holds ``config.yaml`` or ``summary.json``); then only the files
+    gdcli writes (``GDCLI_FILE_NAMES`` and leftover temporary files) are removed,
+    and anything else in the directory is left alone.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserError(f"run directory '{path}' exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise UserError(
-                f"run directory '{path}' already exists; "
-                "pass --force to overwrite it or --out to choose another"
-            )
-        _remove_gdcli_files(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create run directory '{path}': {exc.strerror or exc}") from exc
+        created = _mkdir_new(path)
+    except FileExistsError:
+        created = False
+    lock_run_dir(path)
+    if not created:
+        _make_room(path, force)
     return path
+
+
+def _make_room(path: Path, force: bool) -> None:
+    """Check that the existing directory ``path`` may take a run; with ``force``,
+    remove the files of the run it holds."""
+    try:
+        entries = {p.name for p in path.iterdir()}
+    except OSError as exc:
+        raise os_error(exc, path, "cannot list the run directory") from exc
+    if not entries:
+        return
+    is_run = bool(entries & set(RUN_MARKERS))
+    if not is_run:
+        raise UserError(
+            f"'{path}' is not empty and is not a gdcli run directory (it holds no "
+            "config.yaml or summary.json); give --out a new or empty directory"
+        )
+    if not force:
+        raise UserError(
+            f"run directory '{path}' already exists; "
+            "pass --force to overwrite it or --out to choose another"
+        )
+    if path.resolve() in (Path(path.anchor or "/").resolve(), Path.home().resolve()):
+        raise UserError(f"--force will not replace '{path}': choose a directory of its own")
+    _remove_gdcli_files(path)
 
 
 def _remove_gdcli_files(path: Path) -> None:
     """Delete the files gdcli writes from ``path``; never recurse, never touch others."""
     candidates = [path / name for name in GDCLI_FILE_NAMES]
-    for pattern in GDCLI_FILE_PATTERNS:
-        candidates.extend(path.glob(pattern))
-    for target in (*GDCLI_FILE_NAMES, *GDCLI_FILE_PATTERNS):
+    for target in GDCLI_FILE_NAMES:
         candidates.extend(path.glob(f".{target}.*{_TEMP_SUFFIX}"))
     for candidate in candidates:
         if candidate.is_symlink() or candidate.is_file():
-            candidate.unlink(missing_ok=True)
+            try:
+                candidate.unlink(missing_ok=True)
+            except OSError as exc:
+                raise os_error(exc, candidate, "cannot remove the old file") from exc
         elif candidate.exists():
             # A directory named like one of our files was not made by gdcli, and a
             # run would fail later when it tries to replace it; say so now.
@@ -140,6 +220,50 @@ def _remove_gdcli_files(path: Path) -> None:
                 f"'{candidate}' is in the way of a file gdcli writes; "
                 "remove it or pass --out to choose another run directory"
             )
+
+
+# Run directories this process holds: real path -> the open directory whose flock
+# is the claim. The lock ends with the process, however it ends, so a killed run
+# never leaves a directory locked.
+_CLAIMS: dict[str, int] = {}
+
+
+def lock_run_dir(path: Path) -> None:
+    """Lock the existing directory ``path`` for this process, or raise ``UserError``
+    when another process holds it (another run writing there).
+
+    A process runs one run at a time, inside at most the directory of its sweep: a
+    new lock releases those this process holds on other directories, except the
+    ones that contain ``path``. A directory already held stays held. Where the file
+    system has no locks the claim is the creation of the directory alone.
+    """
+    key = os.path.realpath(path)
+    if key in _CLAIMS:
+        return
+    for held in [k for k in _CLAIMS if not key.startswith(k.rstrip(os.sep) + os.sep)]:
+        os.close(_CLAIMS.pop(held))
+    try:
+        fd = os.open(key, os.O_RDONLY)
+    except OSError as exc:
+        raise os_error(exc, path, "cannot open the run directory") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(
+            f"run directory '{path}' is in use by another gdcli run; "
+            "wait for it to end or pass --out to choose another"
+        ) from None
+    except OSError:  # no locks on this file system (ENOLCK, EOPNOTSUPP)
+        os.close(fd)
+        return
+    _CLAIMS[key] = fd
+
+
+def release_run_dirs() -> None:
+    """Release every run directory this process holds (at the end of a command)."""
+    while _CLAIMS:
+        os.close(_CLAIMS.popitem()[1])
 
 
 # ---------------------------------------------------------------------- atomic writes
@@ -151,10 +275,17 @@ def _atomic_target(path: Path) -> Iterator[IO[bytes]]:
 
     The temporary file lives in the same directory so that ``os.replace`` is a
     rename within one file system, which POSIX and Windows both make atomic. On any
-    error the temporary file is removed and ``path`` keeps its old content.
+    error the temporary file is removed and ``path`` keeps its old content; an
+    ``OSError`` (a full disk, a read-only directory) becomes a ``UserError`` naming
+    ``path``.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent
+        )
+    except OSError as exc:
+        raise os_error(exc, path, "cannot write") from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -165,6 +296,9 @@ def _atomic_target(path: Path) -> Iterator[IO[bytes]]:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise os_error(exc, path, "cannot write") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -235,28 +369,9 @@ def _to_plain(obj: Any, *, finite_only: bool) -> Any:
     """Shared conversion for JSON (``finite_only``) and YAML (which has ``.inf``/``.nan``)."""
     if obj is None or isinstance(obj, (bool, str)):
         return obj
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return None if finite_only and not math.isfinite(x) else x
-    if isinstance(obj, np.ndarray):
-        return _to_plain(obj.tolist(), finite_only=finite_only)
-    if isinstance(obj, Mapping):
-        return {_plain_key(k): _to_plain(v, finite_only=finite_only) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_plain(v, finite_only=finite_only) for v in obj]
-    if isinstance(obj, (set, frozenset)):
-        # Set order depends on hash randomisation; sorting keeps files reproducible.
-        return sorted(_to_plain(v, finite_only=finite_only) for v in obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, enum.Enum):
-        return _to_plain(obj.value, finite_only=finite_only)
-    if isinstance(obj, (datetime, date)):
-        return obj.isoformat()
+    for kinds, convert in _PLAIN:
+        if isinstance(obj, kinds):
+            return convert(obj, finite_only)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
             f.name: _to_plain(getattr(obj, f.name), finite_only=finite_only)
@@ -266,6 +381,31 @@ def _to_plain(obj: Any, *, finite_only: bool) -> Any:
     if callable(model_dump):  # pydantic models, without importing pydantic here
         return _to_plain(model_dump(), finite_only=finite_only)
     raise TypeError(f"cannot convert {type(obj).__name__} to JSON")
+
+
+def _plain_float(obj: Any, finite_only: bool) -> float | None:
+    x = float(obj)
+    return None if finite_only and not math.isfinite(x) else x
+
+
+def _plain_items(items: Iterable[Any], finite_only: bool) -> list[Any]:
+    return [_to_plain(v, finite_only=finite_only) for v in items]
+
+
+# (types, conversion) in the order they are tried: np.bool_ before the integers,
+# since bool is an int; sets sorted because their order depends on hash randomisation.
+_PLAIN: tuple[tuple[Any, Callable[[Any, bool], Any]], ...] = (
+    (np.bool_, lambda o, _: bool(o)),
+    ((int, np.integer), lambda o, _: int(o)),
+    ((float, np.floating), _plain_float),
+    (np.ndarray, lambda o, f: _to_plain(o.tolist(), finite_only=f)),
+    (Mapping, lambda o, f: {_plain_key(k): _to_plain(v, finite_only=f) for k, v in o.items()}),
+    ((list, tuple), _plain_items),
+    ((set, frozenset), lambda o, f: sorted(_plain_items(o, f))),
+    (Path, lambda o, _: str(o)),
+    (enum.Enum, lambda o, f: _to_plain(o.value, finite_only=f)),
+    ((datetime, date), lambda o, _: o.isoformat()),
+)
 
 
 def _plain_key(key: object) -> str | int | float | bool | None:
@@ -393,18 +533,20 @@ class TraceWriter(_ClosedOnExit):
             raise ValueError("a trace needs at least one column")
         if len(set(self.columns)) != len(self.columns):
             raise ValueError(f"duplicate trace columns: {self.columns}")
-        write_header = True
-        if append and self.path.exists():
-            write_header = not _prepare_for_append(self.path, self.columns)
-        # newline="" hands line endings to the csv module, which writes exactly "\n"
-        # on every platform.
-        self._file: IO[str] = open(  # noqa: SIM115 - closed by close()/__exit__
-            self.path, "w" if write_header else "a", encoding="utf-8", newline=""
-        )
+        try:
+            write_header = not (append and self.path.exists()) or not _prepare_for_append(
+                self.path, self.columns
+            )
+            # newline="" hands line endings to the csv module, which writes exactly
+            # "\n" on every platform.
+            self._file: IO[str] = open(  # noqa: SIM115 - closed by close()/__exit__
+                self.path, "w" if write_header else "a", encoding="utf-8", newline=""
+            )
+        except OSError as exc:
+            raise os_error(exc, self.path, "cannot write the trace") from exc
         self._writer = csv.writer(self._file, lineterminator="\n")
         if write_header:
-            self._writer.writerow(self.columns)
-            self._file.flush()
+            self._put([self.columns])
 
     @property
     def closed(self) -> bool:
@@ -414,10 +556,25 @@ class TraceWriter(_ClosedOnExit):
     def _cells(self, row: Mapping[str, object]) -> list[str]:
         return [_format_cell(row[c]) for c in self.columns]
 
+    def _put(self, lines: Sequence[Sequence[str]]) -> None:
+        """Write and flush ``lines``. When the system refuses (a full disk), the file
+        is closed and cut back to its last complete line, so that what it holds
+        stays a valid trace, and the error is a ``UserError`` naming the file."""
+        try:
+            self._writer.writerows(lines)
+            self._file.flush()
+        except OSError as exc:
+            raise self._broken(exc) from exc
+
+    def _broken(self, exc: OSError) -> UserError:
+        with contextlib.suppress(OSError):  # closing retries the flush that failed
+            self._file.close()
+        _cut_partial_line(self.path)
+        return os_error(exc, self.path, "cannot write the trace")
+
     def write(self, row: Mapping[str, object]) -> None:
         """Append one row and flush it."""
-        self._writer.writerow(self._cells(row))
-        self._file.flush()
+        self._put([self._cells(row)])
 
     def write_many(self, rows: Iterable[Mapping[str, object]]) -> None:
         """Append many rows with a single flush (e.g. thousands of starts per iteration).
@@ -425,9 +582,7 @@ class TraceWriter(_ClosedOnExit):
         Every row is formatted before any is written, so a bad row (a bug) leaves the
         file without any row of the batch rather than with part of it.
         """
-        cells = [self._cells(row) for row in rows]
-        self._writer.writerows(cells)
-        self._file.flush()
+        self._put([self._cells(row) for row in rows])
 
     def close(self) -> None:
         """Flush, fsync and close the file; calling it again does nothing."""
@@ -436,8 +591,9 @@ class TraceWriter(_ClosedOnExit):
         try:
             self._file.flush()
             os.fsync(self._file.fileno())
-        finally:
             self._file.close()
+        except OSError as exc:
+            raise self._broken(exc) from exc
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -464,6 +620,21 @@ def _prepare_for_append(path: Path, columns: tuple[str, ...]) -> bool:
         if end < len(data):
             fh.truncate(end)
     return True
+
+
+def _cut_partial_line(path: Path, chunk: int = 1 << 16) -> None:
+    """Cut ``path`` after its last newline (best effort: the file may be gone)."""
+    with contextlib.suppress(OSError), open(path, "r+b") as fh:
+        pos = fh.seek(0, os.SEEK_END)
+        while pos > 0:
+            step = min(chunk, pos)
+            fh.seek(pos - step)
+            nl = fh.read(step).rfind(b"\n")
+            if nl >= 0:
+                fh.truncate(pos - step + nl + 1)
+                return
+            pos -= step
+        fh.truncate(0)
 
 
 def read_trace(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -496,53 +667,3 @@ def read_trace(path: Path) -> tuple[list[str], list[dict[str, str]]]:
             )
         rows.append(dict(zip(header, cells, strict=True)))
     return header, rows
-
-
-# ----------------------------------------------------------------------- interruption
-
-_SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
-
-
-class InterruptGuard(_ClosedOnExit):
-    """Turn the first Ctrl-C into a polite stop request.
-
-    Installed by the CLI around a run. The first SIGINT only sets ``requested``;
-    runners poll ``should_stop`` (pass ``guard.should_stop`` as their callable) so
-    the current step finishes, the trace is flushed and the summary written. A
-    second SIGINT raises ``KeyboardInterrupt`` at once, for a run that does not
-    poll or takes too long to stop. The previous handler is restored on exit.
-
-    Signal handlers can only be set from the main thread; elsewhere the guard is a
-    no-op that never requests a stop.
-    """
-
-    def __init__(self) -> None:
-        self.requested: bool = False
-        self._installed = False
-        self._previous: _SignalHandler = None
-
-    def should_stop(self) -> bool:
-        """Whether a stop was requested; cheap enough to call every step."""
-        return self.requested
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> InterruptGuard:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
-        return self
-
-    def close(self) -> None:
-        """Put the previous SIGINT handler back; calling it again does nothing."""
-        if not self._installed:
-            return
-        # getsignal returns None for a handler installed outside Python; it cannot
-        # be put back, and Python's own default is the closest equivalent.
-        previous = self._previous if self._previous is not None else signal.default_int_handler
-        signal.signal(signal.SIGINT, previous)
-        self._installed = False

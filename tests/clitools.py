@@ -28,3 +28,17 @@ def _no_nan_tokens(token: str) -> Any:
 def parse_json(text: str) -> Any:
     """The one JSON document of stdout; NaN and Infinity are not JSON."""
     return json.loads(text, parse_constant=_no_nan_tokens)
+
+
+ERROR_KEYS = {"file", "line", "column", "key", "message"}
+
+
+def error_document(result: Result) -> dict[str, Any]:
+    """With --json, a failure's stdout: exactly one error document whose exit code is
+    the process's and whose errors each carry the located-problem keys."""
+    doc = parse_json(result.stdout)
+    assert set(doc) == {"status", "exit_code", "errors"}, doc
+    assert doc["status"] == "error"
+    assert doc["exit_code"] == result.exit_code
+    assert doc["errors"] and all(set(e) == ERROR_KEYS for e in doc["errors"]), doc
+    return doc

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clitools import gdcli, parse_json
+from clitools import error_document, gdcli, parse_json
 
 from gdcli import nn
 from gdcli.experiments import modelfile
@@ -310,7 +310,7 @@ def test_bad_csv_exits_2_with_the_place_of_the_problem(
     )
     result = gdcli("train-mlp", config, "--out", tmp_path / "run", "--json")
     assert result.exit_code == 2
-    assert result.stdout == ""
+    error_document(result)
     lines = result.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("gdcli: error: ")

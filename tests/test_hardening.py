@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clitools import error_document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -306,7 +307,7 @@ def test_mutated_training_files_exit_0_or_2_naming_the_key(
     if result.exit_code == 0:
         json.loads(result.stdout)
     else:
-        assert result.stdout == ""
+        error_document(result)
         assert result.stderr.startswith("gdcli: error:")
         named = key if mutation != "rename" else key[:-1] + key[-1] * 2
         assert named in result.stderr, result.stderr

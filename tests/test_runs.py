@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gdcli.errors import UserError
+from gdcli.errors import Terminated, UserError
 from gdcli.runs import (
     InterruptGuard,
     TraceWriter,
@@ -77,7 +77,7 @@ def test_prepare_run_dir_refuses_non_empty_dir_without_force(tmp_path: Path) -> 
 
 def test_prepare_run_dir_force_removes_only_gdcli_files(tmp_path: Path) -> None:
     ours = ["config.yaml", "summary.json", "trace.csv", "model.npz", "loss.png", ".trace.csv.x.tmp"]
-    theirs = ["notes.txt", "data.csv", ".hidden.tmp"]
+    theirs = ["notes.txt", "data.csv", ".hidden.tmp", "holiday.png"]
     for name in ours + theirs:
         (tmp_path / name).write_text("x")
     (tmp_path / "sub").mkdir()
@@ -126,7 +126,7 @@ def test_failed_replace_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monke
         raise OSError("disk on fire")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk on fire"):
+    with pytest.raises(UserError, match=r"config.yaml: cannot write: disk on fire$"):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
@@ -457,14 +457,14 @@ def test_interrupt_guard_first_sigint_requests_second_raises() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         assert guard.requested
         assert guard.should_stop()
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Terminated):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_interrupt_guard_restores_handler_after_keyboard_interrupt() -> None:
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt), InterruptGuard():
+    with pytest.raises(Terminated), InterruptGuard():
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
@@ -484,3 +484,44 @@ def test_interrupt_guard_is_a_no_op_outside_main_thread() -> None:
     thread.join()
     assert seen == [before, False]
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_interrupt_guard_takes_sigterm_and_sighup_as_ctrl_c(sig: int) -> None:
+    before = signal.getsignal(sig)
+    with InterruptGuard() as guard:
+        os.kill(os.getpid(), sig)
+        assert guard.should_stop() and guard.signum == sig
+        with pytest.raises(Terminated) as info:
+            os.kill(os.getpid(), signal.SIGINT)
+    assert info.value.exit_code == 130
+    assert str(info.value) == "interrupted; the run stopped at once, without its summary"
+    assert signal.getsignal(sig) is before
+
+
+def test_interrupt_guard_leaves_an_ignored_signal_ignored() -> None:
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        with InterruptGuard() as guard:
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert not guard.should_stop()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_prepare_run_dir_force_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
+    (tmp_path / "holiday.png").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(UserError, match="is not a gdcli run directory"):
+            prepare_run_dir(tmp_path, force=force)
+    assert (tmp_path / "holiday.png").read_text() == "mine"
+
+
+def test_prepare_run_dir_claims_a_new_directory_once_per_process(tmp_path: Path) -> None:
+    target = tmp_path / "run"
+    assert prepare_run_dir(target, force=False) == target
+    (target / "summary.json").write_text("{}")
+    # the same process may go on in the directory it holds, with --force
+    assert prepare_run_dir(target, force=True) == target
+    assert not (target / "summary.json").exists()

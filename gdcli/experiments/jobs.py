@@ -11,8 +11,10 @@ Which executor runs them is the only thing that changes:
 - ``SerialExecutor`` (one worker) runs a job in this process when its result is
   awaited, so a stop between jobs starts nothing more; its jobs poll the caller's
   ``should_stop`` directly.
-- ``WorkerPool`` (several) is a process pool whose workers turn their first SIGINT
-  into a flag their job polls (``worker_should_stop``); ``interrupt`` sends it.
+- ``WorkerPool`` (several) is a process pool whose workers turn a stop signal
+  (SIGINT, SIGTERM, SIGHUP) into a flag their job polls (``worker_should_stop``);
+  ``interrupt`` sends it. On Linux a worker dies with the process that started it,
+  even when that one is killed outright, so no worker outlives its run.
 
 An executor says how its jobs learn they should stop with ``job_should_stop`` and,
 when they cannot see the caller's flag, passes a stop request on with
@@ -22,14 +24,19 @@ when they cannot see the caller's flag, passes a stop request on with
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
+
+from gdcli.errors import Terminated
+from gdcli.signals import STOP_SIGNALS
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -39,11 +46,17 @@ StopFlag = Callable[[], bool]
 # -- stopping the jobs of a pool ------------------------------------------------------
 
 _stop_requested = False
-"""Set in a pool worker by its SIGINT handler; read by ``worker_should_stop``."""
+"""Set in a pool worker by its stop-signal handler; read by ``worker_should_stop``."""
+
+# SIGINT (Ctrl-C, and what ``interrupt`` sends), SIGTERM (``timeout``, a scheduler,
+# ``docker stop``), SIGHUP (a closed terminal): a worker treats them alike.
+_STOP_SIGNALS = set(STOP_SIGNALS)
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def worker_should_stop() -> bool:
-    """Whether this pool worker was asked to stop (its first SIGINT): the
+    """Whether this pool worker was asked to stop (its first stop signal): the
     ``should_stop`` of every job a pool runs."""
     return _stop_requested
 
@@ -53,14 +66,31 @@ def _request_stop(signum: int, frame: Any) -> None:
     _stop_requested = True
 
 
-def _start_worker() -> None:
-    """The initializer of a pool worker: Ctrl-C asks its job to stop, it never kills it.
+def _start_worker(parent: int) -> None:
+    """The initializer of a pool worker: a stop signal asks its job to stop, it never
+    kills it; and the worker dies with ``parent``, the process that started it.
 
-    The worker was started with SIGINT blocked (see ``WorkerPool.submit``), so a
-    Ctrl-C while it was starting is held until this handler is in place.
+    The worker was started with the stop signals blocked (see ``WorkerPool.submit``),
+    so a signal while it was starting is held until its handler is in place.
     """
-    signal.signal(signal.SIGINT, _request_stop)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    _die_with(parent)
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _request_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` dies (Linux; elsewhere a
+    worker of a killed parent ends when it finds its pipes closed)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request was in place
+        os._exit(1)
 
 
 class NotStarted(Exception):
@@ -115,9 +145,11 @@ class SerialExecutor(Executor):
 class WorkerPool(ProcessPoolExecutor):
     """A pool of ``workers`` processes whose jobs can be asked to stop.
 
-    Every worker turns SIGINT into its stop flag (``worker_should_stop``), and a job
-    submitted to a worker already asked to stop raises ``NotStarted`` instead of
-    running; ``interrupt`` sends SIGINT to the pool's own workers.
+    Every worker turns a stop signal into its stop flag (``worker_should_stop``),
+    and a job submitted to a worker already asked to stop raises ``NotStarted``
+    instead of running; ``interrupt`` sends SIGINT to the pool's own workers. When
+    the pool is left by ``KeyboardInterrupt`` or ``Terminated`` (a second signal:
+    the jobs did not stop soon enough) its workers are killed, not awaited.
     """
 
     job_should_stop = staticmethod(worker_should_stop)
@@ -127,15 +159,16 @@ class WorkerPool(ProcessPoolExecutor):
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
         # The pool starts its workers as jobs are submitted; they are the children
         # of this process that were not there before it.
         self._others = {p.pid for p in multiprocessing.active_children()}
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        # A worker may be started here: it inherits the blocked SIGINT, so a Ctrl-C
-        # before its handler is installed waits for it instead of killing it.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # A worker may be started here: it inherits the blocked stop signals, so one
+        # that comes before its handlers are installed waits instead of killing it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             return super().submit(_unless_stopped, fn, *args, **kwargs)
         finally:
@@ -149,10 +182,11 @@ class WorkerPool(ProcessPoolExecutor):
                     os.kill(p.pid, signal.SIGINT)
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool | None:
-        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-            # A second Ctrl-C: the jobs did not stop soon enough, so do not wait for them.
+        if exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, Terminated)):
+            # A second signal: the jobs did not stop soon enough, so do not wait for
+            # them (SIGKILL: a worker takes SIGTERM as a polite request).
             for p in self._workers():
-                p.terminate()
+                p.kill()
             self.shutdown(wait=True, cancel_futures=True)
             return False
         return super().__exit__(exc_type, exc_val, exc_tb)

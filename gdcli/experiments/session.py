@@ -10,33 +10,40 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gdcli.errors import UserError
 from gdcli.experiments import compare, descend, plan, sweep, train
 from gdcli.experiments.context import NoProgress, Progress, Session
 from gdcli.experiments.jobs import make_executor
+from gdcli.runs import lock_run_dir
 from gdcli.yamlio import Document, parse_yaml
 
 __all__ = [
     "NoProgress",
     "Progress",
     "Session",
+    "not_ended_well",
     "run_compare",
     "run_descend",
     "run_sweep",
     "run_train",
 ]
 
+Planned = TypeVar("Planned")
+Outcome = TypeVar("Outcome")
+
+# How a training (alone, or one of a comparison) ends well.
+TRAINED = ("finished", "early_stopped")
+
 
 def run_descend(
     config: Any, doc: Document, session: Session, workers: int = 1
 ) -> descend.DescendOutcome:
     """``gdcli descend``: every optimizer from every start; ``workers`` processes."""
-    p = plan.descend_plan(config, doc)
-    with make_executor(workers, session.should_stop) as executor:
-        return descend.run(p, session, executor)
+    return _on_executor(descend.run, plan.descend_plan(config, doc), session, workers)
 
 
 def run_train(
@@ -50,9 +57,15 @@ def run_compare(
     config: Any, doc: Document, session: Session, workers: int = 1
 ) -> compare.CompareOutcome:
     """``gdcli compare-activations``: one training per (activation, seed), aggregated."""
-    p = plan.compare_plan(config, doc)
+    return _on_executor(compare.run, plan.compare_plan(config, doc), session, workers)
+
+
+def _on_executor(
+    run: Callable[[Planned, Session, Executor], Outcome], p: Planned, session: Session, workers: int
+) -> Outcome:
+    """``run(p)`` with its jobs on ``workers`` processes (this one for 1)."""
     with make_executor(workers, session.should_stop) as executor:
-        return compare.run(p, session, executor)
+        return run(p, session, executor)
 
 
 def run_sweep(
@@ -75,6 +88,7 @@ def run_sweep(
     """
     p = plan.sweep_plan(command, doc, model, spec)
     if resume and out_dir.exists():
+        lock_run_dir(out_dir)  # a new sweep claims its directory as it creates it
         _check_same_sweep(out_dir, p.resolved)
     session = Session(out_dir, force, should_stop, progress)
     with make_executor(workers, should_stop) as executor:
@@ -124,3 +138,41 @@ def _spec_text(spec: dict[str, Any]) -> str:
         f"{k}={','.join(json.dumps(v, separators=(',', ':')) for v in vs)}"
         for k, vs in spec.items()
     )
+
+
+def not_ended_well(summary: dict[str, Any]) -> list[str]:
+    """What in a run (its ``summary.json`` object) did not end well, one entry per run:
+    ``--strict``'s one rule for every command. A descent ends well when it converged,
+    a training when it finished or stopped early, a sweep when all its points did.
+    """
+    command = summary.get("command")
+    if command == "descend":
+        return [
+            f"{r['label']} from {r['start']}: {r['status']}"
+            for r in summary["runs"]
+            if r["status"] != "converged"
+        ]
+    if command == "train-mlp":
+        return [] if summary["status"] in TRAINED else [f"training {summary['status']}"]
+    if command == "compare-activations":
+        return [
+            f"{r['activation']} seed {r['seed']}: {r['status']}"
+            for r in summary["runs"]
+            if r["status"] not in TRAINED
+        ]
+    return _points_not_ended_well(summary)
+
+
+def _points_not_ended_well(summary: dict[str, Any]) -> list[str]:
+    """A sweep's points that did not end well, read from their own summaries."""
+    out = []
+    for row in summary["points"]:
+        try:
+            point = json.loads(
+                (Path(summary["out_dir"]) / row["dir"] / "summary.json").read_text("utf-8")
+            )
+            problems = not_ended_well(point)
+        except (OSError, ValueError, KeyError, TypeError):
+            problems = [row.get("error") or row["status"]]
+        out += [f"{row['dir']}: {p}" for p in problems]
+    return out
