@@ -432,9 +432,14 @@ class TraceWriter(_ClosedOnExit):
     def write_columns(self, columns: Mapping[str, object], n: int) -> None:
         """Append ``n`` rows given column by column (the same text as ``write_many``):
         each column an array or sequence of n values, or one value for every row."""
-        cells = []
+        cells: list[Sequence[str]] = []
         for c in self.columns:
             values = columns[c]
+            fast = _FAST_CELL.get(values.dtype.type) if isinstance(values, np.ndarray) else None
+            if fast is not None:
+                # float64 and int64 arrays: float.__repr__ / int.__repr__, as _format_cell
+                cells.append(list(map(fast, values.tolist())))
+                continue
             if isinstance(values, np.ndarray):
                 values = values.tolist()
             if isinstance(values, (list, tuple)):

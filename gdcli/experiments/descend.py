@@ -52,6 +52,7 @@ class Step:
     moved: np.ndarray  # (N,) bool
     stopped: np.ndarray  # (N,) bool: rows that stopped at this iteration
     grad: np.ndarray  # (N, d)
+    all_moved: bool = False  # every row took this step (``moved`` is all true)
 
 
 class _FunctionOracle:
@@ -254,7 +255,7 @@ class Descent:
         """Every row takes the step: the new arrays are the iterate as they are."""
         run = self.run
         it.X, it.f, it.g, it.gn = X, f, g, gn
-        it.moved = np.ones_like(it.active)
+        it.moved, it.all_moved = np.ones_like(it.active), True
         run.iterations.fill(t)
         conv = gn < self.tolerance
         it.stopped = it.moved if t == self.iterations else conv
@@ -290,7 +291,7 @@ class Descent:
         run.status[conv] = "converged"
         active &= ~(conv | broke | away)
         it.all_active = bool(active.all())
-        it.moved = take
+        it.moved, it.all_moved = take, False
         it.stopped = conv | broke | away | (take & (t == self.iterations))
 
     def _check_first_step(self, X: np.ndarray) -> None:
@@ -434,11 +435,14 @@ class _Iterate:
     all_active: bool = False
     moved: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     stopped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    all_moved: bool = False
 
     def step(self, t: int, lr: float | Optimizer) -> Step:
         if isinstance(lr, Optimizer):
             lr = learning_rate(lr, self.state)
-        return Step(t, self.X, self.f, self.gn, lr, self.moved, self.stopped, self.g)
+        return Step(
+            t, self.X, self.f, self.gn, lr, self.moved, self.stopped, self.g, self.all_moved
+        )
 
 
 _FEW = 64
@@ -609,6 +613,77 @@ TraceBlock = dict[str, Any]
 """Trace rows column by column: arrays of one length, or one value for every row."""
 
 
+def _every_row(run: DescentRun, step: Step, names: tuple[list[str], list[str]]) -> TraceBlock:
+    """The trace block of a step every row took: the step's own arrays, uncopied (the
+    loop makes new ones at every iteration and never changes them)."""
+    block: TraceBlock = {
+        "run": run.index,
+        "optimizer": run.label,
+        "start": np.arange(step.f.shape[0]),
+        "iteration": step.iteration,
+        "f": step.f,
+        "grad_norm": step.grad_norm,
+        "lr": step.lr,
+    }
+    for k, (c, g) in enumerate(zip(*names, strict=True)):
+        block[c] = step.X[:, k]
+        block[g] = step.grad[:, k]
+    return block
+
+
+TRACE_CHUNK = 65_536
+"""Rows per write of the trace: blocks of few rows are joined up to this many, and
+blocks of many rows split into pieces of it (bounded memory for the text)."""
+
+
+def join_blocks(blocks: list[tuple[TraceBlock, int]]) -> Iterator[tuple[TraceBlock, int]]:
+    """The rows of ``blocks`` in order, as blocks of about ``TRACE_CHUNK`` rows."""
+    pending: list[tuple[TraceBlock, int]] = []
+    size = 0
+    for block, n in blocks:
+        if n >= TRACE_CHUNK:
+            if pending:
+                yield _joined(pending), size
+                pending, size = [], 0
+            for lo in range(0, n, TRACE_CHUNK):
+                yield _rows_of(block, lo, min(lo + TRACE_CHUNK, n)), min(TRACE_CHUNK, n - lo)
+            continue
+        pending.append((block, n))
+        size += n
+        if size >= TRACE_CHUNK:
+            yield _joined(pending), size
+            pending, size = [], 0
+    if pending:
+        yield _joined(pending), size
+
+
+def _rows_of(block: TraceBlock, lo: int, hi: int) -> TraceBlock:
+    return {k: v[lo:hi] if isinstance(v, np.ndarray) else v for k, v in block.items()}
+
+
+def _joined(blocks: list[tuple[TraceBlock, int]]) -> TraceBlock:
+    """One block of the rows of several (a column's single values spread over its rows)."""
+    if len(blocks) == 1:
+        return blocks[0][0]
+    counts = [n for _, n in blocks]
+    out: TraceBlock = {}
+    for key in blocks[0][0]:
+        values = [b[key] for b, _ in blocks]
+        if all(isinstance(v, np.ndarray) for v in values):
+            out[key] = np.concatenate(values)
+        elif not any(isinstance(v, np.ndarray) for v in values):
+            same = all(v == values[0] for v in values)
+            out[key] = values[0] if same else np.repeat(np.array(values), counts)
+        else:
+            out[key] = np.concatenate(
+                [
+                    v if isinstance(v, np.ndarray) else np.full(n, v)
+                    for v, n in zip(values, counts, strict=True)
+                ]
+            )
+    return out
+
+
 def trace_block(
     run: DescentRun, step: Step, every: int, names: tuple[list[str], list[str]]
 ) -> tuple[TraceBlock, int] | None:
@@ -616,6 +691,8 @@ def trace_block(
     thinned to every k-th iteration (a row's first and last iterations are always
     kept); None, and nothing built, when the step writes no row."""
     if step.iteration % every == 0:
+        if step.all_moved:
+            return _every_row(run, step, names), int(step.f.shape[0])
         rows = np.flatnonzero(step.moved)
     elif step.stopped.any():
         rows = np.flatnonzero(step.stopped & step.moved)
@@ -954,7 +1031,7 @@ def run(plan: DescendPlan, session: Session, executor: Executor) -> DescendOutco
             if done.error is not None:
                 raise done.error
             assert done.run is not None
-            for block, rows in done.blocks:
+            for block, rows in join_blocks(done.blocks):
                 trace.write_columns(block, rows)
             runs.append(done.run)
             if shown:
