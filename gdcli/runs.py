@@ -435,13 +435,13 @@ class TraceWriter(_ClosedOnExit):
         cells: list[Sequence[str]] = []
         for c in self.columns:
             values = columns[c]
-            fast = _FAST_CELL.get(values.dtype.type) if isinstance(values, np.ndarray) else None
-            if fast is not None:
-                # float64 and int64 arrays: float.__repr__ / int.__repr__, as _format_cell
-                cells.append(list(map(fast, values.tolist())))
-                continue
             if isinstance(values, np.ndarray):
+                fast = _FAST_CELL.get(values.dtype.type)
                 values = values.tolist()
+                if fast is not None:
+                    # float64 arrays: float.__repr__ of each, as _format_cell gives
+                    cells.append(list(map(fast, values)))
+                    continue
             if isinstance(values, (list, tuple)):
                 cells.append([_format_cell(v) for v in values])
             else:
