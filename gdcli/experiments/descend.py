@@ -501,7 +501,11 @@ def _screen(
         clean = clean and max(fs) <= f_cap and max(map(abs, xs)) <= x_cap
         return clean, bool(rows) and min(rows) < tol
     total = float(f.sum()) + float(norms.sum()) + float(X.sum())
-    clean = math.isfinite(total) and float(f.max()) <= f_cap and float(np.abs(X).max()) <= x_cap
+    clean = (
+        math.isfinite(total)
+        and float(f.max()) <= f_cap
+        and max(float(X.max()), -float(X.min())) <= x_cap
+    )
     return clean, bool((norms < tol).any())
 
 
