@@ -28,7 +28,10 @@ from gdcli.experiments.config import DescendConfig
 from gdcli.optim import OPTIMIZERS
 
 CONFIGS = Path(__file__).parent.parent / "configs"
-TRACE_COLUMNS = ["run", "optimizer", "start", "iteration", "f", "grad_norm", "lr", "x1", "x2"]
+FIXED_COLUMNS = ["run", "optimizer", "start", "iteration", "f", "grad_norm", "lr"]
+# a built-in function's trace names its coordinates x1..xn, a formula's its variables
+TRACE_COLUMNS = [*FIXED_COLUMNS, "x1", "x2", "g1", "g2"]
+FORMULA_TRACE_COLUMNS = [*FIXED_COLUMNS, "x", "y", "g_x", "g_y"]
 SUMMARY_RUN_KEYS = {
     "optimizer",
     "hyperparameters",
@@ -101,6 +104,7 @@ def test_quiet_prints_nothing_and_still_writes_the_run(tmp_path: Path) -> None:
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
         "config.yaml",
+        "starts.csv",
         "summary.json",
         "trace.csv",
     ]
@@ -193,20 +197,20 @@ def test_the_trace_of_a_diverged_run_ends_on_its_last_finite_iterate(
     diverged: dict[str, Any],
 ) -> None:
     header, rows = read_trace(diverged["out"] / "trace.csv")
-    assert header == TRACE_COLUMNS
+    assert header == FORMULA_TRACE_COLUMNS
     summary = json.loads((diverged["out"] / "summary.json").read_text(encoding="utf-8"))
     for run, r in enumerate(summary["runs"]):
         mine = [row for row in rows if row["run"] == str(run)]
         assert [int(row["iteration"]) for row in mine] == list(range(r["iterations"] + 1))
-        assert [float(mine[-1]["x1"]), float(mine[-1]["x2"])] == r["x"]
+        assert [float(mine[-1]["x"]), float(mine[-1]["y"])] == r["x"]
         for row in mine:
-            cells = [float(row[c]) for c in ("start", "iteration", "f", "lr", "x1", "x2")]
+            cells = [float(row[c]) for c in ("start", "iteration", "f", "lr", "x", "y", "g_x")]
             assert all(math.isfinite(v) for v in cells), row
 
 
 def test_every_numeric_cell_of_a_diverged_trace_is_finite(diverged: dict[str, Any]) -> None:
     _, rows = read_trace(diverged["out"] / "trace.csv")
-    numeric = [c for c in TRACE_COLUMNS if c != "optimizer"]
+    numeric = [c for c in FORMULA_TRACE_COLUMNS if c != "optimizer"]
     bad = [row for row in rows if not all(math.isfinite(float(row[c])) for c in numeric)]
     assert bad == []
 

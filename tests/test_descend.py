@@ -19,8 +19,9 @@ from gdcli.experiments.descend import (
     Descent,
     DescentRun,
     Step,
+    coordinate_names,
+    trace_block,
     trace_columns,
-    trace_rows,
     verdict,
 )
 from gdcli.experiments.plan import descend_plan as plan
@@ -226,15 +227,38 @@ def test_trace_columns() -> None:
         "f",
         "grad_norm",
         "lr",
+        "x",
+        "y",
+        "g_x",
+        "g_y",
+    ]
+    # built-in functions keep x1..xn, and g1..gn for the gradient
+    assert trace_columns(resolve("rosenbrock", dimension=3))[-6:] == [
         "x1",
         "x2",
+        "x3",
+        "g1",
+        "g2",
+        "g3",
     ]
+    # a variable whose name another column takes falls back to x1..xn
+    assert trace_columns(resolve("f**2 + lr**2"))[-4:] == ["x1", "x2", "g1", "g2"]
 
 
 def trace_of(d: Descent, every: int) -> tuple[list[dict[str, Any]], DescentRun]:
-    rows = []
+    """The trace rows as dicts, named x1.., g1.. whatever the function."""
+    rows: list[dict[str, Any]] = []
+    coords, grads = coordinate_names(d.fn)
     for step in d.steps():
-        rows += trace_rows(d.run, step, every)
+        got = trace_block(d.run, step, every, (coords, grads))
+        if got is None:
+            continue
+        block, n = got
+        for j in range(n):
+            row = {k: (v[j] if isinstance(v, np.ndarray) else v) for k, v in block.items()}
+            for k, (c, g) in enumerate(zip(coords, grads, strict=True)):
+                row[f"x{k + 1}"], row[f"g{k + 1}"] = row.pop(c), row.pop(g)
+            rows.append(row)
     return rows, d.finish()
 
 

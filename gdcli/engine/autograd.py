@@ -41,10 +41,11 @@ class Tensor:
     """A node of the evaluation graph: a numpy array and how to differentiate it.
 
     ``op`` names the operation that made the node ("input", "const", "add", ...),
-    for display in ``gdcli grad --graph``.
+    for display in ``gdcli grad --graph``; ``args`` holds the operation's other
+    arguments where it has any (a sum's axis), so that ``replay`` can run it again.
     """
 
-    __slots__ = ("_backward", "data", "grad", "name", "op", "parents", "requires_grad")
+    __slots__ = ("_backward", "args", "data", "grad", "name", "op", "parents", "requires_grad")
 
     __array_priority__ = 100.0  # so that ndarray + Tensor calls Tensor.__radd__
 
@@ -66,6 +67,7 @@ class Tensor:
         self._backward: Backward | None = None
         self.op = op
         self.name = name
+        self.args: tuple[Any, ...] = ()
 
     # -- construction ---------------------------------------------------------
 
@@ -81,6 +83,7 @@ class Tensor:
         out.grad = None
         out.op = op
         out.name = None
+        out.args = ()
         requires_grad = False
         for p in parents:
             if p.requires_grad:
@@ -335,7 +338,9 @@ class Tensor:
                 full[...] = g
                 a._accumulate(full)
 
-        return Tensor._make(a.data.sum(axis=axis, keepdims=keepdims), (a,), "sum", backward)
+        out = Tensor._make(a.data.sum(axis=axis, keepdims=keepdims), (a,), "sum", backward)
+        out.args = (axis, keepdims)
+        return out
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         total = self.sum(axis=axis, keepdims=keepdims)
@@ -707,4 +712,6 @@ def norm(a: Tensor, axis: int = -1) -> Tensor:
         safe = np.where(r > 0, r, 1.0)
         a._accumulate(np.expand_dims(g, axis) * np.where(r > 0, x / safe, 0.0))
 
-    return Tensor._make(out, (a,), "norm", backward)
+    node = Tensor._make(out, (a,), "norm", backward)
+    node.args = (axis,)
+    return node

@@ -13,20 +13,23 @@ progress bar, a trace file and a test without knowing about any of them.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gdcli.engine import autograd as ag
 from gdcli.engine.analysis import analyze_points, stable_step_bound
-from gdcli.engine.functions import CriticalPoint, ResolvedFunction
-from gdcli.experiments.context import Session
-from gdcli.experiments.jobs import run_jobs
+from gdcli.engine.functions import LIBRARY, CriticalPoint, ResolvedFunction
+from gdcli.engine.replay import Program
+from gdcli.experiments.context import Progress, Session
+from gdcli.experiments.jobs import SerialExecutor, run_jobs
 from gdcli.experiments.recipes import FunctionRecipe, OptimizerRecipe
 from gdcli.optim import Optimizer, learning_rate
 from gdcli.runs import TraceWriter, prepare_run_dir, write_json, write_yaml
@@ -48,6 +51,8 @@ class Step:
     lr: float
     moved: np.ndarray  # (N,) bool
     stopped: np.ndarray  # (N,) bool: rows that stopped at this iteration
+    grad: np.ndarray  # (N, d)
+    all_moved: bool = False  # every row took this step (``moved`` is all true)
 
 
 class _FunctionOracle:
@@ -97,31 +102,40 @@ def verdict(run: DescentRun, i: int, minima: tuple[CriticalPoint, ...]) -> str:
         return run.reason[i] or "diverged"
     if status == "interrupted":
         return "interrupted"
-    where = ""
     j = int(run.nearest[i]) if run.nearest.size else -1
-    if j >= 0:
-        where = f" (1 of {len(minima)} known)" if len(minima) > 1 else ""
+    where = f" (1 of {len(minima)} known)" if j >= 0 and len(minima) > 1 else ""
+    reached = f"the {minima[j].kind}{where}" if j >= 0 else None
     if status == "converged":
-        if kind == "minimum":
-            if j >= 0:
-                return f"reached the {minima[j].kind}{where}"
-            return "reached a minimum"
-        if kind == "saddle":
-            return "stalled at a saddle point"
-        if kind == "maximum":
-            return "stuck at a maximum"
-        if kind == "non-smooth" and j >= 0:
-            return f"reached the {minima[j].kind}{where}, at a kink of f"
-        if kind == "non-smooth":
-            return "stopped at a kink of f, where the gradient is not defined"
-        return "stopped where the Hessian is singular (degenerate point)"
-    if kind == "minimum" and j >= 0:
-        return f"near the {minima[j].kind}, budget spent"
+        return _converged_verdict(kind, reached)
+    if kind == "minimum" and reached:
+        return f"near {reached}, budget spent"
     return "budget spent before the gradient vanished"
 
 
+_STOPPED_AT = {
+    "saddle": "stalled at a saddle point",
+    "maximum": "stuck at a maximum",
+    "non-smooth": "stopped at a kink of f, where the gradient is not defined",
+}
+
+
+def _converged_verdict(kind: str, reached: str | None) -> str:
+    """What a converged start found, by the kind of its final point; ``reached`` names
+    the known minimum it is at."""
+    if kind == "minimum":
+        return f"reached {reached}" if reached else "reached a minimum"
+    if kind == "non-smooth" and reached:
+        return f"reached {reached}, at a kink of f"
+    return _STOPPED_AT.get(kind, "stopped where the Hessian is singular (degenerate point)")
+
+
 class Descent:
-    """One optimizer from the rows of ``X0`` (N, d) on ``fn``."""
+    """One optimizer from the rows of ``X0`` (N, d) on ``fn``.
+
+    f and its gradient come from a program recorded once and replayed every
+    iteration (``engine.replay``); the graph is built every iteration only where
+    replay cannot apply (an operation such as gelu that keeps more than its value).
+    """
 
     def __init__(
         self,
@@ -156,85 +170,129 @@ class Descent:
             reason=[None] * n,
         )
         self._bound: tuple[float, float] | None = None
+        self._program: Program | None = None
+        self.limits = _RunawayLimits(np.zeros(0), np.zeros(0))
+
+    def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """f (N,) and its gradient (N, d) at the rows of X (shaped as the starts)."""
+        if self._program is not None:
+            return self._program.value_and_grad(X)
+        return ag.value_and_grad(self.fn.objective, X)
 
     # -- the loop -------------------------------------------------------------
 
     def steps(self) -> Iterator[Step]:
         """Run the descent, yielding the start and then every iteration."""
-        run, opt, objective = self.run, self.opt, self.fn.objective
         t0 = time.perf_counter()
-        oracle = _FunctionOracle(self.fn) if opt.needs_oracle else None
         with np.errstate(all="ignore"):
-            X = self.X0.copy()
-            f, g = ag.value_and_grad(objective, X)
-            gn = _row_norms(g)
-            finite = np.isfinite(f) & _rows_all(np.isfinite(g))
-            self._check_first_step(X)
-            active = finite.copy()
-            for i in np.flatnonzero(~finite):
-                self._diverge(int(i), 0, "f or its gradient is not finite at the start")
-            converged = active & (gn < self.tolerance)
-            run.status[converged] = "converged"
-            active &= ~converged
-            run.f, run.grad_norm, run.x = f.copy(), gn.copy(), X.copy()
-            state = opt.init([X])
-            run.history.append(_median(f[finite]) if finite.any() else float("nan"))
-            # a start where f is not finite never enters the trace (it keeps only numbers)
-            yield Step(0, X, f, gn, learning_rate(opt, state), finite, ~active)
-
-            all_active = active.size > 0 and bool(active.all())
-            all_rows = np.ones_like(active)
+            it = self._start()
+            yield it.step(0, self.opt)
             for t in range(1, self.iterations + 1):
-                if not (all_active or active.any()):
+                if not (it.all_active or it.active.any()):
                     break
                 if self.should_stop():
-                    run.status[active] = "interrupted"
-                    active[:] = False
+                    self.run.status[it.active] = "interrupted"
+                    it.active[:] = False
                     break
-                lr = learning_rate(opt, state)
-                updates, state = opt.update([g], state, [X], oracle)
-                Xn = X + updates[0]
-                fn_, gn_ = ag.value_and_grad(objective, Xn)
-                norms = _row_norms(gn_)
-                fast, some_converged = (
-                    _screen(fn_, norms, Xn, self.tolerance) if all_active else (False, False)
-                )
-                if fast:
-                    # Every row takes the step: the new arrays are the iterate as they are.
-                    X, f, g, gn = Xn, fn_, gn_, norms
-                    take = all_rows.copy()
-                    run.iterations.fill(t)
-                    conv = gn < self.tolerance
-                    stopped = take.copy() if t == self.iterations else conv
-                    if some_converged:
-                        run.status[conv] = "converged"
-                        active &= ~conv
-                        all_active = False
-                else:
-                    ok = (
-                        np.isfinite(fn_)
-                        & _rows_all(np.isfinite(gn_))
-                        & _rows_all(np.isfinite(Xn))
-                        & np.isfinite(norms)  # a finite gradient whose norm overflows
-                    )
-                    take = active & ok
-                    broke = active & ~ok
-                    for i in np.flatnonzero(broke):
-                        self._diverge(int(i), t, None)
-                    X = np.where(take[:, None], Xn, X)
-                    f = np.where(take, fn_, f)
-                    g = np.where(take[:, None], gn_, g)
-                    gn = np.where(take, norms, gn)
-                    run.iterations[take] = t
-                    conv = take & (gn < self.tolerance)
-                    run.status[conv] = "converged"
-                    active &= ~(conv | broke)
-                    all_active = bool(active.all())
-                    stopped = conv | broke | (take & (t == self.iterations))
-                run.history.append(_median(f, finite=fast))
-                yield Step(t, X, f, gn, lr, take, stopped)
-        run.x, run.f, run.grad_norm = X, f, gn
+                yield self._advance(it, t)
+        run = self.run
+        run.x, run.f, run.grad_norm = it.X, it.f, it.gn
         run.seconds = time.perf_counter() - t0
+
+    def _start(self) -> _Iterate:
+        """The state at the starts: values, gradients, the rows that start at all."""
+        run, X = self.run, self.X0.copy()
+        self._program = Program.record(self.fn.objective, X)
+        f, g = self.value_and_grad(X)
+        gn = _row_norms(g)
+        finite = np.isfinite(f) & _rows_all(np.isfinite(g))
+        self._check_first_step(X)
+        self.limits = _RunawayLimits.at(X, f, self.fn.window(X))
+        active = finite.copy()
+        for i in np.flatnonzero(~finite):
+            self._diverge(int(i), 0, "f or its gradient is not finite at the start")
+        converged = active & (gn < self.tolerance)
+        run.status[converged] = "converged"
+        active &= ~converged
+        run.f, run.grad_norm, run.x = f.copy(), gn.copy(), X.copy()
+        run.history.append(_median(f[finite]) if finite.any() else float("nan"))
+        it = _Iterate(X, f, g, gn, active, self.opt.init([X]))
+        # a start where f is not finite never enters the trace (it keeps only numbers)
+        it.moved, it.stopped = finite, ~active
+        it.all_active = active.size > 0 and bool(active.all())
+        return it
+
+    def _advance(self, it: _Iterate, t: int) -> Step:
+        """One update of every active row, then the checks of the new iterate."""
+        lr = learning_rate(self.opt, it.state)
+        oracle = _FunctionOracle(self.fn) if self.opt.needs_oracle else None
+        updates, it.state = self.opt.update([it.g], it.state, [it.X], oracle)
+        Xn = it.X + updates[0]
+        fn_, gn_ = self.value_and_grad(Xn)
+        norms = _row_norms(gn_)
+        clean, some_converged = (
+            _screen(fn_, norms, Xn, self.tolerance, self.limits)
+            if it.all_active
+            else (False, False)
+        )
+        if clean:
+            self._take_all(it, t, Xn, fn_, gn_, norms, some_converged)
+        else:
+            self._take_some(it, t, Xn, fn_, gn_, norms)
+        self.run.history.append(_median(it.f, finite=clean))
+        return it.step(t, lr)
+
+    def _take_all(
+        self,
+        it: _Iterate,
+        t: int,
+        X: np.ndarray,
+        f: np.ndarray,
+        g: np.ndarray,
+        gn: np.ndarray,
+        some_converged: bool,
+    ) -> None:
+        """Every row takes the step: the new arrays are the iterate as they are."""
+        run = self.run
+        it.X, it.f, it.g, it.gn = X, f, g, gn
+        it.moved, it.all_moved = np.ones_like(it.active), True
+        run.iterations.fill(t)
+        conv = gn < self.tolerance
+        it.stopped = it.moved if t == self.iterations else conv
+        if some_converged:
+            run.status[conv] = "converged"
+            it.active &= ~conv
+            it.all_active = False
+
+    def _take_some(
+        self, it: _Iterate, t: int, X: np.ndarray, f: np.ndarray, g: np.ndarray, gn: np.ndarray
+    ) -> None:
+        """Row by row: finite new iterates are taken, the others diverge and keep
+        their last finite iterate; taken rows that ran away diverge there."""
+        run, active = self.run, it.active
+        ok = (
+            np.isfinite(f)
+            & _rows_all(np.isfinite(g))
+            & _rows_all(np.isfinite(X))
+            & np.isfinite(gn)  # a finite gradient whose norm overflows
+        )
+        take, broke = active & ok, active & ~ok
+        for i in np.flatnonzero(broke):
+            self._diverge(int(i), t, None)
+        it.X = np.where(take[:, None], X, it.X)
+        it.f = np.where(take, f, it.f)
+        it.g = np.where(take[:, None], g, it.g)
+        it.gn = np.where(take, gn, it.gn)
+        run.iterations[take] = t
+        away = take & self.limits.beyond(it.f, it.X)
+        for i in np.flatnonzero(away):
+            self._run_away(int(i), t, it)
+        conv = take & ~away & (it.gn < self.tolerance)
+        run.status[conv] = "converged"
+        active &= ~(conv | broke | away)
+        it.all_active = bool(active.all())
+        it.moved, it.all_moved = take, False
+        it.stopped = conv | broke | away | (take & (t == self.iterations))
 
     def _check_first_step(self, X: np.ndarray) -> None:
         """For gradient steps, compare lr with the stability bound 2/lambda_max at the start."""
@@ -262,33 +320,129 @@ class Descent:
     def _lr(self) -> float:
         return self._hyper("lr", float("nan"))
 
+    def _too_large(self) -> str | None:
+        """``lr 0.2 > 2/lambda_max = 0.1 (...)`` when lr is above the stable step."""
+        if self._bound is None:
+            return None
+        lr = self._lr()
+        bound, lam = self._bound
+        if not lr > bound:
+            return None
+        return (
+            f"lr {lr:g} > 2/lambda_max = {bound:.4g} "
+            f"(lambda_max = {lam:.4g} of the Hessian at the start)"
+        )
+
     def _diverge(self, i: int, t: int, why: str | None) -> None:
         run = self.run
         run.status[i] = "diverged"
         run.iterations[i] = max(t - 1, 0)
         if why is None:
             why = f"f, its gradient or the point became infinite or NaN at iteration {t}"
-            if self._bound is not None:
-                lr = self._lr()
-                bound, lam = self._bound
-                if lr > bound:
-                    why = (
-                        f"overflow at iteration {t}: lr {lr:g} > 2/lambda_max = {bound:.4g} "
-                        f"(lambda_max = {lam:.4g} of the Hessian at the start)"
-                    )
+            cause = self._too_large()
+            if cause is not None:
+                why = f"overflow at iteration {t}: {cause}"
         run.reason[i] = why
+
+    def _run_away(self, i: int, t: int, it: _Iterate) -> None:
+        """Row i passed a runaway limit at iteration t (see ``_RunawayLimits``)."""
+        run = self.run
+        run.status[i] = "diverged"
+        f0, f = float(run.f[i]), float(it.f[i])
+        if f > self.limits.f[i]:
+            what = f"f grew from {f0:.3g} to {f:.3g} by iteration {t}"
+        else:
+            far = float(np.abs(it.X[i]).max())
+            what = f"the point ran away to |x| = {far:.3g} by iteration {t}"
+        cause = self._too_large()
+        run.reason[i] = f"{what}: {cause}" if cause else what
 
     # -- after the loop ---------------------------------------------------------
 
     def finish(self) -> DescentRun:
         """Classify the final points and match them to the known minima."""
         run = self.run
-        with np.errstate(all="ignore"):
-            analyses = analyze_points(self.fn, run.x, grad_tol=max(self.tolerance, 1e-12))
-        run.classification = np.array([a.classification for a in analyses], dtype=object)
+        kinds = np.empty(run.n, dtype=object)
+        # in chunks: the Hessians of a million points at once would not fit in memory
+        for lo in range(0, run.n, _ANALYSIS_CHUNK):
+            rows = slice(lo, lo + _ANALYSIS_CHUNK)
+            with np.errstate(all="ignore"):
+                analyses = analyze_points(self.fn, run.x[rows], grad_tol=max(self.tolerance, 1e-12))
+            kinds[rows] = [a.classification for a in analyses]
+        run.classification = kinds
         minima = self.fn.known_minima()
         run.nearest, run.distance = match_minima(run.x, minima)
         return run
+
+
+_ANALYSIS_CHUNK = 65_536
+
+RUNAWAY_FACTOR = 1e6
+
+
+@dataclass(frozen=True)
+class _RunawayLimits:
+    """Where a minimisation has run away: the limits of f (N,) and of |x| (N,).
+
+    Row i diverged at iteration t, whatever the budget, when
+
+    - f grew by many orders of magnitude above its start:
+      ``f_t - f_0 > 1e6 * max(1, |f_0|)`` (f increasing), or
+    - its iterate ran away: ``max_k |x_t,k| > 1e6 * max(1, max_k |x_0,k|, w)``, with w
+      the largest |bound| of the function's window (f decreasing without bound, as
+      the cubic ``2x^3 - 6xy + 3y^2`` does towards -inf, ends here).
+
+    A converging run stays within a few window sizes of its start and below its
+    starting value (up to the bumps of momentum), far inside both limits.
+    """
+
+    f: np.ndarray  # (N,)
+    x: np.ndarray  # (N,)
+
+    @classmethod
+    def at(
+        cls, X0: np.ndarray, f0: np.ndarray, window: tuple[tuple[float, float], ...]
+    ) -> _RunawayLimits:
+        w = max((max(abs(lo), abs(hi)) for lo, hi in window), default=1.0)
+        f_lim = f0 + RUNAWAY_FACTOR * np.maximum(1.0, np.abs(f0))
+        f_lim = np.where(np.isfinite(f_lim), f_lim, np.inf)
+        scale = np.maximum(np.abs(X0).max(axis=1, initial=0.0), max(1.0, w))
+        return cls(f_lim, RUNAWAY_FACTOR * scale)
+
+    @cached_property
+    def caps(self) -> tuple[float, float]:
+        """The smallest limits of f and |x|: a screen for all rows at once."""
+        if self.f.size == 0:
+            return math.inf, math.inf
+        return float(self.f.min()), float(self.x.min())
+
+    def beyond(self, f: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Rows (N,) past either limit."""
+        return (f > self.f) | (np.abs(X).max(axis=1) > self.x)
+
+
+@dataclass
+class _Iterate:
+    """The loop's state: the current rows (last finite iterate per row) and what
+    happened at the latest iteration."""
+
+    X: np.ndarray  # (N, d)
+    f: np.ndarray  # (N,)
+    g: np.ndarray  # (N, d)
+    gn: np.ndarray  # (N,)
+    active: np.ndarray  # (N,) bool
+    state: Any
+    all_active: bool = False
+    moved: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    stopped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    all_moved: bool = False
+
+    def step(self, t: int, lr: float | Optimizer) -> Step:
+        if isinstance(lr, Optimizer):
+            lr = learning_rate(lr, self.state)
+        return Step(
+            t, self.X, self.f, self.gn, lr, self.moved, self.stopped, self.g, self.all_moved
+        )
 
 
 _FEW = 64
@@ -329,20 +483,30 @@ def _rows_all(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _screen(f: np.ndarray, norms: np.ndarray, X: np.ndarray, tol: float) -> tuple[bool, bool]:
-    """Whether no entry of f, norms and X is inf or nan, and (when so) whether some
-    norm is below ``tol``.
+def _screen(
+    f: np.ndarray, norms: np.ndarray, X: np.ndarray, tol: float, limits: _RunawayLimits
+) -> tuple[bool, bool]:
+    """Whether no entry of f, norms and X is inf or nan and no row is near a runaway
+    limit, and (when so) whether some norm is below ``tol``.
 
     A sum is finite only if every term is (inf and nan propagate, inf - inf is
     nan), so sums decide the first; one that overflows says False, and the caller
-    then checks entry by entry.
+    then checks entry by entry. The limits are screened with their smallest values.
     """
+    f_cap, x_cap = limits.caps
     if norms.size < _FEW:
-        rows = norms.tolist()
-        total = sum(f.tolist()) + sum(rows) + sum(X.ravel().tolist())
-        return math.isfinite(total), bool(rows) and min(rows) < tol
+        rows, fs, xs = norms.tolist(), f.tolist(), X.ravel().tolist()
+        total = sum(fs) + sum(rows) + sum(xs)
+        clean = bool(fs) and math.isfinite(total)
+        clean = clean and max(fs) <= f_cap and max(map(abs, xs)) <= x_cap
+        return clean, bool(rows) and min(rows) < tol
     total = float(f.sum()) + float(norms.sum()) + float(X.sum())
-    return math.isfinite(total), bool((norms < tol).any())
+    clean = (
+        math.isfinite(total)
+        and float(f.max()) <= f_cap
+        and max(float(X.max()), -float(X.min())) <= x_cap
+    )
+    return clean, bool((norms < tol).any())
 
 
 def _median(f: np.ndarray, finite: bool = False) -> float:
@@ -429,43 +593,144 @@ def descent(
     )
 
 
+def coordinate_names(fn: ResolvedFunction) -> tuple[list[str], list[str]]:
+    """The trace's names of the point's coordinates and of the gradient's components:
+    a formula's own variables (``x, y`` and ``g_x, g_y``); ``x1..xn`` and ``g1..gn``
+    for a built-in function, or where a variable's name is taken by another column."""
+    names = list(fn.variables)
+    grads = [f"g_{v}" for v in names]
+    if fn.name in LIBRARY or set(names + grads) & set(_TRACE_FIXED):
+        names = [f"x{i + 1}" for i in range(fn.dimension)]
+        grads = [f"g{i + 1}" for i in range(fn.dimension)]
+    return names, grads
+
+
+_TRACE_FIXED = ("run", "optimizer", "start", "iteration", "f", "grad_norm", "lr")
+
+
 def trace_columns(fn: ResolvedFunction) -> list[str]:
-    names = [f"x{i + 1}" for i in range(fn.dimension)]
-    return ["run", "optimizer", "start", "iteration", "f", "grad_norm", "lr", *names]
+    names, grads = coordinate_names(fn)
+    return [*_TRACE_FIXED, *names, *grads]
 
 
-def trace_rows(run: DescentRun, step: Step, every: int) -> list[dict[str, Any]]:
-    """The trace rows of one step: rows that moved, thinned to every k-th iteration
-    (a row's first and last iterations are always kept)."""
-    if step.iteration % every == 0:
-        rows = np.flatnonzero(step.moved)
-    else:
-        rows = np.flatnonzero(step.stopped & step.moved)
-    # A row that stopped without moving diverged: its last finite iterate (from the
-    # previous iteration) is what it keeps, so the trace must end on it.
-    kept = [
-        int(i)
-        for i in np.flatnonzero(step.stopped & ~step.moved)
-        if step.iteration > 1 and (step.iteration - 1) % every != 0
-    ]
-    out = []
-    d = step.X.shape[1]
-    for i, iteration in [(int(i), step.iteration) for i in rows] + [
-        (i, step.iteration - 1) for i in kept
-    ]:
-        row: dict[str, Any] = {
-            "run": run.index,
-            "optimizer": run.label,
-            "start": int(i),
-            "iteration": iteration,
-            "f": float(step.f[i]),
-            "grad_norm": float(step.grad_norm[i]),
-            "lr": step.lr,
-        }
-        for k in range(d):
-            row[f"x{k + 1}"] = float(step.X[i, k])
-        out.append(row)
+TraceBlock = dict[str, Any]
+"""Trace rows column by column: arrays of one length, or one value for every row."""
+
+
+def _every_row(run: DescentRun, step: Step, names: tuple[list[str], list[str]]) -> TraceBlock:
+    """The trace block of a step every row took: the step's own arrays, uncopied (the
+    loop makes new ones at every iteration and never changes them)."""
+    block: TraceBlock = {
+        "run": run.index,
+        "optimizer": run.label,
+        "start": np.arange(step.f.shape[0]),
+        "iteration": step.iteration,
+        "f": step.f,
+        "grad_norm": step.grad_norm,
+        "lr": step.lr,
+    }
+    for k, (c, g) in enumerate(zip(*names, strict=True)):
+        block[c] = step.X[:, k]
+        block[g] = step.grad[:, k]
+    return block
+
+
+TRACE_CHUNK = 65_536
+"""Rows per write of the trace: blocks of few rows are joined up to this many, and
+blocks of many rows split into pieces of it (bounded memory for the text)."""
+
+
+def join_blocks(blocks: list[tuple[TraceBlock, int]]) -> Iterator[tuple[TraceBlock, int]]:
+    """The rows of ``blocks`` in order, as blocks of about ``TRACE_CHUNK`` rows."""
+    pending: list[tuple[TraceBlock, int]] = []
+    size = 0
+    for block, n in blocks:
+        if n >= TRACE_CHUNK:
+            if pending:
+                yield _joined(pending), size
+                pending, size = [], 0
+            for lo in range(0, n, TRACE_CHUNK):
+                yield _rows_of(block, lo, min(lo + TRACE_CHUNK, n)), min(TRACE_CHUNK, n - lo)
+            continue
+        pending.append((block, n))
+        size += n
+        if size >= TRACE_CHUNK:
+            yield _joined(pending), size
+            pending, size = [], 0
+    if pending:
+        yield _joined(pending), size
+
+
+def _rows_of(block: TraceBlock, lo: int, hi: int) -> TraceBlock:
+    return {k: v[lo:hi] if isinstance(v, np.ndarray) else v for k, v in block.items()}
+
+
+def _joined(blocks: list[tuple[TraceBlock, int]]) -> TraceBlock:
+    """One block of the rows of several (a column's single values spread over its rows)."""
+    if len(blocks) == 1:
+        return blocks[0][0]
+    counts = [n for _, n in blocks]
+    out: TraceBlock = {}
+    for key in blocks[0][0]:
+        values = [b[key] for b, _ in blocks]
+        if all(isinstance(v, np.ndarray) for v in values):
+            out[key] = np.concatenate(values)
+        elif not any(isinstance(v, np.ndarray) for v in values):
+            same = all(v == values[0] for v in values)
+            out[key] = values[0] if same else np.repeat(np.array(values), counts)
+        else:
+            out[key] = np.concatenate(
+                [
+                    v if isinstance(v, np.ndarray) else np.full(n, v)
+                    for v, n in zip(values, counts, strict=True)
+                ]
+            )
     return out
+
+
+def trace_block(
+    run: DescentRun, step: Step, every: int, names: tuple[list[str], list[str]]
+) -> tuple[TraceBlock, int] | None:
+    """The trace rows of one step, as columns, and their number: rows that moved,
+    thinned to every k-th iteration (a row's first and last iterations are always
+    kept); None, and nothing built, when the step writes no row."""
+    if step.iteration % every == 0:
+        if step.all_moved:
+            return _every_row(run, step, names), int(step.f.shape[0])
+        rows = np.flatnonzero(step.moved)
+    elif step.stopped.any():
+        rows = np.flatnonzero(step.stopped & step.moved)
+    else:
+        return None
+    iteration = np.full(rows.size, step.iteration)
+    if step.iteration > 1 and (step.iteration - 1) % every != 0:
+        # A row that stopped without moving diverged: its last finite iterate (from
+        # the previous iteration) is what it keeps, so the trace must end on it.
+        kept = np.flatnonzero(step.stopped & ~step.moved)
+        rows = np.concatenate([rows, kept])
+        iteration = np.concatenate([iteration, np.full(kept.size, step.iteration - 1)])
+    if rows.size == 0:
+        return None
+    block: TraceBlock = {
+        "run": run.index,
+        "optimizer": run.label,
+        "start": rows,
+        "iteration": iteration,
+        "f": step.f[rows],
+        "grad_norm": step.grad_norm[rows],
+        "lr": step.lr,
+    }
+    coords, grads = names
+    for k, (c, g) in enumerate(zip(coords, grads, strict=True)):
+        block[c] = step.X[rows, k]
+        block[g] = step.grad[rows, k]
+    return block, int(rows.size)
+
+
+SAMPLE_STARTS = 50
+"""summary.json lists every start when an experiment has at most this many starts
+per optimizer; beyond, the first this many and the best of each optimizer (every
+start is in starts.csv)."""
 
 
 @dataclass
@@ -481,35 +746,15 @@ class DescendResult:
         return all((r.status == "converged").all() for r in self.runs)
 
     def summary(self, out_dir: str | None) -> dict[str, Any]:
+        """summary.json: bounded whatever the number of starts (aggregates, basins,
+        the best start and a sample of the starts; all of them go to starts.csv)."""
         fn = self.plan.function
         minima = fn.known_minima()
-        runs = []
-        for r in self.runs:
-            for i in range(r.n):
-                runs.append(
-                    {
-                        "run": r.index,
-                        "optimizer": r.optimizer,
-                        "label": r.label,
-                        "hyperparameters": r.hyperparameters,
-                        "start": r.starts[i].tolist(),
-                        "x": r.x[i].tolist(),
-                        "f": float(r.f[i]),
-                        "grad_norm": float(r.grad_norm[i]),
-                        "iterations": int(r.iterations[i]),
-                        "status": str(r.status[i]),
-                        "classification": str(r.classification[i])
-                        if r.classification.size
-                        else None,
-                        "verdict": verdict(r, i, minima) if r.classification.size else None,
-                        "nearest_minimum": (
-                            list(minima[int(r.nearest[i])].x)
-                            if r.nearest.size and r.nearest[i] >= 0
-                            else None
-                        ),
-                        "seconds": r.seconds,
-                    }
-                )
+        n = int(self.plan.starts.shape[0])
+        sampled = n > SAMPLE_STARTS
+        entries = [
+            _start_entry(r, i, minima) for r in self.runs for i in _sample_rows(r, SAMPLE_STARTS)
+        ]
         return {
             "experiment": self.plan.name,
             "command": "descend",
@@ -521,39 +766,171 @@ class DescendResult:
                 "known_minima": [{"x": list(m.x), "f": m.f, "kind": m.kind} for m in minima],
             },
             "seed": self.plan.seed,
-            "starts": int(self.plan.starts.shape[0]),
+            "starts": n,
             "trace_every": self.plan.trace_every,
             "warnings": [r.warning for r in self.runs if r.warning],
-            "runs": runs,
+            "runs_sampled": sampled,
+            "runs_note": (
+                f"the first {SAMPLE_STARTS} starts and the best of each optimizer; "
+                "every start is in starts.csv"
+                if sampled
+                else "every start"
+            ),
+            "runs": entries,
+            "aggregates": [_aggregate(r) for r in self.runs],
+            "best": _best(self.runs, minima),
             "basins": [basins(r, minima) for r in self.runs],
             "out_dir": out_dir,
         }
 
 
+def _sample_rows(run: DescentRun, k: int) -> list[int]:
+    """The first k starts of a run and, when not among them, its best (lowest finite f)."""
+    rows = list(range(min(run.n, k)))
+    best = _best_row(run)
+    if best is not None and best >= k:
+        rows.append(best)
+    return rows
+
+
+def _best_row(run: DescentRun) -> int | None:
+    f = np.where(np.isfinite(run.f) & (run.status != "diverged"), run.f, np.inf)
+    return int(np.argmin(f)) if f.size and np.isfinite(f).any() else None
+
+
+def _best(runs: list[DescentRun], minima: tuple[CriticalPoint, ...]) -> dict[str, Any] | None:
+    """The start that ended lowest over all runs (diverged ones aside)."""
+    found = [(float(r.f[i]), r, i) for r in runs if (i := _best_row(r)) is not None]
+    if not found:
+        return None
+    _, r, i = min(found, key=lambda c: c[0])
+    return _start_entry(r, i, minima)
+
+
+def _start_entry(r: DescentRun, i: int, minima: tuple[CriticalPoint, ...]) -> dict[str, Any]:
+    analysed = r.classification.size > 0
+    return {
+        "run": r.index,
+        "optimizer": r.optimizer,
+        "label": r.label,
+        "hyperparameters": r.hyperparameters,
+        "index": i,
+        "start": r.starts[i].tolist(),
+        "x": r.x[i].tolist(),
+        "f": float(r.f[i]),
+        "grad_norm": float(r.grad_norm[i]),
+        "iterations": int(r.iterations[i]),
+        "status": str(r.status[i]),
+        "classification": str(r.classification[i]) if analysed else None,
+        "verdict": verdict(r, i, minima) if analysed else None,
+        "nearest_minimum": (
+            list(minima[int(r.nearest[i])].x) if r.nearest.size and r.nearest[i] >= 0 else None
+        ),
+        "seconds": r.seconds,
+    }
+
+
+def _aggregate(r: DescentRun) -> dict[str, Any]:
+    """One run's starts by status, with medians."""
+    statuses, counts = np.unique(r.status.astype(str), return_counts=True)
+    finite = np.isfinite(r.f)
+    return {
+        "run": r.index,
+        "optimizer": r.label,
+        "starts": r.n,
+        "status_counts": dict(zip(statuses.tolist(), counts.tolist(), strict=True)),
+        "median_f": float(np.median(r.f[finite])) if finite.any() else None,
+        "median_iterations": float(np.median(r.iterations)) if r.n else None,
+        "seconds": r.seconds,
+    }
+
+
+def basin_keys(run: DescentRun, minima: tuple[CriticalPoint, ...]) -> np.ndarray:
+    """Each start's outcome (N,): the known minimum it reached, or status and kind."""
+    kinds = run.classification.astype(str) if run.classification.size else np.full(run.n, "?")
+    keys = np.char.add(np.char.add(run.status.astype(str), ", "), kinds).astype(object)
+    if run.nearest.size:
+        for j, m in enumerate(minima):
+            at = (run.nearest == j) & (run.status != "diverged")
+            keys[at] = "minimum " + ", ".join(f"{v:.6g}" for v in m.x)
+    return keys
+
+
 def basins(run: DescentRun, minima: tuple[CriticalPoint, ...]) -> dict[str, Any]:
     """Where the starts of one run ended: one group per known minimum or outcome."""
-    groups: dict[str, list[int]] = {}
-    for i in range(run.n):
-        j = int(run.nearest[i]) if run.nearest.size else -1
-        if j >= 0 and run.status[i] != "diverged":
-            key = "minimum " + ", ".join(f"{v:.6g}" for v in minima[j].x)
-        else:
-            kind = str(run.classification[i]) if run.classification.size else "?"
-            key = f"{run.status[i]}, {kind}"
-        groups.setdefault(key, []).append(i)
-    return {
-        "run": run.index,
-        "optimizer": run.label,
-        "groups": [
+    keys = basin_keys(run, minima)
+    names, inverse, counts = np.unique(keys.astype(str), return_inverse=True, return_counts=True)
+    # most starts first; ties in the order the outcomes first appear
+    first = np.full(names.size, run.n)
+    np.minimum.at(first, inverse, np.arange(run.n))
+    groups = []
+    for k in sorted(range(names.size), key=lambda k: (-counts[k], first[k])):
+        rows = inverse == k
+        groups.append(
             {
-                "outcome": key,
-                "count": len(rows),
+                "outcome": str(names[k]),
+                "count": int(counts[k]),
                 "median_iterations": float(np.median(run.iterations[rows])),
                 "median_f": float(np.median(run.f[rows])),
             }
-            for key, rows in sorted(groups.items(), key=lambda kv: -len(kv[1]))
-        ],
-    }
+        )
+    return {"run": run.index, "optimizer": run.label, "groups": groups}
+
+
+def starts_columns(fn: ResolvedFunction) -> list[str]:
+    """starts.csv's columns: one row per (optimizer, start)."""
+    names, _ = coordinate_names(fn)
+    return [
+        "run",
+        "optimizer",
+        "start",
+        *[f"start_{c}" for c in names],
+        *names,
+        "f",
+        "grad_norm",
+        "iterations",
+        "status",
+        "classification",
+        "minimum",
+        "basin",
+    ]
+
+
+_STARTS_CHUNK = 100_000
+
+
+def write_starts(path: Path, result: DescendResult) -> None:
+    """starts.csv, column by column in chunks of rows (bounded memory at any N),
+    written to a temporary file and renamed into place."""
+    fn = result.plan.function
+    names, _ = coordinate_names(fn)
+    minima = fn.known_minima()
+    tmp = path.with_name(path.name + ".tmp")
+    with TraceWriter(tmp, starts_columns(fn)) as out:
+        for r in result.runs:
+            keys = basin_keys(r, minima)
+            minimum = np.where(r.nearest >= 0, r.nearest, -1) if r.nearest.size else None
+            for lo in range(0, r.n, _STARTS_CHUNK):
+                rows = slice(lo, lo + _STARTS_CHUNK)
+                block: TraceBlock = {
+                    "run": r.index,
+                    "optimizer": r.label,
+                    "start": np.arange(lo, min(lo + _STARTS_CHUNK, r.n)),
+                    "f": r.f[rows],
+                    "grad_norm": r.grad_norm[rows],
+                    "iterations": r.iterations[rows],
+                    "status": r.status[rows].tolist(),
+                    "classification": r.classification[rows].tolist(),
+                    "minimum": [None if m < 0 else m for m in minimum[rows].tolist()]
+                    if minimum is not None
+                    else None,
+                    "basin": keys[rows].tolist(),
+                }
+                for k, c in enumerate(names):
+                    block[f"start_{c}"] = r.starts[rows, k]
+                    block[c] = r.x[rows, k]
+                out.write_columns(block, len(block["start"]))
+    os.replace(tmp, path)
 
 
 # -- running an experiment -------------------------------------------------------------
@@ -561,19 +938,23 @@ def basins(run: DescentRun, minima: tuple[CriticalPoint, ...]) -> dict[str, Any]
 
 @dataclass(frozen=True)
 class DescendJob:
-    """One optimizer of a planned experiment: a job for ``jobs.run_jobs``."""
+    """One optimizer of a planned experiment: a job for ``jobs.run_jobs``.
+    ``progress`` (serial runs only: it cannot travel to another process) is told of
+    every iteration."""
 
     plan: DescendPlan
     index: int
+    progress: Callable[[], None] | None = None
 
 
 @dataclass
 class DescendJobResult:
-    """One optimizer's run and its trace rows (None: the job raised ``error``)."""
+    """One optimizer's run and its trace rows as column blocks (None: the job raised
+    ``error``)."""
 
     index: int
     run: DescentRun | None
-    rows: list[dict[str, Any]]
+    blocks: list[tuple[TraceBlock, int]]
     error: Exception | None = None
 
 
@@ -582,14 +963,41 @@ def descend_job(job: DescendJob, should_stop: Callable[[], bool]) -> DescendJobR
     before every iteration; when it turns true the run ends there, its unfinished
     starts marked ``interrupted``."""
     run = descent(job.plan, job.index, should_stop)
-    rows: list[dict[str, Any]] = []
+    names = coordinate_names(job.plan.function)
+    every, tick = job.plan.trace_every, job.progress
+    blocks = []
     for step in run.steps():
-        rows += trace_rows(run.run, step, job.plan.trace_every)
-    return DescendJobResult(job.index, run.finish(), rows)
+        block = trace_block(run.run, step, every, names)
+        if block is not None:
+            blocks.append(block)
+        if tick is not None and step.iteration:
+            tick()
+    return DescendJobResult(job.index, run.finish(), blocks)
 
 
 def _failed_job(job: DescendJob, error: Exception) -> DescendJobResult:
     return DescendJobResult(job.index, None, [], error)
+
+
+class _Ticker:
+    """Per-iteration progress passed on at most every ``interval`` seconds: a counter
+    and a clock read per iteration."""
+
+    def __init__(self, progress: Progress, interval: float = 0.25) -> None:
+        self.progress, self.interval = progress, interval
+        self.pending = 0
+        self.due = time.monotonic() + interval
+
+    def __call__(self) -> None:
+        self.pending += 1
+        now = time.monotonic()
+        if now >= self.due:
+            self.flush()
+            self.due = now + self.interval
+
+    def flush(self, label: str | None = None) -> None:
+        self.progress.advance(self.pending, label)
+        self.pending = 0
 
 
 @dataclass(frozen=True)
@@ -609,24 +1017,45 @@ def run(plan: DescendPlan, session: Session, executor: Executor) -> DescendOutco
     Traces are written in optimizer order as each run comes back; the numbers do not
     depend on the executor. A stop request reaches the running optimizers, which end
     after their current iteration. A job that raised raises here: a descent has no
-    row to report a failure in.
+    row to report a failure in. Progress advances per iteration (at most a few times
+    a second) when the jobs run in this process, per optimizer otherwise, and not at
+    all when the session's progress is disabled.
     """
     out = prepare_run_dir(session.out_dir, force=session.force)
     write_yaml(out / "config.yaml", plan.resolved)
     runs: list[DescentRun] = []
     n = len(plan.optimizer_recipes)
-    items = [DescendJob(plan, i) for i in range(n)]
-    session.progress.start(plan.iterations * n, "descending")
+    shown = getattr(session.progress, "enabled", True)
+    ticker = _Ticker(session.progress) if shown and isinstance(executor, SerialExecutor) else None
+    items = [DescendJob(plan, i, ticker) for i in range(n)]
+    if shown:
+        session.progress.start(plan.iterations * n, "descending")
     with TraceWriter(out / "trace.csv", trace_columns(plan.function)) as trace:
         for _, done in run_jobs(executor, descend_job, items, session.should_stop, _failed_job):
             if done.error is not None:
                 raise done.error
             assert done.run is not None
-            trace.write_many(done.rows)
+            for block, rows in join_blocks(done.blocks):
+                trace.write_columns(block, rows)
             runs.append(done.run)
-            session.progress.advance(plan.iterations, done.run.label)
+            if shown:
+                _advance_to_end(session.progress, ticker, plan.iterations, done.run)
     interrupted = len(runs) < n or any((r.status == "interrupted").any() for r in runs)
     result = DescendResult(plan, runs, interrupted)
+    write_starts(out / "starts.csv", result)
     summary = result.summary(str(out))
     write_json(out / "summary.json", summary)
     return DescendOutcome(summary, summary["status"], (), result)
+
+
+def _advance_to_end(
+    progress: Progress, ticker: _Ticker | None, iterations: int, done: DescentRun
+) -> None:
+    """A finished optimizer's share of the bar: its iterations not yet shown and the
+    ones it did not need."""
+    if ticker is None:
+        progress.advance(iterations, done.label)
+        return
+    ran = int(done.iterations.max(initial=0))
+    ticker.pending += iterations - ran
+    ticker.flush(done.label)

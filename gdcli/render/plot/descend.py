@@ -27,6 +27,7 @@ from gdcli.render.plot.style import (
     numbers,
     read_rows,
     read_summary,
+    read_trace,
     require,
     require_columns,
     series_style,
@@ -94,12 +95,39 @@ def load_descend_run(run_dir: Path) -> DescendRun:
     config = _read_config(run_dir)
     fn = _resolve_function(run_dir, config)
     header, rows = read_rows(run_dir)
-    coords = [f"x{k + 1}" for k in range(fn.dimension)]
+    # a formula's trace names its variables; a built-in function's (and older runs') x1..xn
+    coords = list(fn.variables)
+    if not set(coords) <= set(header):
+        coords = [f"x{k + 1}" for k in range(fn.dimension)]
     require_columns(run_dir, header, ("run", "optimizer", "start", "iteration", "f", *coords))
-    results = tuple(summary.get("runs") or ())
+    results = _starts_results(run_dir, fn, coords) or tuple(summary.get("runs") or ())
     labels, tracks = _tracks(rows, coords, _statuses(results))
     name = str(summary.get("experiment") or config.get("name"))
     return DescendRun(name, fn, labels, tracks, results)
+
+
+def _starts_results(
+    run_dir: Path, fn: ResolvedFunction, coords: Sequence[str]
+) -> tuple[dict[str, Any], ...]:
+    """Every start's outcome from ``starts.csv`` (summary.json keeps only a sample),
+    as summary.json's ``runs`` entries; () when the run has no starts.csv."""
+    path = run_dir / "starts.csv"
+    if not path.exists():
+        return ()
+    header, rows = read_trace(path)
+    if not set(coords) <= set(header):
+        return ()
+    minima = fn.known_minima()
+    return tuple(
+        {
+            "run": int(row["run"]),
+            "status": row["status"],
+            "classification": row["classification"],
+            "x": [float(row[c]) for c in coords],
+            "nearest_minimum": list(minima[int(row["minimum"])].x) if row["minimum"] else None,
+        }
+        for row in rows
+    )
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
