@@ -75,7 +75,7 @@ class GdcliGroup(TyperGroup):
             from gdcli.completion import use_for_bash
 
             use_for_bash()
-        with EndOnStopSignal():
+        with EndOnStopSignal() as ending:
             try:
                 if _show_completion(argv):
                     return _exit(EXIT_OK, standalone_mode)
@@ -90,6 +90,8 @@ class GdcliGroup(TyperGroup):
                 code = rv if isinstance(rv, int) else EXIT_OK
             except BaseException as exc:  # every outcome becomes one exit code
                 code = _report(exc, argv)
+            if args is None:  # the program itself, not a caller in its own process
+                ending.settle()
         return _exit(code, standalone_mode)
 
 
@@ -668,6 +670,10 @@ def _session(out: Path | None, name: str, opts: RunOptions) -> Iterator[tuple[An
         ):
             yield Session(out_dir, opts.force, guard.should_stop, progress), guard
     except Terminated as exc:
+        # The second signal may come after the summary was written, while gdcli was
+        # finishing: then the run is whole and saying otherwise would be false.
+        if (out_dir / "summary.json").is_file():
+            raise Terminated(exc.signum, "what ran so far is saved") from None
         detail = exc.detail or "the run stopped at once, without its summary"
         raise Terminated(exc.signum, f"{detail} ('{out_dir}' holds what was written)") from None
     except BaseException:

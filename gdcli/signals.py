@@ -74,6 +74,14 @@ class EndOnStopSignal(_Handlers):
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         raise Terminated(signum)
 
+    def settle(self) -> None:
+        """Ignore stop signals from now on, also after the block: the outcome is
+        decided and reported, and a late signal must not turn a saved run's exit into
+        a death by that signal (Python re-raises an unhandled SIGINT at exit)."""
+        for sig in list(self._previous):
+            self._previous[sig] = signal.SIG_IGN
+            signal.signal(sig, signal.SIG_IGN)
+
 
 class InterruptGuard(_Handlers):
     """Turn the first stop signal into a polite stop request.

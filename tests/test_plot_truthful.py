@@ -293,15 +293,15 @@ def test_each_activation_keeps_its_colour_in_every_picture(
 def test_contour_window_holds_the_functions_window_and_marks_escaped_runs(
     tmp_path: Path,
 ) -> None:
-    """gd at lr 0.105 on x^2 + 10y^2 runs out to 1e12 and more: the map keeps the
-    window of the starts and marks where the run left it."""
+    """gd at lr 0.105 on x^2 + 10y^2 runs away (|y| passes 1000 before the run is called
+    diverged): the map keeps the window of the starts and marks where the run left it."""
     run_dir = descend(
         tmp_path / "q",
         CONFIGS / "quadratic-diverges.yaml",
         "optimizers=[{name: gd, lr: 0.105}, {name: gd, lr: 0.05}]",
     )
     run = plot.load_descend_run(run_dir)
-    assert np.nanmax(np.abs(run.tracks[0][0].x)) > 1e6
+    assert np.nanmax(np.abs(run.tracks[0][0].x)) > 1e3
     ax = plot.descend_contour_figure(run).axes[0]
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()

@@ -321,3 +321,27 @@ def test_workers_die_with_a_gdcli_that_was_killed_outright(tmp_path: Path) -> No
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.1])
+def test_a_second_ctrl_c_after_the_summary_still_exits_130(tmp_path: Path, delay: float) -> None:
+    """A second signal while gdcli finishes a saved run must not kill it by that signal
+    (Python would re-raise an unhandled SIGINT at exit and the code would be -2)."""
+    out = tmp_path / "run"
+    proc = start_training(out, "--quiet")
+    rows_written(proc, out / "trace.csv", 1)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(delay)
+    _, stderr, _ = stop(proc, signal.SIGINT)
+    assert proc.returncode == 130, stderr
+    assert len(stderr.splitlines()) == 1, stderr
+
+
+def test_running_gdcli_inside_another_program_leaves_its_signal_handlers() -> None:
+    """Only the gdcli process itself ignores late stop signals as it exits; a caller
+    that runs it in its own process (a test runner, a notebook) keeps its handlers,
+    and so do the processes it starts afterwards."""
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.getsignal(s) for s in stops}
+    assert gdcli("functions", "--json").exit_code == 0
+    assert {s: signal.getsignal(s) for s in stops} == before
