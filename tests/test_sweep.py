@@ -249,7 +249,7 @@ def test_a_dry_run_lists_the_points_and_runs_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("damage", ["deleted", "interrupted"])
+@pytest.mark.parametrize("damage", ["deleted", "interrupted", "garbage trace", "cut trace"])
 def test_resume_runs_only_the_unfinished_point(
     lr_sweep: tuple[str, dict[str, Any], Path], tmp_path: Path, damage: str
 ) -> None:
@@ -257,10 +257,16 @@ def test_resume_runs_only_the_unfinished_point(
     out = tmp_path / "sweep"
     shutil.copytree(done, out)
     hit = out / LR_DIRS[1] / "summary.json"
+    trace = hit.parent / "trace.csv"
     if damage == "deleted":
         hit.unlink()
-    else:
+    elif damage == "interrupted":
         hit.write_text(json.dumps({**read_json(hit), "status": "interrupted"}), encoding="utf-8")
+    elif damage == "garbage trace":
+        trace.write_bytes(b"\x00\xff not a trace \x01\n1,2\n")
+    else:  # the summary says finished, but the trace lost its last rows
+        lines = trace.read_text(encoding="utf-8").splitlines(keepends=True)
+        trace.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
     kept = [out / LR_DIRS[i] for i in (0, 2)]
     before = {
         p / name: (p / name).stat().st_mtime_ns

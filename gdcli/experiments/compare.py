@@ -361,6 +361,7 @@ def summary(
                 "activation": o.activation,
                 "seed": o.seed,
                 "status": o.status,
+                "epochs_run": len(o.rows),
                 "train_loss": o.train_loss,
                 "train_accuracy": o.train_accuracy,
                 "test_accuracy": o.test_accuracy,

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from gdcli.errors import UserError
 from gdcli.experiments import compare, descend, train
 from gdcli.experiments.context import Session
 from gdcli.experiments.jobs import SerialExecutor, error_text, run_jobs
-from gdcli.runs import prepare_run_dir, write_json, write_yaml
+from gdcli.runs import prepare_run_dir, read_trace, write_json, write_yaml
 
 DONE = ("finished", "early_stopped", "diverged")
 
@@ -201,6 +202,31 @@ def existing_summary(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _trace_is_whole(point: Path, summary: dict[str, Any]) -> bool:
+    """Whether a point's trace.csv reads back and holds every row its summary counts:
+    an epoch per row of a training (per activation and seed in a comparison), and a
+    descent's longest run up to its last iteration. ``--resume`` keeps no point whose
+    trace was damaged."""
+    try:
+        header, rows = read_trace(point / "trace.csv")
+    except UserError:
+        return False
+    runs = [r for r in summary.get("runs") or [] if isinstance(r, dict)]
+    if "epochs_run" in summary:
+        return len(rows) == summary["epochs_run"]
+    if "activation" in header:
+        counts: dict[tuple[str, str], int] = {}
+        for row in rows:
+            key = (row["activation"], row["seed"])
+            counts[key] = counts.get(key, 0) + 1
+        return all(
+            counts.get((r["activation"], str(r["seed"])), 0) == r["epochs_run"] for r in runs
+        )
+    if "iteration" in header and rows and runs:
+        return max(int(r["iteration"]) for r in rows) == max(int(r["iterations"]) for r in runs)
+    return bool(rows)
+
+
 @dataclass(frozen=True)
 class PointJob:
     """One point to run: its plan and its directory (a job for ``jobs.run_jobs``)."""
@@ -268,7 +294,7 @@ def run(plan: SweepPlan, session: Session, executor: Executor, *, resume: bool) 
     todo: list[PointJob] = []
     for p, point_plan in zip(plan.points, plan.plans, strict=True):
         done = existing_summary(out / p.name) if resume else None
-        if done is not None and done.get("status") in DONE:
+        if done is not None and done.get("status") in DONE and _trace_is_whole(out / p.name, done):
             rows.append(_row(plan.command, p, done, skipped=True))
             session.progress.advance(1, p.name)
         else:
