@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -42,3 +43,17 @@ def fd_gradient() -> Callable[..., np.ndarray]:
 @pytest.fixture(scope="session")
 def rel_err() -> Callable[[np.ndarray, np.ndarray], float]:
     return relative_error
+
+
+@pytest.fixture(autouse=True)
+def stop_signal_handlers_are_left_as_found() -> Iterator[None]:
+    """gdcli run in-process (as CliRunner does) must leave the caller's handlers of the
+    stop signals as it found them: a handler left behind, or a signal left ignored,
+    changes how every later test and every process it starts reacts to Ctrl-C."""
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.getsignal(s) for s in stops}
+    yield
+    after = {s: signal.getsignal(s) for s in stops}
+    for s in stops:
+        signal.signal(s, before[s])  # so that one culprit does not fail the tests after it
+    assert after == before, f"the test changed the stop-signal handlers: {before} -> {after}"

@@ -80,17 +80,7 @@ def activations_loss_figure(
         look = style.activation_style(name)
         band = ax.fill_between(epochs, lo, hi, color=look["color"], alpha=0.18, linewidth=0)
         band.set_gid(f"band:{name}")
-        ax.plot(
-            epochs,
-            mid,
-            **look,
-            markevery=0.1,
-            markersize=5,
-            markerfacecolor="white",
-            linewidth=1.6,
-            label=name,
-            gid=f"activation:{name}",
-        )
+        style.curve(ax, epochs, mid, look, label=name, gid=f"activation:{name}")
     seeds_text = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
     if log:
         ax.set_yscale("log")

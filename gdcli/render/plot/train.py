@@ -110,17 +110,7 @@ def _training_panel(
     drawn: list[np.ndarray] = []
     for j, (part, text, y) in enumerate(_series(rows, what)):
         look = style.series_style(j)
-        ax.plot(
-            epoch,
-            y,
-            **look,
-            markevery=0.1,
-            markersize=5,
-            markerfacecolor="white",
-            linewidth=1.5,
-            label=text,
-            gid=f"{what}:{part}",
-        )
+        style.curve(ax, epoch, y, look, label=text, gid=f"{what}:{part}", linewidth=1.5)
         drawn.append(y)
     drawn += _final_values(ax, summary, what, float(epoch[-1]))
     best = summary.get("best_epoch")
