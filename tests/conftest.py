@@ -10,6 +10,15 @@ import pytest
 
 Scalar = Callable[[np.ndarray], float]
 
+# A suite started in the background of a non-interactive shell (or under nohup)
+# inherits Ctrl-C (or SIGHUP) ignored, and so would every gdcli process it starts,
+# which rightly keeps an ignored signal ignored: the tests that stop gdcli with a
+# signal need the usual dispositions.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
 
 def central_gradient(f: Scalar, x: np.ndarray, rel_step: float = 1e-6) -> np.ndarray:
     """d f / d x by central differences, one coordinate at a time; same shape as x.
