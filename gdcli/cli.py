@@ -300,7 +300,7 @@ JsonOpt = Annotated[
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 
 
-def _parse_point(text: str) -> list[float]:
+def _parse_point(text: str, example: str = "--at 3,3") -> list[float]:
     parts = [p.strip() for p in text.replace(";", ",").split(",")]
     values = []
     for i, p in enumerate(parts, start=1):
@@ -308,8 +308,8 @@ def _parse_point(text: str) -> list[float]:
             v = float(p)
         except ValueError:
             raise UserError(
-                f"--at: coordinate {i} '{p}' is not a number; write the point as X[,Y,...], "
-                "e.g. --at 3,3"
+                f"--at: coordinate {i} '{p}' is not a number; write numbers separated by "
+                f"commas, e.g. {example}"
             ) from None
         if v != v or v in (float("inf"), float("-inf")):
             raise UserError(f"--at: coordinate {i} must be finite, got '{p}'")
@@ -373,6 +373,47 @@ def functions(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     from gdcli.render import report
 
     report.functions_table(report.make_console(), LIBRARY.values())
+
+
+ACTIVATIONS_DIR = Path("runs") / "activations"
+
+
+@app.command(
+    epilog="[bold]Examples[/bold]\n\n  gdcli activations\n\n  gdcli activations --at 0,1 --json\n\n"
+    "  gdcli activations --plot --out pictures"
+)
+def activations(
+    at: Annotated[str, typer.Option("--at", help="The points x, comma-separated.")] = "-2,-1,0,1,2",
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot", help="Draw activations.png (h) and activation_derivatives.png (h')."
+        ),
+    ] = False,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Directory of the pictures (created if need be)."),
+    ] = ACTIVATIONS_DIR,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Every activation h and its derivative h' (from the backward pass) at points."""
+    from gdcli.engine.activations import activations_summary
+
+    summary = activations_summary(_parse_point(at, "--at -2,-1,0,1,2"))
+    if plot:
+        from gdcli.render.plot.activations import save_activation_figures
+
+        summary["pictures"] = [str(p) for p in save_activation_figures(out)]
+    if json_out:
+        _print_json(summary)
+        return
+    from gdcli.render import report
+
+    console = report.make_console()
+    report.activations_report(console, summary)
+    for picture in summary.get("pictures", []):
+        console.print(f"wrote {picture}")
 
 
 # -- experiment commands ---------------------------------------------------------------

@@ -98,3 +98,30 @@ def values_and_derivatives(
     out.backward()  # a seed of ones (linear's output is its input: ones too)
     assert t.grad is not None
     return out.data.copy(), t.grad
+
+
+def kink_at(name: str, x: float) -> bool:
+    """Whether ``x`` is a kink of activation ``name``: a point where h' does not exist
+    and the value shown is PyTorch's convention."""
+    return float(x) in ACTIVATIONS[name].kinks
+
+
+def activations_summary(points: Sequence[float]) -> dict[str, object]:
+    """Every activation's h and h' at ``points`` (the JSON of ``gdcli activations``):
+    its default alpha, its derivative in words, its kinks and, per point, h, h' and
+    whether the point is a kink."""
+    rows = []
+    for name, entry in ACTIVATIONS.items():
+        h, dh = values_and_derivatives(name, points)
+        rows.append(
+            {
+                "name": name,
+                "alpha": entry.alpha,
+                "derivative": entry.derivative,
+                "kinks": list(entry.kinks),
+                "h": h.tolist(),
+                "dh": dh.tolist(),
+                "at_kink": [kink_at(name, x) for x in points],
+            }
+        )
+    return {"command": "activations", "points": [float(x) for x in points], "activations": rows}

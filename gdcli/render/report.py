@@ -522,3 +522,38 @@ def sweep_report(console: Console, summary: dict[str, Any]) -> None:
         console.print(summary["reading"])
     if summary["missing"]:
         console.print(f"not run: {', '.join(summary['missing'])} (use --resume to finish)")
+
+
+# -- gdcli activations, inspect, optimizers ----------------------------------------------
+
+POINTS_PER_TABLE = 5
+"""Columns of x values per activation table, so that a table fits 80 columns."""
+
+
+def activations_report(console: Console, summary: dict[str, Any]) -> None:
+    """h(x) and h'(x) of every activation, a row pair each, five points per table;
+    a value at a kink gets a ``*`` (PyTorch's convention there)."""
+    points = summary["points"]
+    for start in range(0, len(points), POINTS_PER_TABLE):
+        cols = range(start, min(start + POINTS_PER_TABLE, len(points)))
+        title = "Activations h(x) and their derivatives h'(x)" if start == 0 else None
+        table = Table(title=title)
+        table.add_column("activation")
+        table.add_column("")
+        for j in cols:
+            table.add_column(f"x = {num(points[j], 4)}", justify="right")
+        for row in summary["activations"]:
+            name = row["name"] if row["alpha"] is None else f"{row['name']} ({row['alpha']:g})"
+            marks = ["*" if row["at_kink"][j] else "" for j in cols]
+            table.add_row(name, "h", *(num(row["h"][j], 4) for j in cols))
+            table.add_row(
+                "", "h'", *(num(row["dh"][j], 4) + m for j, m in zip(cols, marks, strict=True))
+            )
+        console.print(table)
+    if any(any(r["at_kink"]) for r in summary["activations"]):
+        console.print(
+            "* a kink: h' does not exist there; shown is PyTorch's value, which backprop passes"
+        )
+    console.print("h'(x), as gdcli's backward pass computes it:")
+    for row in summary["activations"]:
+        console.print(escape(f"  {row['name']:<11} {row['derivative']}"))
