@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from clitools import gdcli, parse_json
+
 from gdcli.engine import expr
 from gdcli.engine.activations import ACTIVATIONS, values_and_derivatives
 from gdcli.render import report
