@@ -910,6 +910,63 @@ def predict(
         _say(f"gdcli: accuracy {result.accuracy:.4f} on {result.n} rows with a target")
 
 
+@app.command(
+    epilog="[bold]Examples[/bold]\n\n  gdcli inspect runs/xor/model.npz\n\n"
+    "  gdcli inspect runs/xor/model.npz --input 0,0 --input 0,1 --input 1,0 --input 1,1 "
+    "--plot\n\n  gdcli inspect model.npz --data patients.csv --json"
+)
+def inspect(
+    model: Annotated[Path, typer.Argument(help="A model.npz written by gdcli train-mlp.")],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            metavar="X1,X2,...",
+            help="An input in the model's units, one number per feature; repeatable.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A CSV with the model's feature columns: every row an input."),
+    ] = None,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot", help="Two inputs: draw hidden_units.png, each unit's line over the inputs."
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory of the picture (default: the model's directory)."),
+    ] = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """A saved model's weights and biases, and what each layer makes of given inputs."""
+    from gdcli.experiments.inspection import run_inspect
+
+    result = run_inspect(model, inputs or (), data)
+    doc = result.to_dict()
+    if plot:
+        if result.X is None or result.model.arch.sizes[0] != 2:
+            raise UserError(
+                "--plot draws a model of 2 inputs over its inputs: give --input X1,X2 "
+                "(repeatable) or --data FILE.csv"
+            )
+        from gdcli.render.plot.inspect import save_hidden_units
+
+        doc["pictures"] = [str(save_hidden_units(result, out or model.parent))]
+    if json_out:
+        _print_json(doc)
+        return
+    from gdcli.render import report
+
+    console = report.make_console()
+    report.inspect_report(console, doc)
+    for picture in doc.get("pictures", []):
+        console.print(f"wrote {picture}")
+
+
 COMPARE_EXAMPLE = """\
 [bold]Example experiment file[/bold] (a train-mlp file plus these keys)
 
