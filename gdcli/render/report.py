@@ -586,9 +586,8 @@ def _input_name(doc: dict[str, Any], k: int, i: int) -> str:
 def inspect_report(console: Console, doc: dict[str, Any]) -> None:
     """A saved model: its architecture, a rounded table of weights and biases per layer
     and, when inputs were given, each layer's z and h for them (``--json`` has all)."""
-    console.print(
-        escape(f"model {doc['model']}: {_arch_line(doc)}, {doc['parameters']} parameters")
-    )
+    console.print(escape(f"model {doc['model']}"))
+    console.print(escape(f"layers {_arch_line(doc)}, {doc['parameters']} parameters"))
     if doc["standardization"]:
         console.print("inputs are standardized with the training mean and scale before layer 1")
     cut = False
