@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import gdcli, parse_json
 from rich.console import Console
 
-from clitools import gdcli, parse_json
 from gdcli.render import report
 
 ROOT = Path(__file__).resolve().parent.parent
