@@ -375,6 +375,18 @@ def functions(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     report.functions_table(report.make_console(), LIBRARY.values())
 
 
+@app.command(epilog="[bold]Examples[/bold]\n\n  gdcli optimizers\n\n  gdcli optimizers --json")
+def optimizers(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Every optimizer and schedule: update rule, defaults, ranges, where Keras differs."""
+    from gdcli.render.optimizers import optimizers_summary, text_lines
+
+    summary = optimizers_summary()
+    if json_out:
+        _print_json(summary)
+        return
+    sys.stdout.write("\n".join(text_lines(summary)) + "\n")
+
+
 ACTIVATIONS_DIR = Path("runs") / "activations"
 
 
