@@ -91,7 +91,8 @@ def text_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Text for a Markdown table cell: ``|`` would end the cell, ``*`` start emphasis."""
+    return text.replace("|", "\\|").replace("*", "\\*")
 
 
 def markdown() -> str:
