@@ -252,10 +252,13 @@ disk and, with --plot, pictures.
   gdcli grad "3*x**3 + 10*y**2" --at 3,3       gradient, Hessian, verdict
   gdcli grad "3*exp(x**2 + 1)" --at 1 --graph  the evaluation graph
   gdcli functions                              the built-in test functions
+  gdcli activations --plot                     every h and h', drawn
+  gdcli optimizers                             update rules, defaults, Keras
   gdcli descend configs/rosenbrock.yaml        optimizers side by side
   gdcli train-mlp configs/breast-cancer.yaml   an MLP on medical data
   gdcli compare-activations configs/compare-xor.yaml
   gdcli predict runs/NAME/model.npz data.csv   predictions as CSV
+  gdcli inspect runs/NAME/model.npz --input 0,1   inside a trained network
   gdcli plot runs/NAME                         pictures of a finished run
   gdcli schema descend                         JSON Schema for editors
 
@@ -387,6 +390,20 @@ def optimizers(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     sys.stdout.write("\n".join(text_lines(summary)) + "\n")
 
 
+def _show(doc: dict[str, Any], json_out: bool, render: str) -> None:
+    """A command's result: one JSON document, or its report (``render.report.<render>``)
+    and the pictures written."""
+    if json_out:
+        _print_json(doc)
+        return
+    from gdcli.render import report
+
+    console = report.make_console()
+    getattr(report, render)(console, doc)
+    for picture in doc.get("pictures", []):
+        console.print(f"wrote {picture}")
+
+
 ACTIVATIONS_DIR = Path("runs") / "activations"
 
 
@@ -417,15 +434,7 @@ def activations(
         from gdcli.render.plot.activations import save_activation_figures
 
         summary["pictures"] = [str(p) for p in save_activation_figures(out)]
-    if json_out:
-        _print_json(summary)
-        return
-    from gdcli.render import report
-
-    console = report.make_console()
-    report.activations_report(console, summary)
-    for picture in summary.get("pictures", []):
-        console.print(f"wrote {picture}")
+    _show(summary, json_out, "activations_report")
 
 
 # -- experiment commands ---------------------------------------------------------------
@@ -968,15 +977,7 @@ def inspect(
         from gdcli.render.plot.inspect import save_hidden_units
 
         doc["pictures"] = [str(save_hidden_units(result, out or model.parent))]
-    if json_out:
-        _print_json(doc)
-        return
-    from gdcli.render import report
-
-    console = report.make_console()
-    report.inspect_report(console, doc)
-    for picture in doc.get("pictures", []):
-        console.print(f"wrote {picture}")
+    _show(doc, json_out, "inspect_report")
 
 
 COMPARE_EXAMPLE = """\
