@@ -124,7 +124,9 @@ def hidden_units_figure(ins: Inspection) -> Figure:
         lighter("#000000", 1.0 - (classes.index(p) + 1) / k if p in classes else 0.5)
         for p in ins.predictions
     ]
-    ax.scatter(*ins.X.T, c=fills, s=120, edgecolors="black", lw=1.5, zorder=5, gid="points")
+    ax.scatter(
+        ins.X[:, 0], ins.X[:, 1], c=fills, s=120, edgecolors="black", lw=1.5, zorder=5, gid="points"
+    )
     for x, y in ins.X:
         ax.annotate(f"({x:g}, {y:g})", (x, y), xytext=(7, 7), textcoords="offset points")
     ax.set_xlim(box[0], box[1])
