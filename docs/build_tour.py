@@ -184,6 +184,43 @@ STEPS: list[Step] = [
         config="medmnist.yaml",
         setup="python docs/medmnist_like.py runs/digits_medmnist.npz",
     ),
+    Step(
+        "11. The activation functions and their derivatives",
+        "Every activation h and its derivative h', the derivative taken by gdcli's own "
+        "backward pass, as training uses it. sigmoid' is at most 1/4, so each sigmoid layer "
+        "shrinks the gradient at least fourfold; tanh' reaches 1. At a kink h' does not "
+        "exist and gdcli passes what PyTorch passes (marked *): relu'(0) = 0, "
+        "leaky_relu'(0) = alpha. Heaviside's derivative is 0 wherever it exists, so "
+        "nothing flows back through it. The same names work in formulas: "
+        '`gdcli grad "leaky_relu(x, 0.1)" --at -1`.',
+        "gdcli activations --plot --out runs/tour-activations",
+        ("0.25", "0.01*", "nothing flows back", "activation_derivatives.png"),
+        pictures=("activations.png", "activation_derivatives.png"),
+        out="runs/tour-activations",
+    ),
+    Step(
+        "12. Inside the XOR network: what the hidden layer learned",
+        "The network of step 7, opened. Each tanh unit is a line w . x + b = 0 and is on "
+        "(z > 0) on the side its arrow points to. Unit 1 cuts (0, 0) off from the other "
+        "three corners, as OR does; units 2 and 3, almost one line, are on at (0, 1) only, "
+        "and unit 4 is off at (1, 0) only. In the hidden units' values the two classes "
+        "are no longer on a diagonal: the output layer's one line separates them, and its "
+        "h, the probability of class 1, gives the prediction.",
+        "gdcli inspect runs/tour-xor/model.npz --input 0,0 --input 0,1 --input 1,0 "
+        "--input 1,1 --plot",
+        ("layer 1 on the inputs", "h = sigmoid(z)", "predicts"),
+        pictures=("hidden_units.png",),
+        out="runs/tour-xor",
+    ),
+    Step(
+        "13. The optimizers' definitions at hand",
+        "Every optimizer's update as gdcli computes it (PyTorch's definitions: Nesterov in "
+        "PyTorch's form, eps added after Adam's bias correction, AdamW's decoupled decay), "
+        "its defaults and ranges, and where Keras computes something else: the same names "
+        "do not always give the same numbers.",
+        "gdcli optimizers",
+        ("Nesterov momentum", "rho 0.9 for torch's alpha 0.99", "initial_accumulator_value 0.1"),
+    ),
 ]
 
 

@@ -252,10 +252,13 @@ disk and, with --plot, pictures.
   gdcli grad "3*x**3 + 10*y**2" --at 3,3       gradient, Hessian, verdict
   gdcli grad "3*exp(x**2 + 1)" --at 1 --graph  the evaluation graph
   gdcli functions                              the built-in test functions
+  gdcli activations --plot                     every h and h', drawn
+  gdcli optimizers                             update rules, defaults, Keras
   gdcli descend configs/rosenbrock.yaml        optimizers side by side
   gdcli train-mlp configs/breast-cancer.yaml   an MLP on medical data
   gdcli compare-activations configs/compare-xor.yaml
   gdcli predict runs/NAME/model.npz data.csv   predictions as CSV
+  gdcli inspect runs/NAME/model.npz --input 0,1   inside a trained network
   gdcli plot runs/NAME                         pictures of a finished run
   gdcli schema descend                         JSON Schema for editors
 
@@ -300,7 +303,7 @@ JsonOpt = Annotated[
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 
 
-def _parse_point(text: str) -> list[float]:
+def _parse_point(text: str, example: str = "--at 3,3") -> list[float]:
     parts = [p.strip() for p in text.replace(";", ",").split(",")]
     values = []
     for i, p in enumerate(parts, start=1):
@@ -308,8 +311,8 @@ def _parse_point(text: str) -> list[float]:
             v = float(p)
         except ValueError:
             raise UserError(
-                f"--at: coordinate {i} '{p}' is not a number; write the point as X[,Y,...], "
-                "e.g. --at 3,3"
+                f"--at: coordinate {i} '{p}' is not a number; write numbers separated by "
+                f"commas, e.g. {example}"
             ) from None
         if v != v or v in (float("inf"), float("-inf")):
             raise UserError(f"--at: coordinate {i} must be finite, got '{p}'")
@@ -373,6 +376,65 @@ def functions(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     from gdcli.render import report
 
     report.functions_table(report.make_console(), LIBRARY.values())
+
+
+@app.command(epilog="[bold]Examples[/bold]\n\n  gdcli optimizers\n\n  gdcli optimizers --json")
+def optimizers(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Every optimizer and schedule: update rule, defaults, ranges, where Keras differs."""
+    from gdcli.render.optimizers import optimizers_summary, text_lines
+
+    summary = optimizers_summary()
+    if json_out:
+        _print_json(summary)
+        return
+    sys.stdout.write("\n".join(text_lines(summary)) + "\n")
+
+
+def _show(doc: dict[str, Any], json_out: bool, render: str) -> None:
+    """A command's result: one JSON document, or its report (``render.report.<render>``)
+    and the pictures written."""
+    if json_out:
+        _print_json(doc)
+        return
+    from gdcli.render import report
+
+    console = report.make_console()
+    getattr(report, render)(console, doc)
+    for picture in doc.get("pictures", []):
+        console.print(f"wrote {picture}")
+
+
+ACTIVATIONS_DIR = Path("runs") / "activations"
+
+
+@app.command(
+    epilog="[bold]Examples[/bold]\n\n  gdcli activations\n\n  gdcli activations --at 0,1 --json\n\n"
+    "  gdcli activations --plot --out pictures"
+)
+def activations(
+    at: Annotated[str, typer.Option("--at", help="The points x, comma-separated.")] = "-2,-1,0,1,2",
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot", help="Draw activations.png (h) and activation_derivatives.png (h')."
+        ),
+    ] = False,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Directory of the pictures (created if need be)."),
+    ] = ACTIVATIONS_DIR,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Every activation h and its derivative h' (from the backward pass) at points."""
+    from gdcli.engine.activations import activations_summary
+
+    summary = activations_summary(_parse_point(at, "--at -2,-1,0,1,2"))
+    if plot:
+        from gdcli.render.plot.activations import save_activation_figures
+
+        summary["pictures"] = [str(p) for p in save_activation_figures(out)]
+    _show(summary, json_out, "activations_report")
 
 
 # -- experiment commands ---------------------------------------------------------------
@@ -867,6 +929,55 @@ def predict(
         )
     if result.accuracy is not None:
         _say(f"gdcli: accuracy {result.accuracy:.4f} on {result.n} rows with a target")
+
+
+@app.command(
+    epilog="[bold]Examples[/bold]\n\n  gdcli inspect runs/xor/model.npz\n\n"
+    "  gdcli inspect runs/xor/model.npz --input 0,0 --input 0,1 --input 1,0 --input 1,1 "
+    "--plot\n\n  gdcli inspect model.npz --data patients.csv --json"
+)
+def inspect(
+    model: Annotated[Path, typer.Argument(help="A model.npz written by gdcli train-mlp.")],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            metavar="X1,X2,...",
+            help="An input in the model's units, one number per feature; repeatable.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A CSV with the model's feature columns: every row an input."),
+    ] = None,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot", help="Two inputs: draw hidden_units.png, each unit's line over the inputs."
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory of the picture (default: the model's directory)."),
+    ] = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """A saved model's weights and biases, and what each layer makes of given inputs."""
+    from gdcli.experiments.inspection import run_inspect
+
+    result = run_inspect(model, inputs or (), data)
+    doc = result.to_dict()
+    if plot:
+        if result.X is None or result.model.arch.sizes[0] != 2:
+            raise UserError(
+                "--plot draws a model of 2 inputs over its inputs: give --input X1,X2 "
+                "(repeatable) or --data FILE.csv"
+            )
+        from gdcli.render.plot.inspect import save_hidden_units
+
+        doc["pictures"] = [str(save_hidden_units(result, out or model.parent))]
+    _show(doc, json_out, "inspect_report")
 
 
 COMPARE_EXAMPLE = """\

@@ -84,6 +84,9 @@ GDCLI_FILE_NAMES: tuple[str, ...] = (
     "activations_loss.png",
     "activations_accuracy.png",
     "sweep.png",
+    "hidden_units.png",  # gdcli inspect --plot, beside the model by default
+    "activations.png",  # gdcli activations --plot
+    "activation_derivatives.png",
 )
 # A directory holding one of these is a gdcli run, which --force may replace.
 RUN_MARKERS: tuple[str, ...] = ("config.yaml", "summary.json")

@@ -15,6 +15,7 @@ summed over the broadcast axes, so it always has the operand's shape.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -531,17 +532,22 @@ def softplus_array(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x).astype(x.dtype)
 
 
-_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+_ERF = np.frompyfunc(math.erf, 1, 1)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _gelu_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GELU's value and the tanh inside it (which its derivative reuses)."""
-    t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
-    return 0.5 * x * (1.0 + t), t
+    """GELU's value x Phi(x) and the normal CDF Phi(x) (which its derivative reuses).
+
+    numpy has no erf: ``math.erf`` per element (a Python call each, which the
+    teaching-size networks afford) gives torch's exact values.
+    """
+    cdf = (0.5 * (1.0 + np.asarray(_ERF(x * math.sqrt(0.5)), dtype=np.float64))).astype(x.dtype)
+    return x * cdf, cdf
 
 
 def gelu_array(x: np.ndarray) -> np.ndarray:
-    """GELU with the tanh approximation (as in GPT-2 and torch's ``approximate='tanh'``)."""
+    """GELU, x Phi(x) with the normal CDF Phi: torch's default (``approximate='none'``)."""
     return _gelu_parts(x)[0]
 
 
@@ -584,15 +590,10 @@ def softplus(a: Tensor) -> Tensor:
 
 
 def gelu(a: Tensor) -> Tensor:
-    """GELU with the tanh approximation (as in GPT-2 and torch's ``approximate='tanh'``)."""
+    """GELU, x Phi(x): torch's default (``approximate='none'``), derivative Phi(x) + x phi(x)."""
     x = a.data
-    out, t = _gelu_parts(x)
-
-    def local() -> np.ndarray:
-        du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
-
-    return _unary(a, out, "gelu", local)
+    out, cdf = _gelu_parts(x)
+    return _unary(a, out, "gelu", lambda: cdf + x * np.exp(-0.5 * x * x) * _INV_SQRT_2PI)
 
 
 def maximum(a: Tensor, b: Tensor) -> Tensor:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gdcli.engine import autograd as ag
+from gdcli.engine.activations import ACTIVATIONS, Activation
 from gdcli.errors import ExpressionError, Problem
 
 MAX_LENGTH = 50_000
@@ -35,30 +36,50 @@ MAX_DEPTH = 400
 CONSTANTS = {"pi": math.pi, "e": math.e}
 
 
-def _np_relu(x: Any) -> Any:
-    return np.maximum(x, 0.0)
+@dataclass(frozen=True)
+class Function:
+    """A function formulas may call: its numpy and Tensor versions, how many arguments
+    it takes (``low`` to ``high``; ``high`` None: any number from ``low``) and whether
+    the arguments after the first are a constant slope ``alpha`` (leaky_relu, elu),
+    which takes a number only."""
+
+    array: Callable[..., Any]
+    graph: Callable[..., Any]
+    low: int = 1
+    high: int | None = 1
+    alpha: bool = False
+
+    @property
+    def takes(self) -> str:
+        if self.high == self.low:
+            return f"{self.low} argument(s)"
+        if self.high is None:
+            return f"{self.low} or more arguments"
+        return f"{self.low} or {self.high} arguments (the second a number: the slope alpha)"
 
 
 # the unary functions whose numpy and Tensor versions are not np.NAME and ag.NAME
-_RENAMED: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    "abs": (np.abs, ag.absolute),
-    "sigmoid": (ag.sigmoid_array, ag.sigmoid),
-    "relu": (_np_relu, ag.relu),
-}
-_UNARY = ("exp", "log", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arctan")
+_RENAMED: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {"abs": (np.abs, ag.absolute)}
+_UNARY = ("exp", "log", "sqrt", "abs", "sin", "cos", "tan", "sinh", "cosh", "arctan")
 
 
-def _unary(name: str) -> tuple[Callable[..., Any], Callable[..., Any], int | None]:
+def _unary(name: str) -> Function:
     np_fn, ag_fn = _RENAMED[name] if name in _RENAMED else (getattr(np, name), getattr(ag, name))
-    return np_fn, ag_fn, 1
+    return Function(np_fn, ag_fn)
 
 
-# name -> (numpy version, Tensor version, number of arguments: exact int or None for >= 2)
-FUNCTIONS: dict[str, tuple[Callable[..., Any], Callable[..., Any], int | None]] = {
-    **{name: _unary(name) for name in (*_UNARY, "sigmoid", "relu")},
-    "min": (np.minimum, ag.minimum, None),
-    "max": (np.maximum, ag.maximum, None),
+def _activation(entry: Activation) -> Function:
+    return Function(entry.array, entry.graph, 1, 1 if entry.alpha is None else 2, True)
+
+
+FUNCTIONS: dict[str, Function] = {
+    **{name: _unary(name) for name in _UNARY},
+    # every activation of the one table (sigmoid, tanh, relu, heaviside, ...)
+    **{name: _activation(entry) for name, entry in ACTIVATIONS.items()},
+    "min": Function(np.minimum, ag.minimum, 2, None),
+    "max": Function(np.maximum, ag.maximum, 2, None),
 }
+"""The functions formulas may call, by name."""
 
 _ALLOWED = (
     "numbers, variables, pi, e, + - * / ** ^, unary + -, parentheses and the functions "
@@ -367,12 +388,24 @@ def _check_call(text: str, node: ast.Call, found: set[str]) -> list[ast.AST]:
         )
     if node.keywords:
         raise _fail(text, node, "keyword arguments are not allowed")
-    arity = FUNCTIONS[func.id][2]
+    fn = FUNCTIONS[func.id]
     n = len(node.args)
-    if (arity is not None and n != arity) or (arity is None and n < 2):
-        want = f"{arity} argument(s)" if arity is not None else "2 or more arguments"
-        raise _fail(text, node, f"{func.id}() takes {want}, got {n}")
+    if n < fn.low or (fn.high is not None and n > fn.high):
+        raise _fail(text, node, f"{func.id}() takes {fn.takes}, got {n}")
+    if fn.alpha and n > 1 and _number(node.args[1]) is None:
+        raise _fail(text, node.args[1], f"{func.id}()'s slope alpha must be a number")
     return list(node.args)
+
+
+def _number(node: ast.AST) -> float | None:
+    """The value of a number written as a literal, or a negated one; else None."""
+    sign = 1.0
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign, node = (-1.0 if isinstance(node.op, ast.USub) else 1.0), node.operand
+    value = node.value if isinstance(node, ast.Constant) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return sign * float(value)
+    return None
 
 
 _CHECKERS: dict[type, Callable[[str, Any, set[str]], list[ast.AST]]] = {
@@ -444,20 +477,37 @@ def _compile_binary(node: ast.BinOp, index: dict[str, int]) -> Node:
 
 def _compile_call(node: ast.Call, index: dict[str, int]) -> Node:
     assert isinstance(node.func, ast.Name)  # _check admits only calls by bare name
-    np_fn, ag_fn, _ = FUNCTIONS[node.func.id]
+    fn = FUNCTIONS[node.func.id]
+    if fn.alpha:
+        return _compile_activation(node, fn, index)
     args = [_compile(a, index) for a in node.args]
 
     def call(env: Sequence[Any], tensor: bool) -> Any:
         vals = [a(env, tensor) for a in args]
-        fn = ag_fn if tensor else np_fn
+        apply = fn.graph if tensor else fn.array
         if tensor:
             vals = [ag.as_tensor(v) for v in vals]
         out = vals[0]
         if len(vals) == 1:
-            return fn(out)
+            return apply(out)
         for v in vals[1:]:
-            out = fn(out, v)
+            out = apply(out, v)
         return out
+
+    return call
+
+
+def _compile_activation(node: ast.Call, fn: Function, index: dict[str, int]) -> Node:
+    """An activation of one argument, with its slope alpha as a float when written."""
+    arg = _compile(node.args[0], index)
+    alpha = _number(node.args[1]) if len(node.args) > 1 else None
+    extra = () if alpha is None else (alpha,)
+
+    def call(env: Sequence[Any], tensor: bool) -> Any:
+        x = arg(env, tensor)
+        if tensor:
+            return fn.graph(ag.as_tensor(x), *extra)
+        return fn.array(np.asarray(x, dtype=np.float64), *extra)
 
     return call
 

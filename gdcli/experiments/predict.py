@@ -121,9 +121,22 @@ def _features_and_truth(
     return X, truth
 
 
-def run_predict(model_path: Path, data_path: Path) -> Prediction:
-    """Predict every row of ``data_path`` with the model at ``model_path``."""
-    model = load_model(model_path)
+@dataclass(frozen=True)
+class ModelInputs:
+    """A CSV file read for a model: the feature columns in the model's order (n, p),
+    unscaled; the target column (index, cells as class names) when the file has one;
+    the header and the columns that are neither."""
+
+    X: np.ndarray
+    header: list[str]
+    target: int | None
+    truth: list[str]
+    ignored: list[int]
+
+
+def read_model_inputs(model: SavedModel, data_path: Path) -> ModelInputs:
+    """The rows of ``data_path`` as ``model``'s inputs; a DataError naming the file
+    for missing feature columns, bad cells or no rows."""
     table = data.read_table(data.read_text(data_path), str(data_path), target=None)
     header, header_line, rows = table.header, table.header_line, table.rows
     source = str(data_path)
@@ -140,10 +153,24 @@ def run_predict(model_path: Path, data_path: Path) -> Prediction:
     cols = [header.index(f) for f in model.feature_names]
     extra = [j for j in range(len(header)) if header[j] not in model.feature_names]
     target, ignored = _target_column(model, header, extra)
-    classes = model.class_names
     X, truth = _features_and_truth(model, table, cols, target, source)
     if not rows:
         raise DataError(Problem("no data rows", file=source))
+    return ModelInputs(X, header, target, truth, ignored)
+
+
+def run_predict(model_path: Path, data_path: Path) -> Prediction:
+    """Predict every row of ``data_path`` with the model at ``model_path``."""
+    model = load_model(model_path)
+    inputs = read_model_inputs(model, data_path)
+    X, header, target, truth, ignored = (
+        inputs.X,
+        inputs.header,
+        inputs.target,
+        inputs.truth,
+        inputs.ignored,
+    )
+    classes = model.class_names
     Xp = model.prepare(X)
     proba = nn.predict_proba(model.arch, model.layers, Xp)
     if classes is None:

@@ -1,71 +1,22 @@
-"""The hidden-layer activations: one table, name -> graph op, array op, default alpha,
-derivative.
+"""The hidden-layer activations of the networks: lookups in the one table of
+activations (``gdcli.engine.activations``, which formulas read too).
 
-The graph op (``autograd``) builds a node of the evaluation graph for training; the
-array op computes the same values with the same numpy kernel, without a graph, for
-inference. ``alpha`` is the slope parameter of leaky_relu and elu (None for the
-activations without one).
+The graph op builds a node of the evaluation graph for training; the array op
+computes the same values with the same numpy kernel, without a graph, for
+inference. ``alpha`` is the slope parameter of leaky_relu and elu.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from gdcli.engine import autograd as ag
+from gdcli.engine.activations import ACTIVATIONS, Activation, identity
 from gdcli.engine.autograd import Tensor
 from gdcli.errors import ConfigError, did_you_mean
 
-
-def identity(x: Tensor) -> Tensor:
-    return x
-
-
-def _identity_array(x: np.ndarray) -> np.ndarray:
-    return x
-
-
-@dataclass(frozen=True)
-class Activation:
-    """One activation: ``graph`` and ``array`` take ``(x)``, or ``(x, alpha)`` when
-    ``alpha`` (the default slope) is not None; ``derivative`` says what flows back;
-    ``lecture`` marks the lecture's six, which compare-activations runs by default."""
-
-    graph: Callable[..., Tensor]
-    array: Callable[..., np.ndarray]
-    alpha: float | None
-    derivative: str
-    lecture: bool = False
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    "linear": Activation(identity, _identity_array, None, "1", lecture=True),
-    "sigmoid": Activation(
-        ag.sigmoid, ag.sigmoid_array, None, "s(x) (1 - s(x)), at most 1/4", lecture=True
-    ),
-    "tanh": Activation(ag.tanh, np.tanh, None, "1 - tanh(x)^2", lecture=True),
-    "relu": Activation(
-        ag.relu, ag.relu_array, None, "1 for x > 0, else 0 (0 at the kink)", lecture=True
-    ),
-    "leaky_relu": Activation(
-        ag.leaky_relu, ag.leaky_relu_array, 0.01, "1 for x > 0, else alpha", lecture=True
-    ),
-    "heaviside": Activation(
-        ag.heaviside,
-        ag.heaviside_array,
-        None,
-        "0 wherever it exists: nothing flows back",
-        lecture=True,
-    ),
-    "elu": Activation(ag.elu, ag.elu_array, 1.0, "1 for x > 0, else alpha e^x"),
-    "softplus": Activation(ag.softplus, ag.softplus_array, None, "sigmoid(x)"),
-    "gelu": Activation(
-        ag.gelu, ag.gelu_array, None, "0.5 (1 + t) + 0.5 x (1 - t^2) du/dx, t = tanh(u)"
-    ),
-}
-"""Hidden-layer activations by name (all elementwise)."""
+__all__ = ["ACTIVATIONS", "Activation", "activation", "activation_array", "identity", "lookup"]
 
 
 def lookup(name: str) -> Activation:

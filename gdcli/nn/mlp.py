@@ -320,17 +320,34 @@ def loss_and_grads(
 # -- inference without a graph -----------------------------------------------
 
 
-def _preactivations(
+def layer_values(
     arch: Architecture, layers: Sequence[Layer], X: np.ndarray
-) -> Iterator[np.ndarray]:
-    """Each layer's x @ W + b in turn, hidden layers first, then the logits."""
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each layer's pre-activation z = h @ W + b (n, fan_out) and activation, in turn:
+    the hidden layers' activations, then the logits and the output activation
+    (sigmoid probabilities (n, 1), softmax probabilities or the identity)."""
     h = np.asarray(X, dtype=arch.np_dtype)
     for k, (W, b) in enumerate(layers):
         z = h @ W
         z += b
-        yield z
         if k < len(arch.activations):
             h = activation_array(arch.activations[k], arch.alpha)(z)
+        else:
+            h = {"sigmoid": ag.sigmoid_array, "softmax": losses.softmax_array}.get(
+                arch.output, _same
+            )(z)
+        yield z, h
+
+
+def _same(z: np.ndarray) -> np.ndarray:
+    return z
+
+
+def _preactivations(
+    arch: Architecture, layers: Sequence[Layer], X: np.ndarray
+) -> Iterator[np.ndarray]:
+    """Each layer's x @ W + b in turn, hidden layers first, then the logits."""
+    return (z for z, _ in layer_values(arch, layers, X))
 
 
 def logits_array(arch: Architecture, layers: Sequence[Layer], X: np.ndarray) -> np.ndarray:

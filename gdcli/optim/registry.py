@@ -27,6 +27,13 @@ class OptimizerInfo:
     build: Callable[..., Chain]
     hyperparameters: Mapping[str, Hyperparameter]
     needs_oracle: bool = False
+    keras: str = ""  # where Keras 3's optimizer of that name differs; "" when none exists
+
+    @property
+    def update_rule(self) -> str:
+        """The update rule as gdcli computes it: the alias's docstring after its first line."""
+        doc = (inspect.getdoc(self.build) or "").split("\n\n", 1)
+        return " ".join(doc[1].split()) if len(doc) > 1 else ""
 
     @property
     def description(self) -> str:
@@ -35,13 +42,16 @@ class OptimizerInfo:
 
 
 def _entry(
-    build: Callable[..., Chain], needs_oracle: bool = False, **ranges: Hyperparameter
+    build: Callable[..., Chain],
+    needs_oracle: bool = False,
+    keras: str = "",
+    **ranges: Hyperparameter,
 ) -> OptimizerInfo:
     """The entry of ``build``: a parameter that ``ranges`` does not declare takes the
     range and meaning that its name has across optimizers (``SHARED``)."""
     names = inspect.signature(build).parameters
     shared = {name: SHARED[name] for name in names if name in SHARED and name not in ranges}
-    return OptimizerInfo(build, declared(build, shared | ranges), needs_oracle)
+    return OptimizerInfo(build, declared(build, shared | ranges), needs_oracle, keras)
 
 
 def _real(low: float, high: float | None, closed: str, meaning: str) -> Hyperparameter:
@@ -75,15 +85,30 @@ SHARED: dict[str, Hyperparameter] = {
 }
 """Hyperparameters that mean the same in every optimizer that takes them."""
 
+# Where Keras 3 (keras.optimizers) differs from torch.optim, which gdcli follows.
+_KERAS_DECAY = "weight_decay is decoupled there (p -= lr*weight_decay*p), not added to g"
+_KERAS_VELOCITY = (
+    "v = momentum*v - lr*g, p += {step}: the same steps at a constant lr, but v keeps "
+    "the lr of past steps when a schedule changes it; no dampening; " + _KERAS_DECAY
+)
+
 OPTIMIZERS: dict[str, OptimizerInfo] = {
-    "gd": _entry(alias.gd),
+    "gd": _entry(alias.gd, keras="SGD: the same step; " + _KERAS_DECAY),
     "momentum": _entry(
-        alias.momentum, dampening=_real(0.0, 1.0, "both", "dampening of the momentum")
+        alias.momentum,
+        keras="SGD(momentum=0.9): " + _KERAS_VELOCITY.format(step="v"),
+        dampening=_real(0.0, 1.0, "both", "dampening of the momentum"),
     ),
     # torch rejects Nesterov without momentum.
-    "nesterov": _entry(alias.nesterov, momentum=_real(0.0, 1.0, "neither", "momentum factor")),
+    "nesterov": _entry(
+        alias.nesterov,
+        keras="SGD(nesterov=True): " + _KERAS_VELOCITY.format(step="momentum*v - lr*g"),
+        momentum=_real(0.0, 1.0, "neither", "momentum factor"),
+    ),
     "adagrad": _entry(
         alias.adagrad,
+        keras="Adagrad: initial_accumulator_value 0.1 (torch 0), epsilon 1e-7 (torch 1e-10) "
+        "inside the root, p -= lr*g/sqrt(s + eps); lr 0.001; no lr_decay",
         lr_decay=_real(0.0, None, "both", "learning-rate decay per update"),
         initial_accumulator_value=_real(
             0.0, None, "both", "starting value of the sum of squared gradients"
@@ -91,14 +116,25 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
     ),
     "rmsprop": _entry(
         alias.rmsprop,
+        keras="RMSprop: rho 0.9 for torch's alpha 0.99, epsilon 1e-7 (torch 1e-8) inside "
+        "the root, sqrt(sq + eps); lr 0.001 (torch 0.01); momentum scales lr*g/avg into v",
         alpha=_real(0.0, 1.0, "left", "smoothing constant of the squared-gradient average"),
         centered=_flag("normalize by the estimated gradient variance"),
     ),
-    "adam": _entry(alias.adam),
-    "adamw": _entry(alias.adamw),
+    "adam": _entry(
+        alias.adam,
+        keras="Adam: epsilon 1e-7 (torch 1e-8), added before the bias correction: "
+        "p -= lr*sqrt(1 - b2^t)/(1 - b1^t) * m/(sqrt(v) + eps); " + _KERAS_DECAY,
+    ),
+    "adamw": _entry(
+        alias.adamw,
+        keras="AdamW: weight_decay 0.004 (torch 0.01), epsilon 1e-7 before the bias "
+        "correction, as Keras' Adam",
+    ),
     "newton": _entry(
         alias.newton,
         needs_oracle=True,
+        keras="not in Keras or torch.optim: it needs the Hessian of an analytic function",
         damping=_real(
             0.0, None, "both", "added to the Hessian's diagonal (Levenberg-style damping)"
         ),
@@ -106,6 +142,7 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
     "armijo": _entry(
         alias.armijo,
         needs_oracle=True,
+        keras="not in Keras or torch.optim: each step evaluates the function again",
         c1=_real(0.0, 1.0, "neither", "sufficient-decrease constant of the Armijo condition"),
         shrink=_real(0.0, 1.0, "neither", "factor applied to the step at each backtrack"),
         max_backtracks=Hyperparameter(

@@ -522,3 +522,120 @@ def sweep_report(console: Console, summary: dict[str, Any]) -> None:
         console.print(summary["reading"])
     if summary["missing"]:
         console.print(f"not run: {', '.join(summary['missing'])} (use --resume to finish)")
+
+
+# -- gdcli activations, inspect, optimizers ----------------------------------------------
+
+POINTS_PER_TABLE = 5
+"""Columns of x values per activation table, so that a table fits 80 columns."""
+
+
+def activations_report(console: Console, summary: dict[str, Any]) -> None:
+    """h(x) and h'(x) of every activation, a row pair each, five points per table;
+    a value at a kink gets a ``*`` (PyTorch's convention there)."""
+    points = summary["points"]
+    for start in range(0, len(points), POINTS_PER_TABLE):
+        cols = range(start, min(start + POINTS_PER_TABLE, len(points)))
+        title = "Activations h(x) and their derivatives h'(x)" if start == 0 else None
+        table = Table(title=title)
+        table.add_column("activation")
+        table.add_column("")
+        for j in cols:
+            table.add_column(f"x = {num(points[j], 4)}", justify="right")
+        for row in summary["activations"]:
+            name = row["name"] if row["alpha"] is None else f"{row['name']} ({row['alpha']:g})"
+            marks = ["*" if row["at_kink"][j] else "" for j in cols]
+            table.add_row(name, "h", *(num(row["h"][j], 4) for j in cols))
+            table.add_row(
+                "", "h'", *(num(row["dh"][j], 4) + m for j, m in zip(cols, marks, strict=True))
+            )
+        console.print(table)
+    if any(any(r["at_kink"]) for r in summary["activations"]):
+        console.print(
+            "* a kink: h' does not exist there; shown is PyTorch's value, which backprop passes"
+        )
+    console.print("h'(x), as gdcli's backward pass computes it:")
+    for row in summary["activations"]:
+        console.print(escape(f"  {row['name']:<11} {row['derivative']}"))
+
+
+UNITS_PER_TABLE = 6
+"""Unit columns per weights table, so that a table fits 80 columns."""
+MAX_SHOWN = 12
+"""Inputs (rows) and units (columns) of a layer, and input rows, shown in the terminal."""
+
+
+def _arch_line(doc: dict[str, Any]) -> str:
+    arch = doc["architecture"]
+    sizes = arch["sizes"]
+    acts = [*arch["activations"], arch["output"]]
+    parts = [str(sizes[0])] + [f"{n} ({a})" for n, a in zip(sizes[1:], acts, strict=True)]
+    return " -> ".join(parts)
+
+
+def _unit_chunks(units: int) -> list[range]:
+    shown = min(units, MAX_SHOWN)
+    return [range(s, min(s + UNITS_PER_TABLE, shown)) for s in range(0, shown, UNITS_PER_TABLE)]
+
+
+def _input_name(doc: dict[str, Any], k: int, i: int) -> str:
+    """Input ``i`` of layer ``k``: a feature's name, or unit i + 1 of the layer before."""
+    return str(doc["features"][i]) if k == 0 else f"h{k}.{i + 1}"
+
+
+def inspect_report(console: Console, doc: dict[str, Any]) -> None:
+    """A saved model: its architecture, a rounded table of weights and biases per layer
+    and, when inputs were given, each layer's z and h for them (``--json`` has all)."""
+    console.print(escape(f"model {doc['model']}"))
+    console.print(escape(f"layers {_arch_line(doc)}, {doc['parameters']} parameters"))
+    if doc["standardization"]:
+        console.print("inputs are standardized with the training mean and scale before layer 1")
+    cut = False
+    for k, layer in enumerate(doc["layers"]):
+        for cols in _unit_chunks(layer["units"]):
+            console.print(
+                escape(
+                    f"layer {k + 1} ({layer['kind']}, {layer['activation']}): "
+                    "z = x @ W + b, weights W[input, unit]"
+                )
+            )
+            table = Table()
+            table.add_column("input")
+            for j in cols:
+                table.add_column(f"unit {j + 1}", justify="right")
+            for i, row in enumerate(layer["weights"][:MAX_SHOWN]):
+                table.add_row(escape(_input_name(doc, k, i)), *(num(row[j], 4) for j in cols))
+            table.add_row("bias b", *(num(layer["biases"][j], 4) for j in cols), end_section=True)
+            console.print(table)
+        cut = cut or layer["units"] > MAX_SHOWN or layer["inputs"] > MAX_SHOWN
+    if doc["inputs"] is not None:
+        _layer_values_tables(console, doc)
+    if cut:
+        console.print(f"(at most {MAX_SHOWN} inputs and units per layer shown; --json has all)")
+
+
+def _layer_values_tables(console: Console, doc: dict[str, Any]) -> None:
+    inputs = doc["inputs"]
+    shown = range(min(len(inputs), MAX_SHOWN))
+    for k, layer in enumerate(doc["layers"]):
+        output = layer["kind"] == "output"
+        for cols in _unit_chunks(layer["units"]):
+            console.print(
+                escape(f"layer {k + 1} on the inputs: z, then h = {layer['activation']}(z)")
+            )
+            table = Table()
+            table.add_column("input")
+            table.add_column("")
+            for j in cols:
+                table.add_column(f"unit {j + 1}", justify="right")
+            if output:
+                table.add_column("predicts")
+            for r in shown:
+                z, h = layer["pre_activations"][r], layer["activations"][r]
+                label = escape(vec(inputs[r], 4))
+                table.add_row(label, "z", *(num(z[j], 4) for j in cols), *([""] if output else []))
+                pred = [escape(doc["predictions"][r])] if output else []
+                table.add_row("", "h", *(num(h[j], 4) for j in cols), *pred, end_section=True)
+            console.print(table)
+    if len(inputs) > MAX_SHOWN:
+        console.print(f"(the first {MAX_SHOWN} of {len(inputs)} inputs shown; --json has all)")
