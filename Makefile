@@ -37,6 +37,7 @@ bench: $(DEVSTAMP)
 # Regenerate the README's file reference and the tour (docs/tour.md) from real runs.
 docs: $(DEVSTAMP)
 	$(BIN)/python -m gdcli.render.reference
+	$(BIN)/python -m gdcli.render.optimizers
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python docs/build_tour.py
 
 clean:
