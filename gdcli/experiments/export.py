@@ -214,8 +214,7 @@ def _layers(arch: nn.Architecture) -> str:
     for k, (i, o) in enumerate(zip(arch.sizes[:-1], arch.sizes[1:], strict=True), start=1):
         z = f"z{k} = {x} W{k} + b{k}"
         if k == last:
-            inside = "applied in data_loss" if arch.output != "identity" else "the identity"
-            z += f": the logits (the output {arch.output} is {inside})"
+            z += ": the logits" + ("" if arch.output == "identity" else f" ({arch.output} in the loss)")
         lines.append(f"        torch.nn.Linear({i}, {o}),  # {z}")
         if k < last:
             name = arch.activations[k - 1]
@@ -240,11 +239,9 @@ def _optimizer(plan: TrainPlan) -> str:
     kwargs.pop("clip_norm", None)
     kwargs.pop("lr")
     cls, extra = TORCH_OPTIMIZERS[name]
-    args = ", ".join(
-        ["model.parameters()", "lr=LR", *(f"{k}={_num(v)}" for k, v in kwargs.items())]
-        + ([extra] if extra else [])
-    )
-    lines = [_update_rule(name), f"    optimizer = torch.optim.{cls}({args})"]
+    args = ["model.parameters()", "lr=LR", *(f"{k}={_num(v)}" for k, v in kwargs.items())]
+    listed = "".join(f"        {a},\n" for a in [*args, *([extra] if extra else [])])
+    lines = [_update_rule(name), f"    optimizer = torch.optim.{cls}(\n{listed}    )"]
     if recipe.schedule is None:
         return "\n".join([*lines, "    return optimizer, None"])
     return "\n".join([*lines, _schedule(dict(recipe.schedule))])
@@ -260,8 +257,8 @@ def _schedule(schedule: dict[str, Any]) -> str:
     body = [
         "",
         "    def lr_at(t: int) -> float:",
-        f'        """gdcli\'s {name} schedule{warm}: the learning rate of the update after t',
-        f'        updates (torch: {torch_name})."""',
+        f'        """gdcli\'s {name} schedule{warm}: the learning rate of',
+        f'        the update after t updates (torch: {torch_name})."""',
         f"        lr = {lr}",
         f"        return lr * (t + 1) / {warmup} if t < {warmup} else lr"
         if warmup
