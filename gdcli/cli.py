@@ -929,7 +929,14 @@ def export(
     to: Annotated[
         str, typer.Option("--to", help="The framework: torch (the only one).", show_default=False)
     ],
-    set_: SetOpt = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY.PATH=VALUE",
+            help="Override a key of the file (value read as YAML); repeatable.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Write train_torch.py and its .npz arrays into this directory."),
@@ -940,7 +947,7 @@ def export(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """A standalone PyTorch script that trains a train-mlp experiment's model on the same numbers."""
+    """A standalone PyTorch script that trains a train-mlp experiment on the same numbers."""
     from gdcli.experiments.config import TrainConfig, validate
     from gdcli.experiments.export import check_exportable, check_target, export_torch
 

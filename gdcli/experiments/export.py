@@ -198,9 +198,7 @@ def _settings(plan: TrainPlan, arrays: Path | None) -> str:
         )
         lines.append(f"MIN_DELTA = {_num(plan.min_delta)}  # the smallest decrease that counts")
     where = (
-        "Path(__file__).resolve().parent"
-        if arrays is None
-        else f"Path({str(arrays.resolve())!r})"
+        "Path(__file__).resolve().parent" if arrays is None else f"Path({str(arrays.resolve())!r})"
     )
     lines.append(f"ARRAYS = {where}  # where initial_weights.npz and data.npz are")
     return "\n".join(lines)
@@ -214,12 +212,16 @@ def _layers(arch: nn.Architecture) -> str:
     for k, (i, o) in enumerate(zip(arch.sizes[:-1], arch.sizes[1:], strict=True), start=1):
         z = f"z{k} = {x} W{k} + b{k}"
         if k == last:
-            z += ": the logits" + ("" if arch.output == "identity" else f" ({arch.output} in the loss)")
+            z += ": the logits" + (
+                "" if arch.output == "identity" else f" ({arch.output} in the loss)"
+            )
         lines.append(f"        torch.nn.Linear({i}, {o}),  # {z}")
         if k < last:
             name = arch.activations[k - 1]
             entry = nn.ACTIVATIONS[name]
-            alpha = arch.alpha if arch.alpha is not None and entry.alpha is not None else entry.alpha
+            alpha = (
+                arch.alpha if arch.alpha is not None and entry.alpha is not None else entry.alpha
+            )
             module = TORCH_ACTIVATIONS[name].format(alpha=_num(alpha))
             lines.append(f"        {module},  # h{k} = {name}(z{k})")
             x = f"h{k}"
@@ -265,7 +267,8 @@ def _schedule(schedule: dict[str, Any]) -> str:
         else "        return lr",
         "",
         "    # LambdaLR sets lr = LR * lr_at(t) / LR before update t; stepped after every update",
-        "    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: lr_at(t) / LR)",
+        "    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: lr_at(t) / LR)",
+        "    return optimizer, schedule",
     ]
     return "\n".join(body)
 
