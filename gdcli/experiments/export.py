@@ -118,7 +118,6 @@ class Heaviside(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.Step.apply(x)
-
 '''
 
 # gdcli schedule -> its formula in ``t`` (the updates done) and the torch scheduler it equals
@@ -281,10 +280,6 @@ CLIP = """\
                 for p in model.parameters():
                     p.grad.mul_(CLIP_NORM / norm)"""
 
-PROGRESS = """\
-        if epoch % every == 0 or epoch == EPOCHS:
-            print(f"epoch {epoch:6d}  train loss {total / n:.6g}{shown}")"""
-
 BEST = """\
     # gdcli keeps the weights of the epoch with the lowest validation loss
     status, best_loss, best_epoch, best_state, since_best = "finished", math.inf, None, None, 0"""
@@ -304,18 +299,21 @@ STOP = """\
 
 
 def _loop_parts(plan: TrainPlan) -> dict[str, str]:
-    """The training loop's parts that depend on a validation part."""
+    """The training loop's parts that depend on a validation part (each begins with
+    its own line break, so that an absent part leaves no blank line)."""
     if plan.splits.val is None:
         return {
             "before_loop": "",
-            "after_epoch": PROGRESS.replace("{shown}", ""),
+            "validate": "",
+            "shown": "",
+            "stop": "",
             "ended": '{"status": "finished", "epochs_run": EPOCHS, "best_epoch": None}',
         }
-    progress = PROGRESS.replace("{shown}", "  val loss {val_loss:.6g}")
     return {
-        "before_loop": BEST,
-        "after_epoch": "\n".join([VALIDATE, progress, STOP])
-        + "\n    model.load_state_dict(best_state)",
+        "before_loop": "\n" + BEST,
+        "validate": "\n" + VALIDATE,
+        "shown": "  val loss {val_loss:.6g}",
+        "stop": "\n" + STOP + "\n    model.load_state_dict(best_state)",
         "ended": '{"status": status, "epochs_run": epoch, "best_epoch": best_epoch}',
     }
 
@@ -334,16 +332,17 @@ def torch_script(plan: TrainPlan, source: str, arrays: Path | None = None) -> st
         source=source,
         parts_text="".join(f", {p}" for p in held),
         scaled=" and standardized" if s.scaler is not None else "",
+        functional="\nimport torch.nn.functional as F" if "F." in loss else "",
         settings=_settings(plan, arrays),
         target_doc="class indices" if target == "torch.long" else f"targets in {target}",
         target_dtype=target,
-        heaviside=HEAVISIDE if "heaviside" in arch.activations else "\n",
+        heaviside=HEAVISIDE if "heaviside" in arch.activations else "",
         sizes=" -> ".join(str(n) for n in arch.sizes),
         layers=_layers(arch),
         loss=f'    """{doc}"""\n    {loss}',
         accuracy=ACCURACY[arch.output],
         optimizer=_optimizer(plan),
-        clip=CLIP if kwargs.get("clip_norm") is not None else "",
+        clip="\n" + CLIP if kwargs.get("clip_norm") is not None else "",
         **_loop_parts(plan),
     )
 
