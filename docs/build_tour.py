@@ -221,6 +221,18 @@ STEPS: list[Step] = [
         "gdcli optimizers",
         ("Nesterov momentum", "rho 0.9 for torch's alpha 0.99", "initial_accumulator_value 0.1"),
     ),
+    Step(
+        "14. The same model in PyTorch",
+        "The lecture's last step, from scratch to a framework: `gdcli export` writes a "
+        "standalone PyTorch script that trains the XOR network with gdcli's initial weights "
+        "(`initial_weights.npz`), its data (`data.npz`), its minibatch order and its "
+        "optimizer. Each part of the script is commented with the lecture's name for it: "
+        "forward pass, loss, backward pass, step. With torch installed, "
+        "`python runs/tour-torch/train_torch.py` ends with a JSON line whose `train_loss` "
+        "is gdcli's to float32 rounding.",
+        "gdcli export configs/xor.yaml --to torch --out runs/tour-torch --force",
+        ("runs/tour-torch/train_torch.py", "runs/tour-torch/initial_weights.npz"),
+    ),
 ]
 
 

@@ -1011,6 +1011,84 @@ def compare_activations(config: Path, set_: list[str] | None, **options: Any) ->
     _run_experiment("compare-activations", config, set_, RunOptions(**options))
 
 
+EXPORT_HELP = """\
+[bold]What is written[/bold]
+
+  With --out DIR: DIR/train_torch.py, DIR/initial_weights.npz (gdcli's initial
+  weights) and DIR/data.npz (the train/val/test parts as gdcli split and
+  standardized them). Without --out the script goes to stdout and the two
+  .npz files to a new runs/NAME-torch-TIME/ directory, which the script reads
+  by its absolute path (stderr says where; the script's --arrays DIR overrides).
+
+  The script draws the minibatch order from numpy's generator seeded as gdcli
+  does, and its last line is a JSON object with the final figures named as in
+  summary.json: "train_loss" equals gdcli's to float32 rounding.
+  Keras is not offered: its optimizers differ from torch's (eps, Adagrad's
+  accumulator), so the same numbers could not be promised.
+
+[bold]Examples[/bold]
+
+  gdcli export configs/xor.yaml --to torch --out torch-xor
+
+  gdcli export configs/breast-cancer.yaml --to torch > train_torch.py
+"""
+
+
+@app.command("export", epilog=EXPORT_HELP)
+def export(
+    config: ConfigArg,
+    to: Annotated[
+        str, typer.Option("--to", help="The framework: torch (the only one).", show_default=False)
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY.PATH=VALUE",
+            help="Override a key of the file (value read as YAML); repeatable.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write train_torch.py and its .npz arrays into this directory."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the files of an earlier export in --out.")
+    ] = False,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """A standalone PyTorch script that trains a train-mlp experiment on the same numbers."""
+    from gdcli.experiments.config import TrainConfig, validate
+    from gdcli.experiments.export import check_exportable, check_target, export_torch
+
+    check_target(to)
+    doc = _load(config, set_)
+    check_exportable(doc)
+    done = export_torch(validate(doc, TrainConfig), doc, str(config), out, force)
+    if json_out:
+        _print_json(
+            {
+                "command": "export",
+                "to": to,
+                "experiment": done.name,
+                "out_dir": str(done.out_dir),
+                "files": [str(p) for p in done.files],
+                "script": None if done.script_written else done.script,
+            }
+        )
+        return
+    if done.script_written:
+        for path in done.files:
+            sys.stdout.write(f"{path}\n")
+        return
+    sys.stdout.write(done.script)
+    _say(
+        f"gdcli: the script reads its arrays from {done.out_dir}/ "
+        f"({', '.join(p.name for p in done.files)}); --out DIR writes all three together"
+    )
+
+
 @app.command(
     "plot",
     epilog="[bold]Examples[/bold]\n\n  gdcli plot runs/rosenbrock-20261128-101500\n\n"
