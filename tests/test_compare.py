@@ -8,6 +8,7 @@ point they make does not depend on the full run.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import math
@@ -18,10 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 from clitools import gdcli
+from rich.console import Console
 
 from gdcli.experiments import compare, jobs, train
 from gdcli.experiments import plan as planning
 from gdcli.experiments.config import CompareConfig, validate
+from gdcli.render import report
 from gdcli.yamlio import apply_override, load_document
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -68,6 +71,23 @@ def xor_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, An
     assert result.exit_code == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return result.stdout, summary, out
+
+
+def test_xor_table_fits_80_columns_off_a_terminal(
+    xor_run: tuple[str, dict[str, Any], Path],
+) -> None:
+    """Piped, with no COLUMNS: every line within 80 columns and nothing cut short."""
+    _, summary, _ = xor_run
+    buf = io.StringIO()
+    report.compare_report(Console(file=buf, width=80), summary)
+    lines = buf.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in buf.getvalue()
+    cells = [line.split() for line in lines]
+    rows = [c for c in cells if len(c) > 2 and c[1] in ACTIVATIONS and c[0].strip("=").isdigit()]
+    assert {row[1] for row in rows} == set(ACTIVATIONS)
+    means = {row[1]: float(row[2]) for row in rows}
+    assert means == {r["activation"]: round(r["train_loss"]["mean"], 4) for r in summary["results"]}
 
 
 # -- what XOR shows ----------------------------------------------------------------------
@@ -126,7 +146,9 @@ def test_xor_table_says_why_heaviside_does_not_learn(
         if len(cells) > 3 and cells[2].removesuffix(" ★") in ACTIVATIONS:
             rows[cells[2].removesuffix(" ★")] = cells
     assert set(rows) == set(ACTIVATIONS)
-    moved_column = 9  # "#", activation, loss, acc, test acc, epochs, dead, saturated, moved
+    # "#", activation, loss, acc, epochs to target, dead, saturated, moved: no test set,
+    # so the test-accuracy column is left out
+    moved_column = 8
     assert rows["heaviside"][moved_column] == "no"
     assert all(rows[name][moved_column] == "yes" for name in ACTIVATIONS[:-1])
     tied = set(summary["verdict"]["tied"])

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -28,7 +29,7 @@ def make_console(*, stderr: bool = False, quiet: bool = False, width: int | None
     """A console that writes no escape codes when not on a terminal or under NO_COLOR."""
     stream = sys.stderr if stderr else sys.stdout
     if width is None and not stream.isatty() and "COLUMNS" not in os.environ:
-        width = 120  # files and pipes have no width; 80 would fold most tables
+        width = 80  # files and pipes have no width: the width a reader can rely on
     return Console(
         file=stream,
         quiet=quiet,
@@ -335,7 +336,10 @@ def _status(status: str) -> str:
 
 
 def run_footer(console: Console, out_dir: str, files: Iterable[str]) -> None:
-    console.print(f"run directory: {out_dir}  ({', '.join(files)})", style="dim")
+    """Where the run went; the path on a line of its own and never folded, so that it
+    can be copied whole."""
+    console.print(f"run directory: {escape(out_dir)}", style="dim", soft_wrap=True)
+    console.print(f"  ({', '.join(files)})", style="dim")
 
 
 # -- gdcli train-mlp -------------------------------------------------------------------
@@ -419,57 +423,78 @@ def _gradient_check(console: Console, check: dict[str, Any], activations: list[s
 # -- gdcli compare-activations -----------------------------------------------------------
 
 
-def _ms(stat: dict[str, Any], digits: int = 3) -> str:
+def _ms(stat: dict[str, Any], digits: int = 3, *, spread: bool = True) -> str:
+    """mean±std of a statistic over seeds; the mean alone without ``spread``."""
     if stat.get("mean") is None:
         return "-"
+    if not spread:
+        return f"{stat['mean']:.{digits}f}"
     return f"{stat['mean']:.{digits}f}±{stat['std']:.{digits}f}"
 
 
 def compare_report(console: Console, summary: dict[str, Any]) -> None:
     """The ranked table (best first; the winner starred, tied activations ranked =1)
-    and the one-line reading under it, which names the test behind the verdict."""
-    target = summary.get("target") or {}
-    table = Table(
-        title=f"{summary['experiment']}: {len(summary['seeds'])} seed(s) per activation",
-        title_justify="left",
-    )
-    for col, just in (
+    and the one-line reading under it, which names the test behind the verdict.
+    A column that is "-" for every activation (no test set, no target) is left out;
+    on a narrow console the cells hold means only (the summary has the spreads)."""
+    narrow = console.width < 100
+    wide = ("train loss", "train acc", "test acc", "epochs to target", "saturated")
+    short = ("loss", "train", "test", "target at", "sat.")
+    names = short if narrow else wide
+    columns = [
         ("#", "right"),
         ("activation", "left"),
-        ("train loss", "right"),
-        ("train acc", "right"),
-        ("test acc", "right"),
-        ("epochs to target", "right"),
+        *((name, "right") for name in names[:4]),
         ("dead", "right"),
-        ("saturated", "right"),
-        ("hidden W moved", "left"),
-        ("loss", "left"),
-    ):
+        (names[4], "right"),
+        ("W moved" if narrow else "hidden W moved", "left"),
+        ("curve" if narrow else "loss", "left"),
+    ]
+    rows = [_compare_row(summary, r, narrow) for r in summary["results"]]
+    keep = [j for j in range(len(columns)) if any(row[j] != "-" for row in rows)]
+    over = f"{len(summary['seeds'])} seed(s) per activation"
+    table = Table(
+        title=f"{summary['experiment']}: {'means over ' if narrow else ''}{over}",
+        title_justify="left",
+        # on a narrow console rules between columns would cost a tenth of the width
+        box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+        show_edge=not narrow,
+        pad_edge=not narrow,
+    )
+    for j in keep:
+        col, just = columns[j]
         table.add_column(col, justify=just, no_wrap=col != "epochs to target")  # type: ignore[arg-type]
-    verdict = summary.get("verdict") or {}
-    tied = set(verdict.get("tied") or ())
-    for r in summary["results"]:
-        ett = r["epochs_to_target"]
-        reached = f"{_ms(ett, 0)} ({ett['reached']}/{r['runs']})" if target else "-"
-        moved = r["hidden_weights_moved"]
-        star = " ★" if r["activation"] == verdict.get("winner") else ""
-        table.add_row(
-            "=1" if r["activation"] in tied else str(r["rank"]),
-            f"[bold]{r['activation']}{star}[/bold]" if star else r["activation"],
-            _ms(r["train_loss"], 4),
-            _ms(r["train_accuracy"]),
-            _ms(r["test_accuracy"]),
-            reached,
-            _pct(r["dead_fraction"]),
-            _pct(r["saturated_fraction"]),
-            "-" if moved is None else ("yes" if moved else "[red]no[/red]"),
-            sparkline(r.get("loss_history") or [], width=12),
-        )
+    for row in rows:
+        table.add_row(*(row[j] for j in keep))
     console.print(table)
     for r in summary["results"]:
         for err in r["failed"]:
             console.print(f"[red]{r['activation']}: a run failed: {err}[/red]")
     console.print(summary["reading"])
+
+
+def _compare_row(summary: dict[str, Any], r: dict[str, Any], narrow: bool) -> list[str]:
+    """One activation's cells, in the order of ``compare_report``'s columns."""
+    verdict = summary.get("verdict") or {}
+    ett = r["epochs_to_target"]
+    spread = not narrow
+    reached = "-"
+    if summary.get("target"):
+        reached = f"{_ms(ett, 0, spread=spread)} ({ett['reached']}/{r['runs']})"
+    moved = r["hidden_weights_moved"]
+    star = " ★" if r["activation"] == verdict.get("winner") else ""
+    return [
+        "=1" if r["activation"] in set(verdict.get("tied") or ()) else str(r["rank"]),
+        f"[bold]{r['activation']}{star}[/bold]" if star else r["activation"],
+        _ms(r["train_loss"], 4, spread=spread),
+        _ms(r["train_accuracy"], spread=spread),
+        _ms(r["test_accuracy"], spread=spread),
+        reached,
+        _pct(r["dead_fraction"]),
+        _pct(r["saturated_fraction"]),
+        "-" if moved is None else ("yes" if moved else "[red]no[/red]"),
+        sparkline(r.get("loss_history") or [], width=8 if narrow else 12),
+    ]
 
 
 def _pct(stat: dict[str, Any]) -> str:
