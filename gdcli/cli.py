@@ -340,19 +340,55 @@ def grad(
             "--vars", help="Order of the formula's variables, e.g. y,x (default: sorted)."
         ),
     ] = None,
+    graph_format: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[dot]",
+            help="With --graph: 'dot' prints the graph as Graphviz DOT instead of the table.",
+            show_default=False,
+        ),
+    ] = None,
     graph: Annotated[
-        bool, typer.Option("--graph", help="Also print the evaluation graph: values and adjoints.")
+        bool,
+        typer.Option(
+            "--graph",
+            help="Also print the evaluation graph: values, adjoints, local derivatives "
+            "(--graph dot: as Graphviz DOT).",
+        ),
     ] = False,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot",
+            help="Draw gradient.png (2 variables: the gradient as arrows on the contour "
+            "map) and with --graph graph.png (the evaluation graph).",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory of the pictures (default: the current one)."),
+    ] = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Value, gradient, Hessian and the kind of critical point of a function at a point."""
     from gdcli.engine.analysis import run_grad
 
+    if graph_format is not None and (graph_format != "dot" or not graph):
+        raise UserError(
+            f"unexpected argument '{graph_format}': after the function only --graph's "
+            "format may follow, as in --graph dot"
+        )
     order = tuple(v.strip() for v in variables.split(",")) if variables else None
     result = run_grad(function, _parse_point(at), order, graph)
+    pictures = _grad_pictures(result, out) if plot else []
     if json_out:
-        _print_json(result.to_dict())
+        _print_json({**result.to_dict(), **({"pictures": pictures} if plot else {})})
+        return
+    if graph_format == "dot" and result.graph is not None:
+        from gdcli.render.plot.graph import graph_dot
+
+        sys.stdout.write(graph_dot(result.graph, f"f = {result.function.formula}"))
         return
     from gdcli.render import report
 
@@ -360,6 +396,14 @@ def grad(
     report.grad_report(console, result.function, result.analysis)
     if result.graph is not None:
         report.graph_table(console, result.graph)
+    for p in pictures:
+        _say(f"gdcli: wrote {p}")
+
+
+def _grad_pictures(result: Any, out: Path | None) -> list[str]:
+    from gdcli.render.plot import plot_grad
+
+    return [str(p) for p in plot_grad(result, Path(".") if out is None else out)]
 
 
 @app.command(epilog="[bold]Examples[/bold]\n\n  gdcli functions\n\n  gdcli functions --json")

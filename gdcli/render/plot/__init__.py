@@ -10,6 +10,10 @@ that wrote it and saves them as PNG files (150 dpi) next to it:
 - ``compare-activations``: ``activations_loss.png`` and ``activations_accuracy.png``;
 - ``sweep``: ``sweep.png``.
 
+``plot_grad`` draws the pictures of ``gdcli grad``: ``graph.png`` (the evaluation
+graph, module ``graph``) and, for 2 variables, ``gradient.png`` (the gradient and
+the descent direction as arrows on the contour map, module ``gradient``).
+
 Every picture is built by a ``*_figure`` function that returns a matplotlib
 ``Figure``, so tests can inspect what was drawn. Artists that carry data get a
 ``gid`` of the form ``kind:key`` (``path:0`` is the path of the first optimizer,
@@ -64,6 +68,8 @@ from gdcli.render.plot.train import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from gdcli.engine.analysis import GradResult
+
 __all__ = [
     "BASIN_MIN_STARTS",
     "DPI",
@@ -83,6 +89,7 @@ __all__ = [
     "load_descend_run",
     "load_training_points",
     "parse_window",
+    "plot_grad",
     "plot_run",
     "run_figures",
     "sweep_figure",
@@ -105,6 +112,33 @@ def plot_run(run_dir: Path, window: Window | None = None) -> list[Path]:
         path = run_dir / name
         save_figure(fig, path)
         written.append(path)
+    return written
+
+
+def plot_grad(result: GradResult, out_dir: Path) -> list[Path]:
+    """The pictures of ``gdcli grad --plot`` in ``out_dir``: ``graph.png`` when the
+    result holds the evaluation graph, ``gradient.png`` for a function of 2
+    variables; a ``UserError`` when there is nothing to draw."""
+    from gdcli.render.plot.gradient import gradient_figure
+    from gdcli.render.plot.graph import graph_figure
+
+    fn, a = result.function, result.analysis
+    figures: list[tuple[str, Figure]] = []
+    if result.graph is not None:
+        at = ", ".join(f"{n} = {v:g}" for n, v in zip(fn.variables, a.x, strict=False))
+        figures.append(("graph.png", graph_figure(result.graph, f"f = {fn.formula} at {at}")))
+    if fn.dimension == 2:
+        figures.append(("gradient.png", gradient_figure(fn, a.x, a.gradient)))
+    if not figures:
+        raise UserError(
+            f"--plot: nothing to draw for a function of {fn.dimension} variable(s): the "
+            "gradient arrows need 2 variables; add --graph to draw the evaluation graph"
+        )
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures:
+        save_figure(fig, Path(out_dir) / name)
+        written.append(Path(out_dir) / name)
     return written
 
 

@@ -335,7 +335,9 @@ class _Surface:
     base_is_known: bool
 
 
-def _surface(run: DescendRun, box: Sequence[tuple[float, float]], n: int, k: int) -> _Surface:
+def _surface(
+    fn: ResolvedFunction, box: Sequence[tuple[float, float]], n: int, k: int
+) -> _Surface:
     """f over an ``n`` x ``n`` grid and about ``2k`` contour levels.
 
     The levels merge two sets: ``k`` log-spaced heights from the 0.2nd percentile to
@@ -346,11 +348,11 @@ def _surface(run: DescendRun, box: Sequence[tuple[float, float]], n: int, k: int
     """
     (x0, x1), (y0, y1) = box
     gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
-    Z = run.function.values(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+    Z = fn.values(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
     finite = np.isfinite(Z)
     zmin = float(Z[finite].min()) if finite.any() else 0.0
     zmax = float(Z[finite].max()) if finite.any() else 1.0
-    f_star = min((m.f for m in run.function.known_minima()), default=None)
+    f_star = min((m.f for m in fn.known_minima()), default=None)
     base = zmin if f_star is None else min(f_star, zmin)
     eps = max(1e-12, 1e-9 * (zmax - base))
     height = np.where(finite, Z - base + eps, np.nan)
@@ -387,7 +389,7 @@ def descend_contour_figure(run: DescendRun, window: Window | None = None) -> Fig
     many = run.n_starts > 1
     fig = new_figure(7.2, 7.6, f"{run.name}: optimizer paths on {_function_text(run)}")
     ax = fig.add_subplot()
-    _draw_surface(fig, ax, _surface(run, box, 300, 14))
+    _draw_surface(fig, ax, _surface(run.function, box, 300, 14))
     escaped = 0
     for r, (label, tracks) in enumerate(zip(run.labels, run.tracks, strict=True)):
         _draw_paths(ax, run, r, label, tracks)
@@ -831,7 +833,7 @@ def descend_basins_figure(run: DescendRun) -> Figure:
         6.2 * rows + 0.4,
         f"{run.name}: basins of attraction ({run.n_starts} starts)",
     )
-    surf = _surface(run, _plot_box(run, pad=0.02), 200, 8) if run.dimension == 2 else None
+    surf = _surface(run.function, _plot_box(run, pad=0.02), 200, 8) if run.dimension == 2 else None
     size = 30 if run.n_starts <= 300 else 14
     for r, (label, tracks) in enumerate(zip(run.labels, run.tracks, strict=True)):
         ax = fig.add_subplot(rows, cols, r + 1)
