@@ -470,6 +470,13 @@ WindowOpt = Annotated[
         "(default: the function's window and the starts).",
     ),
 ]
+FieldOpt = Annotated[
+    bool,
+    typer.Option(
+        "--field",
+        help="With --plot: draw the descent directions -grad f/|grad f| on the contour map.",
+    ),
+]
 StrictOpt = Annotated[
     bool,
     typer.Option(
@@ -553,6 +560,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "quiet": (QuietOpt, False),
     "plot": (PlotOpt, False),
     "window": (WindowOpt, None),
+    "field": (FieldOpt, False),
     "strict": (StrictOpt, False),
     "check_grad": (CheckGradOpt, False),
     "sweep": (SweepOpt, None),
@@ -626,6 +634,7 @@ class RunOptions:
     strict: bool = False
     check_grad: bool = False
     window: str | None = None
+    field: bool = False
 
 
 @dataclass(frozen=True)
@@ -818,7 +827,7 @@ def _default_dir(name: str) -> Path:
 @_experiment_command(
     "descend",
     DESCEND_EXAMPLE,
-    ("strict", "sweep", "dry_run", "resume", "workers"),
+    ("field", "strict", "sweep", "dry_run", "resume", "workers"),
 )
 def descend(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Run optimizers from one or many starts on an analytic function."""
@@ -956,6 +965,15 @@ def plot_command(
     ],
     json_out: JsonOpt = False,
     window: WindowOpt = None,
+    field: FieldOpt = False,
+    animate: Annotated[
+        bool,
+        typer.Option(
+            "--animate",
+            help="Also write paths.gif (a descent's paths step by step) or boundary.gif "
+            "(the decision boundary over the epochs of a run with snapshot_every).",
+        ),
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Draw the pictures of a finished run from its files (PNG, into the run directory)."""
@@ -965,7 +983,7 @@ def plot_command(
         raise UserError(f"'{run_dir}' is a file, not a directory: give the run directory")
 
     box = parse_window(window) if window is not None else None
-    paths = [str(p) for p in plot_run(run_dir, box)]
+    paths = [str(p) for p in plot_run(run_dir, box, field=field, animate=animate)]
     if json_out:
         _print_json({"run_dir": str(run_dir), "pictures": paths})
     else:
@@ -973,7 +991,7 @@ def plot_command(
             sys.stdout.write(p + "\n")
 
 
-def _plot(out_dir: Path, window: str | None = None) -> list[str]:
+def _plot(out_dir: Path, window: str | None = None, field: bool = False) -> list[str]:
     """The pictures of a finished run. A run is a result whether or not it can be drawn
     (a run that diverged at once has nothing to draw), so a picture that cannot be
     made is a warning, never a change of the exit code."""
@@ -981,7 +999,7 @@ def _plot(out_dir: Path, window: str | None = None) -> list[str]:
 
     try:
         box = parse_window(window) if window is not None else None
-        return [p.name for p in plot_run(out_dir, box)]
+        return [p.name for p in plot_run(out_dir, box, field=field)]
     except GdcliError as exc:
         _say(f"gdcli: warning: no pictures: {' '.join(str(exc).split())}")
     except Exception as exc:  # a picture must not cost the user the run's report
@@ -1004,7 +1022,11 @@ def _conclude(
     from gdcli.render import report
 
     interrupted = stopped_by is not None
-    pictures = _plot(Path(summary["out_dir"]), opts.window) if opts.plot and not interrupted else []
+    pictures = (
+        _plot(Path(summary["out_dir"]), opts.window, opts.field)
+        if opts.plot and not interrupted
+        else []
+    )
     if opts.json_out:
         _print_json(summary)
     elif not opts.quiet:

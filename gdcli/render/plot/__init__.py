@@ -97,21 +97,29 @@ __all__ = [
 ]
 
 
-def plot_run(run_dir: Path, window: Window | None = None) -> list[Path]:
+def plot_run(
+    run_dir: Path, window: Window | None = None, *, field: bool = False, animate: bool = False
+) -> list[Path]:
     """Draw the pictures of the run in ``run_dir`` and return the files written.
 
     The command is read from ``summary.json``; every file a picture needs is checked
     before anything is drawn, and a missing one is a ``UserError`` that names it.
     Each PNG is written atomically, so running this again redraws the same files.
     ``window`` (``xmin, xmax[, ymin, ymax]``, see ``parse_window``) is the box of a
-    descent's contour map or curve; the function's own window when None.
+    descent's contour map or curve; the function's own window when None. ``field``
+    adds the descent directions to a descent's contour map; ``animate`` also writes
+    ``paths.gif`` or ``boundary.gif`` (module ``animate``).
     """
     run_dir = Path(run_dir)
     written: list[Path] = []
-    for name, fig in run_figures(run_dir, window):
+    for name, fig in run_figures(run_dir, window, field):
         path = run_dir / name
         save_figure(fig, path)
         written.append(path)
+    if animate:
+        from gdcli.render.plot.animate import animate_run
+
+        written += animate_run(run_dir, read_summary(run_dir), window)
     return written
 
 
@@ -142,13 +150,15 @@ def plot_grad(result: GradResult, out_dir: Path) -> list[Path]:
     return written
 
 
-def run_figures(run_dir: Path, window: Window | None = None) -> Iterator[tuple[str, Figure]]:
+def run_figures(
+    run_dir: Path, window: Window | None = None, field: bool = False
+) -> Iterator[tuple[str, Figure]]:
     """``(file name, figure)`` for every picture of the run, built one at a time."""
     run_dir = Path(run_dir)
     summary = read_summary(run_dir)
     command = summary.get("command")
     drawers: dict[str, Callable[[Path, dict[str, Any]], Iterator[tuple[str, Figure]]]] = {
-        "descend": partial(descend_figures, window=window),
+        "descend": partial(descend_figures, window=window, field=field),
         "train-mlp": train_figures,
         "compare-activations": compare_figures,
         "sweep": sweep_figures,

@@ -217,11 +217,14 @@ def parse_window(text: str) -> Window:
 
 
 def descend_figures(
-    run_dir: Path, summary: dict[str, Any], window: Window | None = None
+    run_dir: Path, summary: dict[str, Any], window: Window | None = None, field: bool = False
 ) -> Iterator[tuple[str, Figure]]:
     run = load_descend_run(run_dir)
     if run.dimension == 2:
-        yield "contour.png", descend_contour_figure(run, window)
+        from gdcli.render.plot.surface import surface_figure
+
+        yield "contour.png", descend_contour_figure(run, window, field)
+        yield "surface.png", surface_figure(run, window)
     elif run.dimension == 1:
         yield "curve.png", descend_curve_figure(run, window)
     yield "convergence.png", descend_convergence_figure(run)
@@ -335,9 +338,7 @@ class _Surface:
     base_is_known: bool
 
 
-def _surface(
-    fn: ResolvedFunction, box: Sequence[tuple[float, float]], n: int, k: int
-) -> _Surface:
+def _surface(fn: ResolvedFunction, box: Sequence[tuple[float, float]], n: int, k: int) -> _Surface:
     """f over an ``n`` x ``n`` grid and about ``2k`` contour levels.
 
     The levels merge two sets: ``k`` log-spaced heights from the 0.2nd percentile to
@@ -371,7 +372,9 @@ def _surface(
     return _Surface(gx, gy, height, np.array(levels), base, f_star is not None and base == f_star)
 
 
-def descend_contour_figure(run: DescendRun, window: Window | None = None) -> Figure:
+def descend_contour_figure(
+    run: DescendRun, window: Window | None = None, field: bool = False
+) -> Figure:
     """Filled contour map of f with every optimizer's path (2 variables).
 
     f is shifted to ``f - f* + eps`` (``f*`` the lowest known minimum, else the
@@ -390,6 +393,10 @@ def descend_contour_figure(run: DescendRun, window: Window | None = None) -> Fig
     fig = new_figure(7.2, 7.6, f"{run.name}: optimizer paths on {_function_text(run)}")
     ax = fig.add_subplot()
     _draw_surface(fig, ax, _surface(run.function, box, 300, 14))
+    if field:  # the normalised -gradient field (gid ``field``)
+        from gdcli.render.plot.gradient import draw_descent_field
+
+        draw_descent_field(ax, run.function, box)
     escaped = 0
     for r, (label, tracks) in enumerate(zip(run.labels, run.tracks, strict=True)):
         _draw_paths(ax, run, r, label, tracks)
