@@ -588,10 +588,8 @@ class TrainConfig(Model):
         None, description="stop when the validation loss stops improving; best weights kept"
     )
     seed: Int = Field(0, ge=0, description="seed of the split, the weights and the shuffling")
-    snapshot_every: Int | None = Field(
+    snapshot_every: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] | None = Field(
         None,
-        ge=1,
-        le=1_000_000,
         description="record the weights every N epochs (and the first and last) in "
         "snapshots.npz, for `gdcli plot --animate`; off by default",
     )

@@ -25,17 +25,19 @@ import numpy as np
 from gdcli.render.plot.style import PALETTE, new_figure
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
     from gdcli.engine.autograd import Tensor
 
 
-def number(value: object) -> str:
-    """A value as the drawing and the DOT text show it: 7 significant digits; the
-    first three entries of an array."""
+def number(value: object, digits: int = 6) -> str:
+    """A value as the drawing and the DOT text show it: ``digits`` significant digits;
+    the first three entries of an array."""
     a = np.asarray(value, dtype=np.float64)
     if a.size == 1:
-        return f"{float(a.reshape(())):.7g}"
+        return f"{float(a.reshape(())):.{digits}g}"
     head = ", ".join(f"{v:.4g}" for v in a.ravel()[:3])
     return f"[{head}{', …' if a.size > 3 else ''}]"
 
@@ -58,7 +60,8 @@ def node_text(t: Tensor) -> str:
 
 
 def edge_text(local: np.ndarray | None) -> str:
-    return "" if local is None else f"×{number(local)}"
+    # one more digit than the nodes: the product of a path's factors is the gradient
+    return "" if local is None else f"×{number(local, 7)}"
 
 
 @dataclass(frozen=True)
@@ -127,19 +130,20 @@ def graph_figure(order: Sequence[Tensor], title: str) -> Figure:
     pos = layout(order, edges)
     columns = int(pos[:, 0].max(initial=0)) + 1
     rows = max(int(np.unique(pos[:, 0], return_counts=True)[1].max(initial=1)), 2)
-    fig = new_figure(max(7.0, 3.1 * columns), max(3.6, 1.25 * rows + 1.4), title)
+    fig = new_figure(max(7.0, 3.2 * columns), max(3.6, 1.25 * rows + 1.4), title)
     ax = fig.add_subplot()
     ax.set_axis_off()
-    boxes = {}
+    boxes: dict[int, Text] = {}
     for i, t in enumerate(order):
         kind = "input" if t.op == "input" else "const" if t.op == "const" else "op"
         face = {"input": "#DCEBF7", "const": "#EEEEEE", "op": "white"}[kind]
         boxes[i] = ax.text(
-            *pos[i],
+            float(pos[i, 0]),
+            float(pos[i, 1]),
             node_text(t),
             ha="center",
             va="center",
-            fontsize=9.5,
+            fontsize=12,
             linespacing=1.35,
             bbox={"boxstyle": "round,pad=0.45", "facecolor": face, "edgecolor": "#333333"},
             zorder=3,
@@ -157,9 +161,9 @@ def graph_figure(order: Sequence[Tensor], title: str) -> Figure:
     return fig
 
 
-def _draw_edge(ax: object, pos: np.ndarray, e: Edge, boxes: dict[int, object]) -> None:
+def _draw_edge(ax: Axes, pos: np.ndarray, e: Edge, boxes: dict[int, Text]) -> None:
     flows = e.local is not None
-    ax.annotate(  # type: ignore[attr-defined]
+    ax.annotate(
         "",
         xy=tuple(pos[e.target]),
         xytext=tuple(pos[e.source]),
@@ -168,8 +172,8 @@ def _draw_edge(ax: object, pos: np.ndarray, e: Edge, boxes: dict[int, object]) -
             "color": "#333333" if flows else "#9A9A9A",
             "linestyle": "-" if flows else "--",
             "linewidth": 1.3,
-            "patchA": boxes[e.source].get_bbox_patch(),  # type: ignore[attr-defined]
-            "patchB": boxes[e.target].get_bbox_patch(),  # type: ignore[attr-defined]
+            "patchA": boxes[e.source].get_bbox_patch(),
+            "patchB": boxes[e.target].get_bbox_patch(),
             "shrinkA": 2,
             "shrinkB": 2,
         },
@@ -177,12 +181,13 @@ def _draw_edge(ax: object, pos: np.ndarray, e: Edge, boxes: dict[int, object]) -
     )
     if flows:
         mid = 0.5 * (pos[e.source] + pos[e.target])
-        ax.text(  # type: ignore[attr-defined]
-            *mid,
+        ax.text(
+            float(mid[0]),
+            float(mid[1]),
             edge_text(e.local),
             ha="center",
             va="center",
-            fontsize=9.5,
+            fontsize=12,
             color=PALETTE[1],
             fontweight="bold",
             bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"},
