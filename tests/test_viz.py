@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from clitools import gdcli, parse_json
 from matplotlib.text import Annotation, Text
 from PIL import Image
 
@@ -25,7 +26,6 @@ from gdcli.render.plot.descend import load_descend_run
 from gdcli.render.plot.gradient import gradient_figure
 from gdcli.render.plot.graph import graph_dot, graph_figure
 from gdcli.runs import read_trace
-from tests.clitools import gdcli, parse_json
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 LECTURE = "3*exp(x**2 + 1)"
