@@ -58,6 +58,17 @@ STEPS: list[Step] = [
         ("gradient    (9, 80)",),
     ),
     Step(
+        "",
+        "The same point as a picture: the gradient is an arrow pointing uphill, across the "
+        "contour lines, and steepest descent follows the opposite arrow. Both are drawn at "
+        "one visible length in their true directions; their true length |(81, 60)| = 100.8 "
+        "is written above the map.",
+        'gdcli grad "3*x**3 + 10*y**2" --at 3,3 --plot --out runs/tour-gradient',
+        ("wrote runs/tour-gradient/gradient.png",),
+        pictures=("gradient.png",),
+        out="runs/tour-gradient",
+    ),
+    Step(
         "2. The forward pass as an evaluation graph, backpropagation as the chain rule",
         "f(x) = 3 exp(x^2 + 1) at x = 1. Each node keeps its value from the forward pass; "
         "the adjoint column is d f / d node, filled in from the output (adjoint 1) back "
@@ -65,6 +76,18 @@ STEPS: list[Step] = [
         "2x times that, 44.33 = f'(1).",
         'gdcli grad "3*exp(x**2 + 1)" --at 1 --graph',
         ("Evaluation graph", "44.33433659", "exp"),
+    ),
+    Step(
+        "",
+        "Drawn at x = 3: every node with its operation, value and adjoint, every edge with "
+        "the local derivative d node / d input. The chain rule multiplies them along the "
+        "path from x to the output: 6 x 1 x 22026.47 x 3 = 396476.4 = f'(3), the adjoint "
+        "of x. `--graph dot` prints the same graph for Graphviz.",
+        'gdcli grad "3*exp(x**2 + 1)" --at 3 --graph --plot --out runs/tour-graph',
+        ("396476.3843", "wrote runs/tour-graph/graph.png"),
+        pictures=("graph.png",),
+        out="runs/tour-graph",
+        tail=1,
     ),
     Step(
         "3. Steepest descent on a non-convex function: a minimum and a saddle",
@@ -78,6 +101,15 @@ STEPS: list[Step] = [
         out="runs/tour-cubic",
     ),
     Step(
+        "",
+        "The same run as a surface with the paths on it, and in motion: `--animate` writes "
+        "paths.gif, the paths growing step by step with the iteration and f.",
+        "gdcli plot runs/tour-cubic --animate",
+        ("runs/tour-cubic/surface.png", "runs/tour-cubic/paths.gif"),
+        pictures=("surface.png", "paths.gif"),
+        out="runs/tour-cubic",
+    ),
+    Step(
         "4. A non-convex landscape and its basins",
         "f = x y exp(-(x^2 + y^2)/2) has two minima, two maxima and a saddle. Where a start "
         "ends depends on which side of the ridges it begins; a start on the diagonal slides "
@@ -87,6 +119,16 @@ STEPS: list[Step] = [
         config="gaussian-bumps.yaml",
         pictures=("contour.png",),
         out="runs/tour-bumps",
+    ),
+    Step(
+        "",
+        "`--field` draws the direction steepest descent would take from every point of the "
+        "map, -grad f / |grad f|: the arrows run down into the two minima and away from the "
+        "maxima, and cross at the saddle.",
+        "gdcli descend configs/gaussian-bumps.yaml --out runs/tour-field --force --plot --field",
+        ("global minimum",),
+        pictures=("contour.png",),
+        out="runs/tour-field",
     ),
     Step(
         "",
@@ -135,6 +177,17 @@ STEPS: list[Step] = [
         config="xor.yaml",
         pictures=("decision_boundary.png", "loss.png"),
         out="runs/tour-xor",
+    ),
+    Step(
+        "",
+        "How the boundary got there: with `snapshot_every: 5` the run keeps its weights every "
+        "5 epochs (snapshots.npz), and `gdcli plot --animate` turns them into boundary.gif.",
+        "gdcli plot runs/tour-xor-motion --animate",
+        ("runs/tour-xor-motion/boundary.gif",),
+        setup="gdcli train-mlp configs/xor.yaml --set snapshot_every=5 "
+        "--out runs/tour-xor-motion --force --quiet",
+        pictures=("boundary.gif",),
+        out="runs/tour-xor-motion",
     ),
     Step(
         "8. Which activation? The same network, one run per activation and seed",

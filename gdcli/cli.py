@@ -343,19 +343,55 @@ def grad(
             "--vars", help="Order of the formula's variables, e.g. y,x (default: sorted)."
         ),
     ] = None,
+    graph_format: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[dot]",
+            help="With --graph: 'dot' prints the graph as Graphviz DOT instead of the table.",
+            show_default=False,
+        ),
+    ] = None,
     graph: Annotated[
-        bool, typer.Option("--graph", help="Also print the evaluation graph: values and adjoints.")
+        bool,
+        typer.Option(
+            "--graph",
+            help="Also print the evaluation graph: values, adjoints, local derivatives "
+            "(--graph dot: as Graphviz DOT).",
+        ),
     ] = False,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot",
+            help="Draw gradient.png (2 variables: the gradient as arrows on the contour "
+            "map) and with --graph graph.png (the evaluation graph).",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory of the pictures (default: the current one)."),
+    ] = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Value, gradient, Hessian and the kind of critical point of a function at a point."""
     from gdcli.engine.analysis import run_grad
 
+    if graph_format is not None and (graph_format != "dot" or not graph):
+        raise UserError(
+            f"unexpected argument '{graph_format}': after the function only --graph's "
+            "format may follow, as in --graph dot"
+        )
     order = tuple(v.strip() for v in variables.split(",")) if variables else None
     result = run_grad(function, _parse_point(at), order, graph)
+    pictures = _grad_pictures(result, out) if plot else []
     if json_out:
-        _print_json(result.to_dict())
+        _print_json({**result.to_dict(), **({"pictures": pictures} if plot else {})})
+        return
+    if graph_format == "dot" and result.graph is not None:
+        from gdcli.render.plot.graph import graph_dot
+
+        sys.stdout.write(graph_dot(result.graph, f"f = {result.function.formula}"))
         return
     from gdcli.render import report
 
@@ -363,6 +399,14 @@ def grad(
     report.grad_report(console, result.function, result.analysis)
     if result.graph is not None:
         report.graph_table(console, result.graph)
+    for p in pictures:
+        _say(f"gdcli: wrote {p}")
+
+
+def _grad_pictures(result: Any, out: Path | None) -> list[str]:
+    from gdcli.render.plot import plot_grad
+
+    return [str(p) for p in plot_grad(result, Path(".") if out is None else out)]
 
 
 @app.command(epilog="[bold]Examples[/bold]\n\n  gdcli functions\n\n  gdcli functions --json")
@@ -488,6 +532,13 @@ WindowOpt = Annotated[
         "(default: the function's window and the starts).",
     ),
 ]
+FieldOpt = Annotated[
+    bool,
+    typer.Option(
+        "--field",
+        help="With --plot: draw the descent directions -grad f/|grad f| on the contour map.",
+    ),
+]
 StrictOpt = Annotated[
     bool,
     typer.Option(
@@ -571,6 +622,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "quiet": (QuietOpt, False),
     "plot": (PlotOpt, False),
     "window": (WindowOpt, None),
+    "field": (FieldOpt, False),
     "strict": (StrictOpt, False),
     "check_grad": (CheckGradOpt, False),
     "sweep": (SweepOpt, None),
@@ -644,6 +696,7 @@ class RunOptions:
     strict: bool = False
     check_grad: bool = False
     window: str | None = None
+    field: bool = False
 
 
 @dataclass(frozen=True)
@@ -836,7 +889,7 @@ def _default_dir(name: str) -> Path:
 @_experiment_command(
     "descend",
     DESCEND_EXAMPLE,
-    ("strict", "sweep", "dry_run", "resume", "workers"),
+    ("field", "strict", "sweep", "dry_run", "resume", "workers"),
 )
 def descend(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Run optimizers from one or many starts on an analytic function."""
@@ -1101,6 +1154,15 @@ def plot_command(
     ],
     json_out: JsonOpt = False,
     window: WindowOpt = None,
+    field: FieldOpt = False,
+    animate: Annotated[
+        bool,
+        typer.Option(
+            "--animate",
+            help="Also write paths.gif (a descent's paths step by step) or boundary.gif "
+            "(the decision boundary over the epochs of a run with snapshot_every).",
+        ),
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Draw the pictures of a finished run from its files (PNG, into the run directory)."""
@@ -1110,7 +1172,7 @@ def plot_command(
         raise UserError(f"'{run_dir}' is a file, not a directory: give the run directory")
 
     box = parse_window(window) if window is not None else None
-    paths = [str(p) for p in plot_run(run_dir, box)]
+    paths = [str(p) for p in plot_run(run_dir, box, field=field, animate=animate)]
     if json_out:
         _print_json({"run_dir": str(run_dir), "pictures": paths})
     else:
@@ -1118,7 +1180,7 @@ def plot_command(
             sys.stdout.write(p + "\n")
 
 
-def _plot(out_dir: Path, window: str | None = None) -> list[str]:
+def _plot(out_dir: Path, window: str | None = None, field: bool = False) -> list[str]:
     """The pictures of a finished run. A run is a result whether or not it can be drawn
     (a run that diverged at once has nothing to draw), so a picture that cannot be
     made is a warning, never a change of the exit code."""
@@ -1126,7 +1188,7 @@ def _plot(out_dir: Path, window: str | None = None) -> list[str]:
 
     try:
         box = parse_window(window) if window is not None else None
-        return [p.name for p in plot_run(out_dir, box)]
+        return [p.name for p in plot_run(out_dir, box, field=field)]
     except GdcliError as exc:
         _say(f"gdcli: warning: no pictures: {' '.join(str(exc).split())}")
     except Exception as exc:  # a picture must not cost the user the run's report
@@ -1149,7 +1211,11 @@ def _conclude(
     from gdcli.render import report
 
     interrupted = stopped_by is not None
-    pictures = _plot(Path(summary["out_dir"]), opts.window) if opts.plot and not interrupted else []
+    pictures = (
+        _plot(Path(summary["out_dir"]), opts.window, opts.field)
+        if opts.plot and not interrupted
+        else []
+    )
     if opts.json_out:
         _print_json(summary)
     elif not opts.quiet:

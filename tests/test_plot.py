@@ -338,9 +338,13 @@ def test_basin_map_has_one_colour_per_minimum(himmelblau: Path) -> None:
 
 def test_basins_only_with_many_starts(himmelblau: Path, tmp_path: Path) -> None:
     names = [p.name for p in plot.plot_run(himmelblau)]
-    assert names == ["contour.png", "convergence.png", "basins.png"]
+    assert names == ["contour.png", "surface.png", "convergence.png", "basins.png"]
     cubic = descend_run(tmp_path / "cubic", CONFIGS / "cubic-saddle.yaml", "iterations=300")
-    assert [p.name for p in plot.plot_run(cubic)] == ["contour.png", "convergence.png"]
+    assert [p.name for p in plot.plot_run(cubic)] == [
+        "contour.png",
+        "surface.png",
+        "convergence.png",
+    ]
 
 
 def test_curve_puts_the_iterates_on_the_curve(tmp_path: Path) -> None:
@@ -555,9 +559,10 @@ def test_plot_run_redraws_from_the_files_alone(rosenbrock: Path) -> None:
     for path in first:
         os.utime(path, ns=(0, 0))
     second = plot.plot_run(rosenbrock)
-    assert first == second == [rosenbrock / "contour.png", rosenbrock / "convergence.png"]
+    names = ["contour.png", "surface.png", "convergence.png"]
+    assert first == second == [rosenbrock / n for n in names]
     assert all(p.stat().st_mtime_ns > 0 for p in second)  # written again
-    assert sorted(p.name for p in rosenbrock.glob("*.png")) == ["contour.png", "convergence.png"]
+    assert sorted(p.name for p in rosenbrock.glob("*.png")) == sorted(names)
     assert not [p.name for p in rosenbrock.iterdir() if p.name.startswith(".")]  # no temp files
 
 

@@ -172,6 +172,8 @@ class GradResult:
                     "inputs": [ids[id(p)] for p in t.parents],
                     "value": t.data.tolist(),
                     "adjoint": None if t.grad is None else t.grad.tolist(),
+                    # d node / d input per input: the chain rule's factor on each edge
+                    "local": [None if d is None else float(d) for d in ag.local_derivatives(t)],
                 }
                 for i, t in enumerate(self.graph)
             ]

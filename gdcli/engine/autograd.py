@@ -716,3 +716,37 @@ def norm(a: Tensor, axis: int = -1) -> Tensor:
     node = Tensor._make(out, (a,), "norm", backward)
     node.args = (axis,)
     return node
+
+
+def local_derivatives(node: Tensor) -> tuple[np.ndarray | None, ...]:
+    """d node / d parent for each of ``node``'s parents: the factor the chain rule
+    multiplies along each edge of the graph (``grad --graph`` shows them).
+
+    Computed by the node's own backward closure, run once with an adjoint of 1 into
+    fresh parent adjoints, so the numbers are those ``backward`` multiplies (PyTorch's
+    conventions at kinks included) and every operation has them without a second
+    table of derivatives. Elementwise scalars only: for a node or parent of more than
+    one element the local derivative is a Jacobian, and for a parent no adjoint flows
+    to (a constant) there is none; those edges get None. A parent used twice (``x*x``)
+    gets the sum of its edges' factors on each of its edges, divided evenly (2x / 2).
+    The graph's adjoints are left as they were.
+    """
+    parents = node.parents
+    if node._backward is None or node.data.size != 1:
+        return tuple(None for _ in parents)
+    saved = [(p, p.grad) for p in parents]
+    try:
+        for p in parents:
+            p.grad = None
+        node._backward(_ones_like(node.data))
+        found = {id(p): p.grad for p in parents}
+    finally:
+        for p, g in saved:
+            p.grad = g
+    uses = {id(p): sum(q is p for q in parents) for p in parents}
+    out: list[np.ndarray | None] = []
+    for p in parents:
+        g = found[id(p)]
+        ok = g is not None and p.requires_grad and p.data.size == 1
+        out.append(np.asarray(g).reshape(()) / uses[id(p)] if ok else None)
+    return tuple(out)

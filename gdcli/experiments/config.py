@@ -588,6 +588,11 @@ class TrainConfig(Model):
         None, description="stop when the validation loss stops improving; best weights kept"
     )
     seed: Int = Field(0, ge=0, description="seed of the split, the weights and the shuffling")
+    snapshot_every: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] | None = Field(
+        None,
+        description="record the weights every N epochs (and the first and last) in "
+        "snapshots.npz, for `gdcli plot --animate`; off by default",
+    )
     sweep: SweepSpec = None
 
     rules: ClassVar[tuple[Rule, ...]] = (
@@ -636,6 +641,11 @@ class CompareConfig(TrainConfig):
         not_both("seeds", "repeats"),
         not_both("target_accuracy", "target_loss"),
         Rule(("activations",), "an activation is listed twice", unique("activations")),
+        Rule(
+            ("snapshot_every",),
+            "has no effect in compare-activations: train-mlp records snapshots",
+            absent("snapshot_every"),
+        ),
         Rule(
             ("seeds",),
             "a seed is listed twice; its runs would be copies of each other",

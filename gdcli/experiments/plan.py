@@ -369,6 +369,7 @@ def train_plan(config: Any, doc: Document, check_grad: bool = False) -> TrainPla
         resolved=resolved_config(config, doc),
         target=config.data.target,
         check_rows=check_rows,
+        snapshot_every=getattr(config, "snapshot_every", None),
     )
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -261,6 +262,7 @@ class TrainPlan:
     resolved: dict[str, Any]  # the experiment as it ran, for config.yaml
     target: str | None = None  # the target column of CSV data
     check_rows: np.ndarray | None = None  # training rows for --check-grad
+    snapshot_every: int | None = None  # record the weights every N epochs (snapshots.npz)
 
     @property
     def optimizer_label(self) -> str:
@@ -411,15 +413,48 @@ def run(plan: TrainPlan, session: Session) -> TrainOutcome:
         extra["gradient_check"] = gradient_check(plan)
     trainer = make_trainer(plan, session.should_stop)
     session.progress.start(plan.epochs, "training")
+    snapshots = Snapshots(plan.snapshot_every, trainer.params)
     with TraceWriter(out / "trace.csv", TRACE_COLUMNS) as trace:
         for epoch in trainer.epochs():
             trace.write(epoch.row())
+            snapshots.record(epoch.epoch, trainer.params)
             session.progress.advance(1, f"epoch {epoch.epoch} loss {epoch.train_loss:.4g}")
     result = trainer.finish()
+    files: list[str] = []
     if result.status != "diverged" or result.history:
         atomic_save_npz(out / "model.npz", model_arrays(plan, result, plan.target))
-        extra["files"] = ["model.npz"]
+        files.append("model.npz")
+    if snapshots.save(out / "snapshots.npz", result.epochs_run, trainer.params):
+        files.append("snapshots.npz")
+    if files:
+        extra["files"] = files
     s = summary(plan, result, str(out), warnings=frozen_hidden_layers(plan, result), **extra)
     write_json(out / "summary.json", s)
-    files = ("model.npz",) if "files" in extra else ()
-    return TrainOutcome(s, result.status, files, plan, result)
+    return TrainOutcome(s, result.status, tuple(files), plan, result)
+
+
+class Snapshots:
+    """The weights every ``every`` epochs, for ``gdcli plot --animate`` (nothing when
+    ``every`` is None): epoch 0 (the initial weights), every multiple of ``every``,
+    and the last epoch run, each as one flat vector in model.npz's order."""
+
+    def __init__(self, every: int | None, params: list[np.ndarray]) -> None:
+        self.every = every
+        self.epochs: list[int] = []
+        self.params: list[np.ndarray] = []
+        self.record(0, params)
+
+    def record(self, epoch: int, params: list[np.ndarray], last: bool = False) -> None:
+        if self.every is not None and (last or epoch % self.every == 0):
+            self.epochs.append(epoch)
+            self.params.append(np.concatenate([p.ravel() for p in params]).astype(np.float64))
+
+    def save(self, path: Path, epochs_run: int, params: list[np.ndarray]) -> bool:
+        """Add the last epoch run, write ``epochs`` (S,) and ``params`` (S, P) to
+        ``path``; False (nothing written) when snapshots are off."""
+        if self.every is None:
+            return False
+        if self.epochs[-1] != epochs_run:
+            self.record(epochs_run, params, last=True)
+        atomic_save_npz(path, {"epochs": np.array(self.epochs), "params": np.stack(self.params)})
+        return True

@@ -161,7 +161,10 @@ def _kind_reason(a: PointAnalysis) -> str:
 
 
 def graph_table(console: Console, order: Sequence[Tensor]) -> None:
-    """The evaluation graph: one row per node in evaluation order, with its adjoint."""
+    """The evaluation graph: one row per node in evaluation order, with its adjoint and
+    the local derivative with respect to each input the chain rule multiplies."""
+    from gdcli.engine.autograd import local_derivatives
+
     ids = {id(t): i for i, t in enumerate(order)}
     table = Table(title="Evaluation graph: values forward, adjoints df/dnode backward")
     table.add_column("node", justify="right")
@@ -169,12 +172,19 @@ def graph_table(console: Console, order: Sequence[Tensor]) -> None:
     table.add_column("inputs")
     table.add_column("value", justify="right")
     table.add_column("adjoint", justify="right")
+    table.add_column("local derivative d node / d input", justify="right")
     for i, t in enumerate(order):
         op = t.name if t.op in ("input", "const") and t.name else t.op
         if t.op == "const" and not t.name:
             op = "const"
         inputs = ", ".join(f"#{ids[id(p)]}" for p in t.parents)
-        table.add_row(f"#{i}", op, inputs, _arr(t.data), "-" if t.grad is None else _arr(t.grad))
+        local = ", ".join(
+            f"#{ids[id(p)]}: {_arr(d)}"
+            for p, d in zip(t.parents, local_derivatives(t), strict=True)
+            if d is not None
+        )
+        grad = "-" if t.grad is None else _arr(t.grad)
+        table.add_row(f"#{i}", op, inputs, _arr(t.data), grad, local or "-")
     console.print(table)
 
 

@@ -217,11 +217,14 @@ def parse_window(text: str) -> Window:
 
 
 def descend_figures(
-    run_dir: Path, summary: dict[str, Any], window: Window | None = None
+    run_dir: Path, summary: dict[str, Any], window: Window | None = None, field: bool = False
 ) -> Iterator[tuple[str, Figure]]:
     run = load_descend_run(run_dir)
     if run.dimension == 2:
-        yield "contour.png", descend_contour_figure(run, window)
+        from gdcli.render.plot.surface import surface_figure
+
+        yield "contour.png", descend_contour_figure(run, window, field)
+        yield "surface.png", surface_figure(run, window)
     elif run.dimension == 1:
         yield "curve.png", descend_curve_figure(run, window)
     yield "convergence.png", descend_convergence_figure(run)
@@ -335,7 +338,7 @@ class _Surface:
     base_is_known: bool
 
 
-def _surface(run: DescendRun, box: Sequence[tuple[float, float]], n: int, k: int) -> _Surface:
+def _surface(fn: ResolvedFunction, box: Sequence[tuple[float, float]], n: int, k: int) -> _Surface:
     """f over an ``n`` x ``n`` grid and about ``2k`` contour levels.
 
     The levels merge two sets: ``k`` log-spaced heights from the 0.2nd percentile to
@@ -346,11 +349,11 @@ def _surface(run: DescendRun, box: Sequence[tuple[float, float]], n: int, k: int
     """
     (x0, x1), (y0, y1) = box
     gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
-    Z = run.function.values(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+    Z = fn.values(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
     finite = np.isfinite(Z)
     zmin = float(Z[finite].min()) if finite.any() else 0.0
     zmax = float(Z[finite].max()) if finite.any() else 1.0
-    f_star = min((m.f for m in run.function.known_minima()), default=None)
+    f_star = min((m.f for m in fn.known_minima()), default=None)
     base = zmin if f_star is None else min(f_star, zmin)
     eps = max(1e-12, 1e-9 * (zmax - base))
     height = np.where(finite, Z - base + eps, np.nan)
@@ -369,7 +372,9 @@ def _surface(run: DescendRun, box: Sequence[tuple[float, float]], n: int, k: int
     return _Surface(gx, gy, height, np.array(levels), base, f_star is not None and base == f_star)
 
 
-def descend_contour_figure(run: DescendRun, window: Window | None = None) -> Figure:
+def descend_contour_figure(
+    run: DescendRun, window: Window | None = None, field: bool = False
+) -> Figure:
     """Filled contour map of f with every optimizer's path (2 variables).
 
     f is shifted to ``f - f* + eps`` (``f*`` the lowest known minimum, else the
@@ -387,7 +392,11 @@ def descend_contour_figure(run: DescendRun, window: Window | None = None) -> Fig
     many = run.n_starts > 1
     fig = new_figure(7.2, 7.6, f"{run.name}: optimizer paths on {_function_text(run)}")
     ax = fig.add_subplot()
-    _draw_surface(fig, ax, _surface(run, box, 300, 14))
+    _draw_surface(fig, ax, _surface(run.function, box, 300, 14))
+    if field:  # the normalised -gradient field (gid ``field``)
+        from gdcli.render.plot.gradient import draw_descent_field
+
+        draw_descent_field(ax, run.function, box)
     escaped = 0
     for r, (label, tracks) in enumerate(zip(run.labels, run.tracks, strict=True)):
         _draw_paths(ax, run, r, label, tracks)
@@ -831,7 +840,7 @@ def descend_basins_figure(run: DescendRun) -> Figure:
         6.2 * rows + 0.4,
         f"{run.name}: basins of attraction ({run.n_starts} starts)",
     )
-    surf = _surface(run, _plot_box(run, pad=0.02), 200, 8) if run.dimension == 2 else None
+    surf = _surface(run.function, _plot_box(run, pad=0.02), 200, 8) if run.dimension == 2 else None
     size = 30 if run.n_starts <= 300 else 14
     for r, (label, tracks) in enumerate(zip(run.labels, run.tracks, strict=True)):
         ax = fig.add_subplot(rows, cols, r + 1)
