@@ -15,8 +15,9 @@ with the executor), checks that every worker runs this gdcli version, and return
 - a job that writes a run directory (a sweep point: an item with ``out_dir``) writes
   it to a temporary directory on its worker and sends the files back: the client
   writes them, so workers need no shared disk;
-- jobs cannot see the client's stop flag: a stop cancels them (``cancel``) and the
-  run keeps what had finished.
+- a stop cancels every job that has not finished, keeps what had, and sets the
+  run's stop event (a ``distributed.Event``), which running jobs poll at most every
+  ``STOP_POLL`` seconds, so that they end and free their workers.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ import copy
 import dataclasses
 import hashlib
 import json
+import socket
 import tempfile
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, InvalidStateError
 from pathlib import Path
@@ -36,7 +40,6 @@ import numpy as np
 
 from gdcli import __version__
 from gdcli.errors import UserError
-from gdcli.experiments.jobs import no_stop
 from gdcli.runs import atomic_write_bytes, prepare_run_dir, release_run_dirs, write_json
 
 CONNECT_TIMEOUT = 5.0
@@ -44,6 +47,9 @@ CONNECT_TIMEOUT = 5.0
 
 RETRIES = 3
 """Times a job runs again when its worker is lost."""
+
+STOP_POLL = 0.5
+"""Seconds between a running job's looks at the run's stop event."""
 
 SHARED_BYTES = 1 << 15
 """Arrays of at least this many bytes are scattered once instead of sent per job."""
@@ -76,18 +82,30 @@ def open_cluster(address: str, workers: int) -> DaskExecutor:
 
 
 def _connect(client_type: Any, address: str) -> Any:
-    if "://" not in address and ":" not in address:
+    """A client of the scheduler at ``address``; a ``UserError`` naming it within
+    ``CONNECT_TIMEOUT`` seconds when none answers there."""
+    host, _, port = address.partition("://")[2].rpartition(":")
+    if "://" not in address or not host or not port.isdigit():
         raise UserError(
             f"--cluster {address}: not a scheduler address; give tcp://HOST:PORT or local"
         )
     try:
+        # a refused port fails here at once; dask's own connect would retry until its timeout
+        socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise _unreachable(address, exc) from None
+    try:
         return client_type(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        why = " ".join(str(exc).split()) or type(exc).__name__
-        raise UserError(
-            f"--cluster {address}: no Dask scheduler answered within {CONNECT_TIMEOUT:g} s "
-            f"({why}); start one with `dask scheduler` or check the address"
-        ) from None
+    except Exception as exc:  # whatever answers there does not speak Dask
+        raise _unreachable(address, exc) from None
+
+
+def _unreachable(address: str, exc: BaseException) -> UserError:
+    why = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return UserError(
+        f"--cluster {address}: no Dask scheduler answered within {CONNECT_TIMEOUT:g} s "
+        f"({why}); start one with `dask scheduler` or check the address"
+    )
 
 
 def worker_version() -> str:
@@ -114,10 +132,9 @@ class DaskExecutor(Executor):
     """``run_jobs``'s executor on a Dask ``client`` (and the local ``cluster`` it
     closes, if any)."""
 
-    job_should_stop = staticmethod(no_stop)
-
     def __init__(self, client: Any, cluster: Any = None) -> None:
         self.client, self.cluster = client, cluster
+        self.job_should_stop = ClusterStop(f"gdcli-stop-{uuid.uuid4().hex}")
         self._shared: dict[str, Any] = {}  # content digest -> scattered future
         self._futures: list[Any] = []
 
@@ -151,6 +168,14 @@ class DaskExecutor(Executor):
         self._futures.append(remote)
         return _bridge(remote, str(getattr(args[0], "out_dir", "")) if args else "")
 
+    def interrupt(self) -> None:
+        """Ask the running jobs to end (they were cancelled: their results are not
+        wanted, but their workers are)."""
+        from distributed import Event
+
+        with contextlib.suppress(Exception):
+            Event(self.job_should_stop.name, client=self.client).set()
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if cancel_futures:
             self.client.cancel(self._futures, force=True)
@@ -170,6 +195,29 @@ class DaskExecutor(Executor):
 
 
 # -- on the worker ---------------------------------------------------------------------
+
+
+class ClusterStop:
+    """A job's ``should_stop`` on a worker: whether the run's stop event ``name`` is
+    set, asked of the scheduler at most every ``STOP_POLL`` seconds (not at the
+    first call: a job that just started has nothing to stop)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._due = 0.0
+        self._stopped = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self._stopped or now < self._due:
+            return self._stopped
+        first, self._due = self._due == 0.0, now + STOP_POLL
+        if not first:
+            from distributed import Event
+
+            with contextlib.suppress(Exception):  # no scheduler: nothing can stop it
+                self._stopped = bool(Event(self.name).is_set())
+        return self._stopped
 
 
 def run_remote(

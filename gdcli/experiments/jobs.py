@@ -206,12 +206,6 @@ def make_executor(workers: int, should_stop: StopFlag) -> Executor:
 # -- running jobs ----------------------------------------------------------------------
 
 
-def no_stop() -> bool:
-    """The ``should_stop`` of jobs that cannot see the caller's flag and are cancelled
-    instead (a Dask cluster's)."""
-    return False
-
-
 def slots(executor: Executor) -> int:
     """How many jobs ``executor`` runs at once (``slots`` where it says, else 1)."""
     return int(getattr(executor, "slots", 1))
