@@ -39,9 +39,7 @@ def scaling() -> list[Result]:
         base = ("compare-activations", str(SPIRALS), "--set", "seeds=[0,1,2,3]", "--quiet")
         one = time_once(lambda: _gdcli(*base, "--workers", "1", "--out", f"{tmp}/one"))
         two = time_once(
-            lambda: _gdcli(
-                *base, "--cluster", "local", "--workers", "2", "--out", f"{tmp}/two"
-            )
+            lambda: _gdcli(*base, "--cluster", "local", "--workers", "2", "--out", f"{tmp}/two")
         )
     return [
         ratio_result(
