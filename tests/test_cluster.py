@@ -300,3 +300,23 @@ def test_shared_arrays_are_scattered_once() -> None:
     assert isinstance(stripped[0], dask_jobs._Shared) and stripped[1] == 3
     back = dask_jobs._restore(stripped, {stripped[0].digest: data})
     assert back[0] is data
+
+
+def test_a_worker_of_another_gdcli_version_is_refused() -> None:
+    from gdcli import __version__
+    from gdcli.errors import UserError
+    from gdcli.experiments.cluster import check_versions
+
+    class FakeClient:
+        def __init__(self, found: dict[str, str]) -> None:
+            self.found = found
+
+        def run(self, fn: Any) -> dict[str, str]:
+            return self.found
+
+    check_versions(FakeClient({"tcp://w1": __version__}), "tcp://s:8786")
+    with pytest.raises(UserError) as err:
+        check_versions(FakeClient({"tcp://w1": __version__, "tcp://w2": "0.0.1"}), "tcp://s:8786")
+    assert "tcp://s:8786" in str(err.value) and "tcp://w2 has 0.0.1" in str(err.value)
+    with pytest.raises(UserError, match="no workers"):
+        check_versions(FakeClient({}), "tcp://s:8786")
