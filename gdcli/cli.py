@@ -557,6 +557,18 @@ WorkersOpt = Annotated[
         "points. Same numbers as one worker.",
     ),
 ]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        envvar="GDCLI_CLUSTER",
+        metavar="ADDRESS",
+        help="Run the independent runs on a Dask cluster: tcp://HOST:PORT of its scheduler, "
+        "or local (a cluster of --workers processes for this run). Needs "
+        "pip install 'gdcli[cluster]'. Same numbers as one worker.",
+        show_default=False,
+    ),
+]
 ConfigArg = Annotated[
     Path,
     typer.Argument(
@@ -629,6 +641,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "dry_run": (DryRunOpt, False),
     "resume": (ResumeOpt, False),
     "workers": (WorkersOpt, 1),
+    "cluster": (ClusterOpt, None),
 }
 
 
@@ -693,6 +706,7 @@ class RunOptions:
     dry_run: bool
     resume: bool
     workers: int
+    cluster: str | None = None
     strict: bool = False
     check_grad: bool = False
     window: str | None = None
@@ -712,7 +726,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Experiment:
     """One experiment command: its config model (a name in ``experiments.config``),
-    its runner (in ``experiments.session``, called with the option ``option`` picks)
+    its runner (in ``experiments.session``, called with the options ``option`` picks)
     and its report (in ``render.report``, drawn from the summary or, with
     ``report_outcome``, from the runner's whole outcome)."""
 
@@ -726,7 +740,7 @@ class Experiment:
         from gdcli.experiments import session as sessions
         from gdcli.render import report
 
-        done = getattr(sessions, self.runner)(cfg, doc, session, self.option(opts))
+        done = getattr(sessions, self.runner)(cfg, doc, session, *self.option(opts))
         draw = getattr(report, self.report)
         shown = done if self.report_outcome else done.summary
         return Outcome(done.summary, lambda c: draw(c, shown), done.status == "interrupted")
@@ -734,11 +748,11 @@ class Experiment:
 
 EXPERIMENTS = {
     "descend": Experiment(
-        "DescendConfig", "run_descend", "descend_report", lambda o: o.workers, True
+        "DescendConfig", "run_descend", "descend_report", lambda o: (o.workers, o.cluster), True
     ),
-    "train-mlp": Experiment("TrainConfig", "run_train", "train_report", lambda o: o.check_grad),
+    "train-mlp": Experiment("TrainConfig", "run_train", "train_report", lambda o: (o.check_grad,)),
     "compare-activations": Experiment(
-        "CompareConfig", "run_compare", "compare_report", lambda o: o.workers
+        "CompareConfig", "run_compare", "compare_report", lambda o: (o.workers, o.cluster)
     ),
 }
 
@@ -847,6 +861,7 @@ def _sweep(
             workers=opts.workers,
             should_stop=session.should_stop,
             progress=session.progress,
+            cluster=opts.cluster,
         ).summary
     interrupted = summary["status"] == "interrupted"
     _conclude(
@@ -889,7 +904,7 @@ def _default_dir(name: str) -> Path:
 @_experiment_command(
     "descend",
     DESCEND_EXAMPLE,
-    ("field", "strict", "sweep", "dry_run", "resume", "workers"),
+    ("field", "strict", "sweep", "dry_run", "resume", "workers", "cluster"),
 )
 def descend(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Run optimizers from one or many starts on an analytic function."""
@@ -926,7 +941,7 @@ Every key: gdcli schema train-mlp.
 @_experiment_command(
     "train-mlp",
     TRAIN_EXAMPLE,
-    ("strict", "check_grad", "sweep", "dry_run", "resume", "workers"),
+    ("strict", "check_grad", "sweep", "dry_run", "resume", "workers", "cluster"),
 )
 def train_mlp(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Train a multi-layer perceptron on a data set; report metrics; save the model."""
@@ -1057,7 +1072,7 @@ COMPARE_EXAMPLE = """\
 @_experiment_command(
     "compare-activations",
     COMPARE_EXAMPLE,
-    ("strict", "workers", "sweep", "dry_run", "resume"),
+    ("strict", "workers", "cluster", "sweep", "dry_run", "resume"),
 )
 def compare_activations(config: Path, set_: list[str] | None, **options: Any) -> None:
     """Train the same MLP once per activation and seed; rank the activations."""

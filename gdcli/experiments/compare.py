@@ -393,14 +393,17 @@ def run(plan: ComparePlan, session: Session, executor: Executor) -> CompareOutco
     out = prepare_run_dir(session.out_dir, force=session.force)
     write_yaml(out / "config.yaml", plan.resolved)
     session.progress.start(len(plan.jobs), "training")
+
+    def _arrived(job: PairJob) -> None:  # as results arrive, whatever their order
+        session.progress.advance(1, f"{job.activation} seed {job.seed}")
+
     outcomes: list[Outcome] = []
     with TraceWriter(out / "trace.csv", COMPARE_TRACE_COLUMNS) as trace:
         for _, outcome in run_jobs(
-            executor, train_pair, list(plan.jobs), session.should_stop, failed_pair
+            executor, train_pair, list(plan.jobs), session.should_stop, failed_pair, _arrived
         ):
             trace.write_many(outcome.rows)
             outcomes.append(outcome)
-            session.progress.advance(1, f"{outcome.activation} seed {outcome.seed}")
     interrupted = len(outcomes) < len(plan.jobs) or any(o.status == "interrupted" for o in outcomes)
     s = summary(plan, outcomes, str(out), interrupted)
     write_json(out / "summary.json", s)

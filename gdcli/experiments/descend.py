@@ -29,7 +29,7 @@ from gdcli.engine.analysis import analyze_points, stable_step_bound
 from gdcli.engine.functions import LIBRARY, CriticalPoint, ResolvedFunction
 from gdcli.engine.replay import Program
 from gdcli.experiments.context import Progress, Session
-from gdcli.experiments.jobs import SerialExecutor, run_jobs
+from gdcli.experiments.jobs import SerialExecutor
 from gdcli.experiments.recipes import FunctionRecipe, OptimizerRecipe
 from gdcli.optim import Optimizer, learning_rate
 from gdcli.runs import TraceWriter, prepare_run_dir, write_json, write_yaml
@@ -950,12 +950,13 @@ class DescendJob:
 @dataclass
 class DescendJobResult:
     """One optimizer's run and its trace rows as column blocks (None: the job raised
-    ``error``)."""
+    ``error``), and the iteration each block was written at."""
 
     index: int
     run: DescentRun | None
     blocks: list[tuple[TraceBlock, int]]
     error: Exception | None = None
+    steps: list[int] = field(default_factory=list)
 
 
 def descend_job(job: DescendJob, should_stop: Callable[[], bool]) -> DescendJobResult:
@@ -965,14 +966,15 @@ def descend_job(job: DescendJob, should_stop: Callable[[], bool]) -> DescendJobR
     run = descent(job.plan, job.index, should_stop)
     names = coordinate_names(job.plan.function)
     every, tick = job.plan.trace_every, job.progress
-    blocks = []
+    blocks, steps = [], []
     for step in run.steps():
         block = trace_block(run.run, step, every, names)
         if block is not None:
             blocks.append(block)
+            steps.append(step.iteration)
         if tick is not None and step.iteration:
             tick()
-    return DescendJobResult(job.index, run.finish(), blocks)
+    return DescendJobResult(job.index, run.finish(), blocks, steps=steps)
 
 
 def _failed_job(job: DescendJob, error: Exception) -> DescendJobResult:
@@ -1021,6 +1023,8 @@ def run(plan: DescendPlan, session: Session, executor: Executor) -> DescendOutco
     a second) when the jobs run in this process, per optimizer otherwise, and not at
     all when the session's progress is disabled.
     """
+    from gdcli.experiments.starts import run_descend_jobs  # it builds on this module
+
     out = prepare_run_dir(session.out_dir, force=session.force)
     write_yaml(out / "config.yaml", plan.resolved)
     runs: list[DescentRun] = []
@@ -1031,7 +1035,7 @@ def run(plan: DescendPlan, session: Session, executor: Executor) -> DescendOutco
     if shown:
         session.progress.start(plan.iterations * n, "descending")
     with TraceWriter(out / "trace.csv", trace_columns(plan.function)) as trace:
-        for _, done in run_jobs(executor, descend_job, items, session.should_stop, _failed_job):
+        for _, done in run_descend_jobs(executor, items, session.should_stop, _failed_job):
             if done.error is not None:
                 raise done.error
             assert done.run is not None

@@ -161,6 +161,7 @@ class WorkerPool(ProcessPoolExecutor):
             initializer=_start_worker,
             initargs=(os.getpid(),),
         )
+        self.slots = workers
         # The pool starts its workers as jobs are submitted; they are the children
         # of this process that were not there before it.
         self._others = {p.pid for p in multiprocessing.active_children()}
@@ -205,33 +206,71 @@ def make_executor(workers: int, should_stop: StopFlag) -> Executor:
 # -- running jobs ----------------------------------------------------------------------
 
 
+def slots(executor: Executor) -> int:
+    """How many jobs ``executor`` runs at once (``slots`` where it says, else 1)."""
+    return int(getattr(executor, "slots", 1))
+
+
+class _Arrivals:
+    """Tells ``arrived`` of every job as it is done, in the order they end."""
+
+    def __init__(self, futures: list[Future[Any]], arrived: Callable[[int], None] | None) -> None:
+        self.futures, self.arrived = futures, arrived
+        self.pending = list(range(len(futures))) if arrived is not None else []
+
+    def check(self) -> None:
+        if not self.pending:
+            return
+        left = []
+        for k in self.pending:
+            f = self.futures[k]
+            if not f.done():
+                left.append(k)
+            elif not (f.cancelled() or isinstance(f.exception(), NotStarted)):
+                assert self.arrived is not None
+                self.arrived(k)
+        self.pending = left
+
+
 def in_order(
-    executor: Executor, futures: list[Future[Any]], should_stop: StopFlag, poll: float = 0.05
+    executor: Executor,
+    futures: list[Future[Any]],
+    should_stop: StopFlag,
+    poll: float = 0.05,
+    arrived: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[int, Future[Any]]]:
-    """``(index, future)`` for each job, in submission order, once it is done.
+    """``(index, future)`` for each job, in submission order, once it is done;
+    ``arrived(index)`` as each job ends, in the order they end (a progress bar).
 
     When ``should_stop`` turns true the jobs that have not started are cancelled and
     the running ones are asked to stop (``executor.interrupt()``, where it has one);
     those still come back, with what they did. Jobs that never ran are left out.
     """
+    arrivals = _Arrivals(futures, arrived)
     stopping = False
     for k, fut in enumerate(futures):
         while not stopping:
             if should_stop():
                 stopping = True
-                for f in futures:
-                    f.cancel()
-                interrupt = getattr(executor, "interrupt", None)
-                if interrupt is not None:
-                    interrupt()
+                _stop(executor, futures)
                 break
             with contextlib.suppress(FutureTimeout):
                 fut.exception(timeout=poll)  # awaiting a serial job runs it
                 break
+            arrivals.check()
+        arrivals.check()
         # a running job that was asked to stop ends after its current step
         if fut.cancelled() or isinstance(fut.exception(), NotStarted):
             continue
         yield k, fut
+
+
+def _stop(executor: Executor, futures: list[Future[Any]]) -> None:
+    for f in futures:
+        f.cancel()
+    interrupt = getattr(executor, "interrupt", None)
+    if interrupt is not None:
+        interrupt()
 
 
 def run_jobs(
@@ -240,22 +279,59 @@ def run_jobs(
     items: list[Item],
     should_stop: StopFlag,
     failed: Callable[[Item, Exception], Result],
+    arrived: Callable[[Item], None] | None = None,
 ) -> Iterator[tuple[Item, Result]]:
-    """``(item, job(item, stop))`` for every item run on ``executor``, in item order.
+    """``(item, job(item, stop))`` for every item run on ``executor``, in item order;
+    ``arrived(item)`` as each job ends, in the order they end.
 
     ``job`` is a top-level function and ``items`` picklable, so that any executor can
-    run them. A job that raised gives ``failed(item, exception)``. Once
-    ``should_stop`` is true no job starts, the running ones end after their current
-    step and the results end early.
+    run them; an executor with ``share`` is shown all items first (a cluster sends
+    what they have in common once). A job that raised gives ``failed(item,
+    exception)``. Once ``should_stop`` is true no job starts, the running ones end
+    after their current step and the results end early.
     """
     stop = getattr(executor, "job_should_stop", worker_should_stop)
+    share = getattr(executor, "share", None)
+    if share is not None:
+        share(items)
     futures = [executor.submit(job, item, stop) for item in items]
-    for k, fut in in_order(executor, futures, should_stop):
+    told = None if arrived is None else (lambda k: arrived(items[k]))
+    for k, fut in in_order(executor, futures, should_stop, arrived=told):
         try:
             result = fut.result()
         except Exception as exc:  # one failing job does not stop the others
             result = failed(items[k], exc)
         yield items[k], result
+
+
+def run_split_jobs(
+    executor: Executor,
+    job: Callable[[Item, StopFlag], Result],
+    items: list[Item],
+    should_stop: StopFlag,
+    failed: Callable[[Item, Exception], Result],
+    split: Callable[[Item, int], list[Item]],
+    join: Callable[[Item, list[Result]], Result],
+) -> Iterator[tuple[Item, Result]]:
+    """``run_jobs`` with every item cut into parts (``split(item, slots)``, where
+    ``slots`` is how many jobs the executor runs at once) that run as jobs of their
+    own; ``join(item, results)`` puts each item's results back together, in order.
+    An item with a part that never ran (a stop) is left out."""
+    owner: list[int] = []
+    parts: list[Item] = []
+    for i, item in enumerate(items):
+        pieces = split(item, slots(executor))
+        owner += [i] * len(pieces)
+        parts += pieces
+    counts = [owner.count(i) for i in range(len(items))]
+    got: dict[int, list[Result]] = {}
+    ran = run_jobs(executor, job, parts, should_stop, failed)
+    by_part = {id(p): i for p, i in zip(parts, owner, strict=True)}
+    for part, result in ran:
+        i = by_part[id(part)]
+        got.setdefault(i, []).append(result)
+        if len(got[i]) == counts[i]:
+            yield items[i], join(items[i], got.pop(i))
 
 
 def error_text(exc: BaseException) -> str:

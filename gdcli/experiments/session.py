@@ -1,7 +1,8 @@
 """Experiments from the command line: validated config -> plan -> runner -> outcome.
 
 The CLI calls one function per command; each plans the experiment (``plan``),
-chooses the executor its jobs run on (``jobs.make_executor``) and hands both to the
+chooses the executor its jobs run on (``executor_for``: a process pool, or a Dask
+cluster with ``--cluster``) and hands both to the
 runner, which writes the run directory and returns its outcome. Nothing here prints:
 progress goes to the callback in the ``Session``.
 """
@@ -40,10 +41,12 @@ TRAINED = ("finished", "early_stopped")
 
 
 def run_descend(
-    config: Any, doc: Document, session: Session, workers: int = 1
+    config: Any, doc: Document, session: Session, workers: int = 1, cluster: str | None = None
 ) -> descend.DescendOutcome:
-    """``gdcli descend``: every optimizer from every start; ``workers`` processes."""
-    return _on_executor(descend.run, plan.descend_plan(config, doc), session, workers)
+    """``gdcli descend``: every optimizer from every start (many starts in chunks);
+    ``workers`` processes, or the Dask ``cluster``."""
+    p = plan.descend_plan(config, doc)
+    return _on_executor(descend.run, p, session, workers, cluster)
 
 
 def run_train(
@@ -54,18 +57,35 @@ def run_train(
 
 
 def run_compare(
-    config: Any, doc: Document, session: Session, workers: int = 1
+    config: Any, doc: Document, session: Session, workers: int = 1, cluster: str | None = None
 ) -> compare.CompareOutcome:
     """``gdcli compare-activations``: one training per (activation, seed), aggregated."""
-    return _on_executor(compare.run, plan.compare_plan(config, doc), session, workers)
+    p = plan.compare_plan(config, doc)
+    return _on_executor(compare.run, p, session, workers, cluster)
 
 
 def _on_executor(
-    run: Callable[[Planned, Session, Executor], Outcome], p: Planned, session: Session, workers: int
+    run: Callable[[Planned, Session, Executor], Outcome],
+    p: Planned,
+    session: Session,
+    workers: int,
+    cluster: str | None,
 ) -> Outcome:
-    """``run(p)`` with its jobs on ``workers`` processes (this one for 1)."""
-    with make_executor(workers, session.should_stop) as executor:
+    """``run(p)`` with its jobs on ``workers`` processes (this one for 1), or on the
+    Dask ``cluster``."""
+    with executor_for(workers, cluster, session.should_stop) as executor:
         return run(p, session, executor)
+
+
+def executor_for(workers: int, cluster: str | None, should_stop: Callable[[], bool]) -> Executor:
+    """Where jobs run: the Dask cluster at ``cluster`` (``local``: one of ``workers``
+    processes, started for the run), else ``workers`` processes of this machine.
+    Dask is imported only here, and only for a cluster."""
+    if cluster is None:
+        return make_executor(workers, should_stop)
+    from gdcli.experiments.cluster import open_cluster
+
+    return open_cluster(cluster, workers)
 
 
 def run_sweep(
@@ -80,6 +100,7 @@ def run_sweep(
     workers: int,
     should_stop: Callable[[], bool],
     progress: Progress,
+    cluster: str | None = None,
 ) -> sweep.SweepOutcome:
     """Every point of the sweep ``spec`` of ``command``, each in its own directory.
 
@@ -91,7 +112,7 @@ def run_sweep(
         lock_run_dir(out_dir)  # a new sweep claims its directory as it creates it
         _check_same_sweep(out_dir, p.resolved)
     session = Session(out_dir, force, should_stop, progress)
-    with make_executor(workers, should_stop) as executor:
+    with executor_for(workers, cluster, should_stop) as executor:
         return sweep.run(p, session, executor, resume=resume)
 
 

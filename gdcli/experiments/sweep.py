@@ -299,9 +299,16 @@ def run(plan: SweepPlan, session: Session, executor: Executor, *, resume: bool) 
             session.progress.advance(1, p.name)
         else:
             todo.append(PointJob(p, point_plan, str(out / p.name)))
-    for job, summary in run_jobs(executor, run_point, todo, session.should_stop, _failed_point):
+    ran = run_jobs(
+        executor,
+        run_point,
+        todo,
+        session.should_stop,
+        _failed_point,
+        lambda job: session.progress.advance(1, job.point.name),  # as points end
+    )
+    for job, summary in ran:
         rows.append(_row(plan.command, job.point, summary, skipped=False))
-        session.progress.advance(1, job.point.name)
     summary = _summary(plan, rows, str(out))
     write_json(out / "summary.json", summary)
     return SweepOutcome(summary, summary["status"])

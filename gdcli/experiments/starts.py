@@ -1,0 +1,149 @@
+"""The starts of a many-start descent in chunks: one optimizer's N starts cut into
+row ranges that run as jobs of their own (on a pool or a cluster), joined back in
+order.
+
+Every start of a descent steps on its own (its optimizer state, its stop), so a
+chunk of rows gives the numbers those rows give in the whole array: the starts are
+drawn once from the plan's stream and a chunk is a slice of them. The joined run
+holds every start's figures, ``starts.csv``, the summary and the trace rows as one
+job would give them (the trace's rows of one iteration: those that moved, then
+those that stopped without moving, each in start order). Only the median-f
+sparkline of a chunked run is the median of the chunks' medians.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from gdcli.experiments.descend import (
+    DescendJob,
+    DescendJobResult,
+    DescentRun,
+    TraceBlock,
+    descend_job,
+)
+from gdcli.experiments.jobs import run_split_jobs
+
+MIN_CHUNK = 2_000
+"""The fewest starts worth a job of their own."""
+
+CHUNKS_PER_SLOT = 2
+"""Chunks per job slot of the executor, so a slow chunk does not hold the others."""
+
+
+def run_descend_jobs(
+    executor: Executor,
+    items: list[DescendJob],
+    should_stop: Callable[[], bool],
+    failed: Callable[[DescendJob, Exception], DescendJobResult],
+) -> Iterator[tuple[DescendJob, DescendJobResult]]:
+    """Every optimizer's run, its starts in chunks across ``executor``'s slots."""
+    return run_split_jobs(executor, descend_job, items, should_stop, failed, split, join)
+
+
+def chunk_bounds(n: int, slots: int) -> list[tuple[int, int]]:
+    """Row ranges ``[lo, hi)`` covering n starts: one for a single slot or few starts,
+    else up to ``CHUNKS_PER_SLOT * slots`` of at least ``MIN_CHUNK`` rows."""
+    k = 1 if slots <= 1 else max(1, min(CHUNKS_PER_SLOT * slots, n // MIN_CHUNK))
+    edges = [n * i // k for i in range(k + 1)]
+    return list(itertools.pairwise(edges))
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkJob(DescendJob):
+    """Rows ``lo`` on of a descend job's starts (its plan holds only those rows)."""
+
+    lo: int = 0
+
+
+def split(job: DescendJob, slots: int) -> list[DescendJob]:
+    bounds = chunk_bounds(int(job.plan.starts.shape[0]), slots)
+    if len(bounds) == 1:
+        return [job]
+    return [
+        ChunkJob(dataclasses.replace(job.plan, starts=job.plan.starts[lo:hi]), job.index, lo=lo)
+        for lo, hi in bounds
+    ]
+
+
+def join(job: DescendJob, parts: list[DescendJobResult]) -> DescendJobResult:
+    """The result of the whole job from its chunks' results, in row order."""
+    if len(parts) == 1:
+        return parts[0]
+    error = next((p.error for p in parts if p.error is not None), None)
+    if error is not None:
+        return DescendJobResult(job.index, None, [], error)
+    runs = [p.run for p in parts if p.run is not None]
+    offsets = np.cumsum([0] + [r.n for r in runs[:-1]])
+    blocks = _merged_blocks(parts, [int(o) for o in offsets])
+    return DescendJobResult(
+        job.index, _joined_run(runs), [b for b, _ in blocks], steps=[s for _, s in blocks]
+    )
+
+
+def _joined_run(runs: list[DescentRun]) -> DescentRun:
+    first = runs[0]
+    cat: dict[str, Any] = {
+        f: np.concatenate([getattr(r, f) for r in runs])
+        for f in (
+            "starts", "x", "f", "grad_norm", "iterations", "status",
+            "classification", "nearest", "distance",
+        )
+    }  # fmt: skip
+    longest = max(len(r.history) for r in runs)
+    history = [
+        float(np.median([r.history[t] for r in runs if t < len(r.history)])) for t in range(longest)
+    ]
+    return dataclasses.replace(
+        first,
+        **cat,
+        reason=[w for r in runs for w in r.reason],
+        seconds=sum(r.seconds for r in runs),
+        history=history,
+        warning=first.warning,  # the stability check looks at the first start
+    )
+
+
+def _merged_blocks(
+    chunks: list[DescendJobResult], offsets: list[int]
+) -> list[tuple[tuple[TraceBlock, int], int]]:
+    """The chunks' trace blocks as one job's: per iteration, the rows of every chunk
+    (starts shifted by the chunk's first row), those that moved before those that
+    stopped without moving."""
+    by_step: dict[int, list[TraceBlock]] = {}
+    for part, lo in zip(chunks, offsets, strict=True):
+        for (block, n), step in zip(part.blocks, part.steps, strict=True):
+            rows = dict(block)
+            rows["start"] = block["start"] + lo
+            rows["iteration"] = np.broadcast_to(block["iteration"], (n,))
+            by_step.setdefault(step, []).append(rows)
+    return [(_one_step(by_step[step], step), step) for step in sorted(by_step)]
+
+
+def _one_step(blocks: list[TraceBlock], step: int) -> tuple[TraceBlock, int]:
+    n = [len(b["start"]) for b in blocks]
+    joined: TraceBlock = {}
+    for key in blocks[0]:
+        values = [b[key] for b in blocks]
+        if all(isinstance(v, np.ndarray) for v in values):
+            joined[key] = np.concatenate(values)
+        elif all(v == values[0] for v in values):
+            joined[key] = values[0]
+        else:
+            joined[key] = np.repeat(np.array(values), n)
+    order = np.argsort(joined["iteration"] != step, kind="stable")
+    total = int(sum(n))
+    if not (order == np.arange(total)).all():
+        joined = {
+            k: v[order] if isinstance(v, np.ndarray) and v.shape == (total,) else v
+            for k, v in joined.items()
+        }
+    if (joined["iteration"] == step).all():
+        joined["iteration"] = step
+    return joined, total
