@@ -52,9 +52,7 @@ def _draw_kink(ax: Axes, name: str, k: float, f: Callable[..., np.ndarray], look
         if f is not _DERIVATIVE:
             return False
         # both sides agree, yet h' does not exist at k (Heaviside's step)
-        ax.plot(
-            [k], [at], "o", ms=9, mfc="white", mec=colour, mew=2, zorder=5, gid=f"undefined:{name}"
-        )
+        _open_circle(ax, k, at, colour, f"undefined:{name}", size=9, edge=2.0)
         ax.annotate(
             f"undefined at {k:g}\n(gdcli and torch use {at:g})",
             (k, at),
@@ -68,17 +66,7 @@ def _draw_kink(ax: Axes, name: str, k: float, f: Callable[..., np.ndarray], look
     ax.plot([k], [at], "o", ms=7, color=colour, zorder=6, gid=f"value:{name}")
     for limit in (left, right):
         if abs(limit - at) >= _SAME:
-            ax.plot(
-                [k],
-                [limit],
-                "o",
-                ms=7,
-                mfc="white",
-                mec=colour,
-                mew=1.5,
-                zorder=5,
-                gid=f"limit:{name}",
-            )
+            _open_circle(ax, k, limit, colour, f"limit:{name}", size=7, edge=1.5)
     ax.annotate(
         f"{at:g} at x = {k:g}",
         (k, at),
@@ -145,3 +133,10 @@ def save_activation_figures(out_dir: Path) -> list[Path]:
         save_figure(activation_figure(derivative), path)
         written.append(path)
     return written
+
+
+def _open_circle(
+    ax: Any, x: float, y: float, colour: str, gid: str, *, size: float, edge: float
+) -> None:
+    """A hollow dot: a value h or h' does not take there (a limit from one side)."""
+    ax.plot([x], [y], "o", ms=size, mfc="white", mec=colour, mew=edge, zorder=5, gid=gid)
