@@ -176,12 +176,13 @@ def test_with_workers_a_stop_request_keeps_the_finished_and_the_stopped_runs(
     assert read_json(out / "summary.json") == summary
     runs = summary["runs"]
     pairs = [(a, s) for s in range(4) for a in ("tanh", "relu")]
-    # The first job finished; the ones that were running when the request came are kept
-    # (finished, or stopped part-way), in job order; the rest never started.
+    # A job finished (progress moves as jobs end, in any order); the ones that were
+    # running when the request came are kept (finished, or stopped part-way), in job
+    # order; the rest never started.
     assert 1 <= len(runs) < len(pairs)
     assert [(r["activation"], r["seed"]) for r in runs] == pairs[: len(runs)]
-    assert runs[0]["status"] == "finished"
-    assert {r["status"] for r in runs[1:]} <= {"finished", "interrupted"}
+    assert "finished" in {r["status"] for r in runs}
+    assert {r["status"] for r in runs} <= {"finished", "interrupted"}
     _, rows = read_trace(out / "trace.csv")
     for r in runs:
         epochs = [
