@@ -68,7 +68,7 @@ def descend(
     steps = []
     for step in d.steps():
         if keep_steps:
-            steps.append(step)
+            steps.append(step.copy())
     return steps, d.finish()
 
 
@@ -409,7 +409,7 @@ def test_interrupting_a_descent_freezes_the_active_starts() -> None:
         tolerance=1e-8,
         should_stop=lambda: next(calls) >= 3,
     )
-    steps = list(d.steps())
+    steps = [s.copy() for s in d.steps()]
     run = d.finish()
     assert [s.iteration for s in steps] == [0, 1, 2, 3]
     assert run.status[1] == "converged"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,16 @@ OPTIMIZERS = [
 
 
 class GraphBuilt(Descent):
-    """The descent with the graph built afresh at every evaluation (replay off)."""
+    """The descent with the graph built afresh at every evaluation and the optimizer's
+    pure update making new arrays (replay and the in-place loop off)."""
 
     def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return ag.value_and_grad(self.fn.objective, X)
+
+    def _start(self) -> Any:
+        it = super()._start()
+        self._program = self._fast = None
+        return it
 
 
 def _trajectory(d: Descent) -> Iterator[tuple[bytes, ...]]:
@@ -43,6 +50,9 @@ def _same_descent(fn: ResolvedFunction, X0: np.ndarray, name: str, hyper: dict, 
     built = GraphBuilt(fn, make_optimizer(name, **hyper), X0, **kwargs)
     a, b = list(_trajectory(replayed)), list(_trajectory(built))
     assert replayed._program is not None, f"{fn.name}: replay did not apply"
+    assert replayed._program.compiled, f"{fn.name}: the backward pass is not compiled"
+    if name != "rmsprop":
+        assert replayed._fast is not None, f"{name}: the in-place loop did not apply"
     assert len(a) == len(b) and a == b
     assert replayed.run.status.tolist() == built.run.status.tolist()
 
@@ -75,6 +85,7 @@ def test_shipped_descend_configs_replay_to_the_last_bit(path: Path) -> None:
         kwargs = {"iterations": min(plan.iterations, 300), "tolerance": plan.tolerance}
         replayed = Descent(plan.function, opt, starts, **kwargs)
         built = GraphBuilt(plan.function, r.build(), starts, **kwargs)
+        assert replayed._program is None or replayed._program.compiled
         assert list(_trajectory(replayed)) == list(_trajectory(built))
         assert replayed.run.status.tolist() == built.run.status.tolist()
 

@@ -7,7 +7,9 @@ iterate is kept), ``max_iterations`` when the budget runs out, ``interrupted`` w
 the user stops the run. Stopped rows are frozen while the others go on.
 
 ``Descent.steps()`` yields one ``Step`` per iteration, so the same loop feeds a
-progress bar, a trace file and a test without knowing about any of them.
+progress bar, a trace file and a test without knowing about any of them. A step's
+arrays are valid until the next iteration (the loop steps in place, into buffers):
+what keeps one copies it (``Step.copy``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,21 @@ class Step:
     stopped: np.ndarray  # (N,) bool: rows that stopped at this iteration
     grad: np.ndarray  # (N, d)
     all_moved: bool = False  # every row took this step (``moved`` is all true)
+
+    def copy(self) -> Step:
+        """The step with arrays of its own: the loop overwrites a step's arrays at the
+        next iteration (it steps in place), so a step kept for later is copied."""
+        return Step(
+            self.iteration,
+            self.X.copy(),
+            self.f.copy(),
+            self.grad_norm.copy(),
+            self.lr,
+            self.moved.copy(),
+            self.stopped.copy(),
+            self.grad.copy(),
+            self.all_moved,
+        )
 
 
 class _FunctionOracle:
@@ -171,6 +188,8 @@ class Descent:
         )
         self._bound: tuple[float, float] | None = None
         self._program: Program | None = None
+        self._fast: _Buffers | None = None
+        self._history_every = max(1, -(-iterations // HISTORY_POINTS))
         self.limits = _RunawayLimits(np.zeros(0), np.zeros(0))
 
     def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +222,8 @@ class Descent:
         """The state at the starts: values, gradients, the rows that start at all."""
         run, X = self.run, self.X0.copy()
         self._program = Program.record(self.fn.objective, X)
+        if self._program is not None and self.opt.update_into is not None:
+            self._fast = _Buffers(X)
         f, g = self.value_and_grad(X)
         gn = _row_norms(g)
         finite = np.isfinite(f) & _rows_all(np.isfinite(g))
@@ -225,6 +246,8 @@ class Descent:
     def _advance(self, it: _Iterate, t: int) -> Step:
         """One update of every active row, then the checks of the new iterate."""
         lr = learning_rate(self.opt, it.state)
+        if it.all_active and self._fast is not None:
+            return self._advance_in_place(it, t, lr, self._fast)
         oracle = _FunctionOracle(self.fn) if self.opt.needs_oracle else None
         updates, it.state = self.opt.update([it.g], it.state, [it.X], oracle)
         Xn = it.X + updates[0]
@@ -239,8 +262,48 @@ class Descent:
             self._take_all(it, t, Xn, fn_, gn_, norms, some_converged)
         else:
             self._take_some(it, t, Xn, fn_, gn_, norms)
-        self.run.history.append(_median(it.f, finite=clean))
+        self._record_history(it.f, t, clean)
         return it.step(t, lr)
+
+    def _advance_in_place(self, it: _Iterate, t: int, lr: float, fast: _Buffers) -> Step:
+        """``_advance`` while every row is active, into buffers: the optimizer's
+        in-place update, the replayed program, the iterate's arrays overwritten (the
+        same numbers; a ``Step`` holds them only until the next iteration)."""
+        assert self.opt.update_into is not None and self._program is not None
+        it.state = self.opt.update_into([it.g], it.state, [it.X], [fast.U])
+        Xn = fast.X
+        np.add(it.X, fast.U, out=Xn)
+        f, g = self._program.run(Xn)
+        norms = _row_norms(g, fast.gn)
+        clean, some_converged = _screen(f, norms, Xn, self.tolerance, self.limits)
+        if not clean:
+            self._take_some(it, t, Xn.copy(), f.copy(), g.copy(), norms.copy())
+            self._record_history(it.f, t, False)
+            return it.step(t, lr)
+        fast.X, it.X = it.X, Xn
+        if norms is fast.gn:
+            fast.gn, it.gn = it.gn, norms
+        else:
+            it.gn = norms
+        np.copyto(it.f, f)
+        np.copyto(it.g, g)
+        self.run.iterations.fill(t)
+        it.moved, it.all_moved = fast.everyone, True
+        it.stopped = fast.everyone if t == self.iterations else fast.no_one
+        if some_converged:
+            conv = it.gn < self.tolerance
+            it.stopped = conv if t < self.iterations else it.stopped
+            self.run.status[conv] = "converged"
+            it.active &= ~conv
+            it.all_active = False
+        self._record_history(it.f, t, True)
+        return it.step(t, lr)
+
+    def _record_history(self, f: np.ndarray, t: int, finite: bool) -> None:
+        """The median of f at iteration t, kept for the sparkline at a bounded number
+        of iterations (every one for few starts, where it costs nothing)."""
+        if f.shape[0] < _FEW or t % self._history_every == 0 or t == self.iterations:
+            self.run.history.append(_median(f, finite=finite))
 
     def _take_all(
         self,
@@ -421,6 +484,22 @@ class _RunawayLimits:
         return (f > self.f) | (np.abs(X).max(axis=1) > self.x)
 
 
+HISTORY_POINTS = 512
+"""The median of f is kept at about this many iterations of a run of many starts
+(its sparkline shows a few dozen)."""
+
+
+class _Buffers:
+    """The in-place loop's own arrays: the next iterate and the update (N, d), the
+    next gradient norms (N,), and the masks of every row and of none."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X, self.U = np.empty_like(X), np.empty_like(X)
+        self.gn = np.empty(X.shape[0])
+        self.everyone = np.ones(X.shape[0], dtype=bool)
+        self.no_one = np.zeros(X.shape[0], dtype=bool)
+
+
 @dataclass
 class _Iterate:
     """The loop's state: the current rows (last finite iterate per row) and what
@@ -450,7 +529,7 @@ _FEW = 64
 whose every call costs about a microsecond before it touches the data."""
 
 
-def _row_norms(g: np.ndarray) -> np.ndarray:
+def _row_norms(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Euclidean norms (N,) of the rows of g (N, d): ``np.sqrt((g * g).sum(axis=1))``.
 
     numpy sums a row of fewer than 8 numbers from left to right (longer rows in
@@ -465,11 +544,17 @@ def _row_norms(g: np.ndarray) -> np.ndarray:
     if n < _FEW:
         return np.array([math.sqrt(sum(v * v for v in row)) for row in g.tolist()])
     col = g[:, 0]
-    s = col * col
+    if out is None:
+        s = col * col
+        for k in range(1, d):
+            col = g[:, k]
+            s += col * col
+        return np.sqrt(s)
+    np.multiply(col, col, out=out)
     for k in range(1, d):
         col = g[:, k]
-        s += col * col
-    return np.sqrt(s)
+        out += col * col
+    return np.sqrt(out, out=out)
 
 
 def _rows_all(mask: np.ndarray) -> np.ndarray:
@@ -618,20 +703,20 @@ TraceBlock = dict[str, Any]
 
 
 def _every_row(run: DescentRun, step: Step, names: tuple[list[str], list[str]]) -> TraceBlock:
-    """The trace block of a step every row took: the step's own arrays, uncopied (the
-    loop makes new ones at every iteration and never changes them)."""
+    """The trace block of a step every row took: copies of the step's arrays (the loop
+    overwrites them at the next iteration)."""
     block: TraceBlock = {
         "run": run.index,
         "optimizer": run.label,
         "start": np.arange(step.f.shape[0]),
         "iteration": step.iteration,
-        "f": step.f,
-        "grad_norm": step.grad_norm,
+        "f": step.f.copy(),
+        "grad_norm": step.grad_norm.copy(),
         "lr": step.lr,
     }
     for k, (c, g) in enumerate(zip(*names, strict=True)):
-        block[c] = step.X[:, k]
-        block[g] = step.grad[:, k]
+        block[c] = step.X[:, k].copy()
+        block[g] = step.grad[:, k].copy()
     return block
 
 
