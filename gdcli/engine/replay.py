@@ -143,6 +143,9 @@ class _Adjoints:
     def __init__(self) -> None:
         self.adj: dict[Tensor, _Value] = {}
         self.kernels: list[Kernel] = []
+        # index-built adjoints: which elements an index wrote, and where their fill is
+        self.covered: dict[Tensor, np.ndarray] = {}
+        self.fills: dict[Tensor, int] = {}
 
     def emit(self, fn: Any, args: tuple[Any, ...], out: np.ndarray, static: bool) -> None:
         """``fn(*args, out=out)``: run now when its inputs are constants, else kept."""
@@ -164,6 +167,7 @@ class _Adjoints:
         if old is None:
             self.adj[p] = c
             return
+        self.fills.pop(p, None)  # read whole here: its zeros are needed
         static = old.static and c.static
         out = old if old.owned and not old.static else self.new(old.array, static)
         self.emit(np.add, (old.array, c.array), out.array, static)
@@ -185,25 +189,41 @@ class _Adjoints:
         """``full = zeros; full[index] = g + 0.0; a._accumulate(full)`` for a basic
         index, added into the view of the input's adjoint. g + 0.0 is never -0.0, nor
         is a sum of such numbers, so adding the zeros outside the index changes
-        nothing and a later index's g can be added without the + 0.0."""
+        nothing, a later index's g can be added without the + 0.0, and where it
+        falls on elements no index has touched yet, 0.0 + (g + 0.0) is g + 0.0: the
+        zeros are written (``fill``) only where no index writes first."""
         a = node.parents[0]
         old = self.adj.get(a)
         where = node.args[0]
-        if old is None:
-            full = self.new(a.data, g.static)
-            full.zero_clean = True
-            fill = partial(full.array.fill, 0.0)
-            fill() if g.static else self.kernels.append(fill)
-            self.emit(np.add, (g.array, 0.0), full.array[where], g.static)
-            self.adj[a] = full
-        elif old.zero_clean and old.owned and not old.static and not g.static:
-            self.emit(np.add, (old.array[where], g.array), old.array[where], False)
+        if old is not None and old.zero_clean and old.owned and not old.static and not g.static:
+            covered = self.covered[a]
+            fresh = not covered[where].any()
+            if not (fresh or covered[where].all()):
+                self.fills.pop(a, None)  # adds onto zeros no index wrote: keep them
+            view = old.array[where]
+            self.emit(np.add, (g.array, 0.0) if fresh else (view, g.array), view, False)
+            covered[where] = True
+            return
+        full = self.new(a.data, g.static)
+        if g.static:
+            full.array.fill(0.0)
         else:
-            full = self.new(a.data, g.static)
-            fill = partial(full.array.fill, 0.0)
-            fill() if g.static else self.kernels.append(fill)
-            self.emit(np.add, (g.array, 0.0), full.array[where], g.static)
+            full.zero_clean = True
+            self.covered[a] = np.zeros(a.data.shape, dtype=bool)
+            self.covered[a][where] = True
+            self.fills[a] = len(self.kernels)
+            self.kernels.append(partial(full.array.fill, 0.0))
+        self.emit(np.add, (g.array, 0.0), full.array[where], g.static)
+        if old is None:
+            self.adj[a] = full
+        else:
             self.give(a, full)
+
+    def finish(self) -> list[Kernel]:
+        """The kernels, without the fills of adjoints that the indices covered whole
+        before anything else read them."""
+        dropped = {i for a, i in self.fills.items() if self.covered[a].all()}
+        return [k for i, k in enumerate(self.kernels) if i not in dropped]
 
     def closure(self, node: Tensor, g: _Value) -> None:
         """Any other operation: its own closure, the contributions copied out."""
@@ -353,7 +373,7 @@ def _backward_kernels(x: Tensor, y: Tensor, order: list[Tensor]) -> tuple[list[K
         if node._backward is not None and g is not None:
             b.backward(node, g)
     gx = b.adj.get(x)
-    return b.kernels, None if gx is None else gx.array
+    return b.finish(), None if gx is None else gx.array
 
 
 class Program:

@@ -274,7 +274,7 @@ class Descent:
         Xn = fast.X
         np.add(it.X, fast.U, out=Xn)
         f, g = self._program.run(Xn)
-        norms = _row_norms(g, fast.gn)
+        norms = _row_norms(g, fast.gn, fast.tmp)
         clean, some_converged = _screen(f, norms, Xn, self.tolerance, self.limits)
         if not clean:
             self._take_some(it, t, Xn.copy(), f.copy(), g.copy(), norms.copy())
@@ -484,18 +484,18 @@ class _RunawayLimits:
         return (f > self.f) | (np.abs(X).max(axis=1) > self.x)
 
 
-HISTORY_POINTS = 512
+HISTORY_POINTS = 128
 """The median of f is kept at about this many iterations of a run of many starts
 (its sparkline shows a few dozen)."""
 
 
 class _Buffers:
     """The in-place loop's own arrays: the next iterate and the update (N, d), the
-    next gradient norms (N,), and the masks of every row and of none."""
+    next gradient norms (N,) and a scratch row, and the masks of every row and of none."""
 
     def __init__(self, X: np.ndarray) -> None:
         self.X, self.U = np.empty_like(X), np.empty_like(X)
-        self.gn = np.empty(X.shape[0])
+        self.gn, self.tmp = np.empty(X.shape[0]), np.empty(X.shape[0])
         self.everyone = np.ones(X.shape[0], dtype=bool)
         self.no_one = np.zeros(X.shape[0], dtype=bool)
 
@@ -529,7 +529,9 @@ _FEW = 64
 whose every call costs about a microsecond before it touches the data."""
 
 
-def _row_norms(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def _row_norms(
+    g: np.ndarray, out: np.ndarray | None = None, tmp: np.ndarray | None = None
+) -> np.ndarray:
     """Euclidean norms (N,) of the rows of g (N, d): ``np.sqrt((g * g).sum(axis=1))``.
 
     numpy sums a row of fewer than 8 numbers from left to right (longer rows in
@@ -553,7 +555,7 @@ def _row_norms(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     np.multiply(col, col, out=out)
     for k in range(1, d):
         col = g[:, k]
-        out += col * col
+        out += np.multiply(col, col, out=tmp)
     return np.sqrt(out, out=out)
 
 
