@@ -19,7 +19,9 @@ from gdcli.experiments.descend import (
     Descent,
     DescentRun,
     Step,
+    TraceRows,
     coordinate_names,
+    join_blocks,
     trace_block,
     trace_columns,
     verdict,
@@ -312,6 +314,35 @@ def test_diverged_start_with_every_row_traced_ends_on_its_last_finite_iterate() 
     assert [r["iteration"] for r in rows] == list(range(int(run.iterations[0]) + 1))
     assert all(np.isfinite([r["f"], r["x1"], r["x2"], r["lr"]]).all() for r in rows)
     assert [rows[-1]["x1"], rows[-1]["x2"]] == run.x[0].tolist()
+
+
+@pytest.mark.parametrize(
+    ("starts", "every"), [([[1.0, 1.0]], 1), ([[1.0, 1.0]], 7), (FIVE_STARTS, 1), (FIVE_STARTS, 3)]
+)
+def test_trace_rows_collected_in_chunks_are_the_rows_of_every_step(starts: Any, every: int) -> None:
+    """The chunked collector (what a run writes) against ``trace_block`` built from
+    copies of every step: the same rows, column by column, bit for bit; some starts
+    run away on the way (lr 0.2 on 10 y^2 triples y each step)."""
+    fn = resolve(QUADRATIC)
+    names = coordinate_names(fn)
+
+    def descent() -> Descent:
+        opt = make_optimizer("gd", lr=0.2)
+        return Descent(fn, opt, np.array(starts) * 3.0, iterations=60, tolerance=1e-8)
+
+    d = descent()
+    collected = TraceRows(d.run, names)
+    for step in d.steps():
+        collected.add(step, every)
+    e = descent()
+    expected = [b for s in e.steps() if (b := trace_block(e.run, s.copy(), every, names))]
+    (got, n), (want, m) = next(join_blocks(collected.done())), next(join_blocks(expected))
+    assert n == m > 0
+    for key in want:
+        a, b = np.broadcast_to(got[key], (n,)), np.broadcast_to(want[key], (m,))
+        assert a.tolist() == b.tolist(), key
+        if a.dtype.kind == "f":
+            assert a.tobytes() == np.ascontiguousarray(b).tobytes(), key
 
 
 # -- plan and summary ---------------------------------------------------------------------

@@ -704,24 +704,6 @@ TraceBlock = dict[str, Any]
 """Trace rows column by column: arrays of one length, or one value for every row."""
 
 
-def _every_row(run: DescentRun, step: Step, names: tuple[list[str], list[str]]) -> TraceBlock:
-    """The trace block of a step every row took: copies of the step's arrays (the loop
-    overwrites them at the next iteration)."""
-    block: TraceBlock = {
-        "run": run.index,
-        "optimizer": run.label,
-        "start": np.arange(step.f.shape[0]),
-        "iteration": step.iteration,
-        "f": step.f.copy(),
-        "grad_norm": step.grad_norm.copy(),
-        "lr": step.lr,
-    }
-    for k, (c, g) in enumerate(zip(*names, strict=True)):
-        block[c] = step.X[:, k].copy()
-        block[g] = step.grad[:, k].copy()
-    return block
-
-
 TRACE_CHUNK = 65_536
 """Rows per write of the trace: blocks of few rows are joined up to this many, and
 blocks of many rows split into pieces of it (bounded memory for the text)."""
@@ -775,15 +757,13 @@ def _joined(blocks: list[tuple[TraceBlock, int]]) -> TraceBlock:
     return out
 
 
-def trace_block(
-    run: DescentRun, step: Step, every: int, names: tuple[list[str], list[str]]
-) -> tuple[TraceBlock, int] | None:
-    """The trace rows of one step, as columns, and their number: rows that moved,
+def trace_selection(step: Step, every: int) -> tuple[np.ndarray | None, Any] | None:
+    """Which rows of a step the trace keeps and their iterations: rows that moved,
     thinned to every k-th iteration (a row's first and last iterations are always
-    kept); None, and nothing built, when the step writes no row."""
+    kept); ``(None, t)`` for every row, None when the step writes no row."""
     if step.iteration % every == 0:
         if step.all_moved:
-            return _every_row(run, step, names), int(step.f.shape[0])
+            return None, step.iteration
         rows = np.flatnonzero(step.moved)
     elif step.stopped.any():
         rows = np.flatnonzero(step.stopped & step.moved)
@@ -798,6 +778,20 @@ def trace_block(
         iteration = np.concatenate([iteration, np.full(kept.size, step.iteration - 1)])
     if rows.size == 0:
         return None
+    return rows, iteration
+
+
+def trace_block(
+    run: DescentRun, step: Step, every: int, names: tuple[list[str], list[str]]
+) -> tuple[TraceBlock, int] | None:
+    """The trace rows of one step (``trace_selection``) as columns of their own, and
+    their number; None, and nothing built, when the step writes no row."""
+    chosen = trace_selection(step, every)
+    if chosen is None:
+        return None
+    rows, iteration = chosen
+    if rows is None:
+        rows = np.arange(step.f.shape[0])
     block: TraceBlock = {
         "run": run.index,
         "optimizer": run.label,
@@ -812,6 +806,83 @@ def trace_block(
         block[c] = step.X[rows, k]
         block[g] = step.grad[rows, k]
     return block, int(rows.size)
+
+
+class TraceRows:
+    """The trace rows of one run as the steps come, copied into preallocated columns
+    of ``TRACE_CHUNK`` rows (a step's arrays are overwritten by the next): a few
+    numpy calls per step, whatever its rows, and blocks ready to write."""
+
+    def __init__(self, run: DescentRun, names: tuple[list[str], list[str]]) -> None:
+        self.run, self.names = run, names
+        self.d = len(names[0])
+        self.blocks: list[tuple[TraceBlock, int]] = []
+        self._chunk()
+
+    def _chunk(self) -> None:
+        self.k = 0
+        self.start = np.empty(TRACE_CHUNK, dtype=np.int64)
+        self.iteration = np.empty(TRACE_CHUNK, dtype=np.int64)
+        self.lr = np.empty(TRACE_CHUNK)
+        self.numbers = np.empty((TRACE_CHUNK, 2 + 2 * self.d))  # f, |g|, x, g
+
+    def add(self, step: Step, every: int) -> None:
+        chosen = trace_selection(step, every)
+        if chosen is None:
+            return
+        rows, iteration = chosen
+        n = step.f.shape[0] if rows is None else rows.size
+        if self.k + n > TRACE_CHUNK:
+            self._flush()
+            if n > TRACE_CHUNK:
+                block = trace_block(self.run, step, every, self.names)
+                assert block is not None
+                self.blocks.append(block)
+                return
+        k = self.k
+        if n == 1 and rows is None:  # one start: one call for its numbers
+            parts = (step.f, step.grad_norm, step.X.reshape(-1), step.grad.reshape(-1))
+            np.concatenate(parts, out=self.numbers[k])
+            self.start[k], self.iteration[k], self.lr[k] = 0, iteration, step.lr
+        else:
+            self._put(step, slice(k, k + n), rows, iteration)
+        self.k = k + n
+
+    def _put(self, step: Step, at: slice, rows: np.ndarray | None, iteration: Any) -> None:
+        sel: Any = slice(None) if rows is None else rows
+        d, out = self.d, self.numbers[at]
+        out[:, 0] = step.f[sel]
+        out[:, 1] = step.grad_norm[sel]
+        out[:, 2 : 2 + d] = step.X[sel]
+        out[:, 2 + d :] = step.grad[sel]
+        self.start[at] = np.arange(out.shape[0]) if rows is None else rows
+        self.iteration[at] = iteration
+        self.lr[at] = step.lr
+
+    def _flush(self) -> None:
+        k = self.k
+        if k == 0:
+            return
+        block: TraceBlock = {
+            "run": self.run.index,
+            "optimizer": self.run.label,
+            "start": self.start[:k],
+            "iteration": self.iteration[:k],
+            "f": self.numbers[:k, 0],
+            "grad_norm": self.numbers[:k, 1],
+            "lr": self.lr[:k],
+        }
+        coords, grads = self.names
+        for j, (c, g) in enumerate(zip(coords, grads, strict=True)):
+            block[c] = self.numbers[:k, 2 + j]
+            block[g] = self.numbers[:k, 2 + self.d + j]
+        self.blocks.append((block, k))
+        self._chunk()
+
+    def done(self) -> list[tuple[TraceBlock, int]]:
+        """Every row, as blocks in order."""
+        self._flush()
+        return self.blocks
 
 
 SAMPLE_STARTS = 50
@@ -1052,14 +1123,12 @@ def descend_job(job: DescendJob, should_stop: Callable[[], bool]) -> DescendJobR
     run = descent(job.plan, job.index, should_stop)
     names = coordinate_names(job.plan.function)
     every, tick = job.plan.trace_every, job.progress
-    blocks = []
+    rows = TraceRows(run.run, names)
     for step in run.steps():
-        block = trace_block(run.run, step, every, names)
-        if block is not None:
-            blocks.append(block)
+        rows.add(step, every)
         if tick is not None and step.iteration:
             tick()
-    return DescendJobResult(job.index, run.finish(), blocks)
+    return DescendJobResult(job.index, run.finish(), rows.done())
 
 
 def _failed_job(job: DescendJob, error: Exception) -> DescendJobResult:
