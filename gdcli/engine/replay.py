@@ -29,6 +29,7 @@ kernels (an adjoint summed over broadcast axes), the closures are run as they ar
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -376,6 +377,111 @@ def _backward_kernels(x: Tensor, y: Tensor, order: list[Tensor]) -> tuple[list[K
     return b.finish(), None if gx is None else gx.array
 
 
+# numpy calls that a Python float operation makes exactly (IEEE double arithmetic,
+# correctly rounded, no contraction): the kernels of a one-point program in floats
+_SCALAR: dict[Any, Callable[..., float]] = {
+    np.add: operator.add,
+    np.subtract: operator.sub,
+    np.multiply: operator.mul,
+    np.true_divide: operator.truediv,
+}
+_UNARY_SCALAR: dict[Any, Callable[[float, float], float]] = {
+    np.negative: lambda a, _: -a,
+}
+
+
+def _copy(a: float, _: float) -> float:
+    return a
+
+
+def _addresses(a: np.ndarray) -> list[int]:
+    """The memory address of every element of a float64 array, in C order."""
+    base = a.__array_interface__["data"][0]
+    if a.ndim == 0:
+        return [base]
+    offsets = np.indices(a.shape).reshape(a.ndim, -1).T @ np.array(a.strides, dtype=np.int64)
+    return [base + int(o) for o in offsets]
+
+
+class _Registers:
+    """Python floats standing for the elements of a program's arrays, one per memory
+    address: views share their base's registers, as they share its memory."""
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}
+        self.values: list[float] = []
+        self.kept: list[np.ndarray] = []  # alive, so that no other array takes its address
+
+    def of(self, a: np.ndarray) -> list[int]:
+        self.kept.append(a)
+        regs = []
+        for address, value in zip(_addresses(a), a.reshape(-1).tolist(), strict=True):
+            if address not in self.index:
+                self.index[address] = len(self.values)
+                self.values.append(value)  # a constant keeps the value it has now
+            regs.append(self.index[address])
+        return regs
+
+
+ScalarOp = tuple[Callable[[float, float], float], int, int, int]
+"""``r[o] = fn(r[a], r[b])`` (a one-operand call ignores its second)."""
+
+
+def _scalar_op(kernel: Kernel, regs: _Registers) -> list[ScalarOp] | None:
+    """One kernel as operations on registers; None when it is not one of the exact
+    elementwise calls on single elements (or a fill)."""
+    if not isinstance(kernel, partial):
+        return None
+    fn, args, kw = kernel.func, kernel.args, kernel.keywords
+    if getattr(fn, "__name__", "") == "fill" and isinstance(fn.__self__, np.ndarray):
+        value = float(args[0])
+        const = regs.of(np.array(value))[0]
+        return [(_copy, r, const, const) for r in regs.of(fn.__self__)]
+    if fn == np.add.reduce and args[0].size == 1 and args[3].size == 1:
+        a = regs.of(args[0])[0]
+        return [(_copy, regs.of(args[3])[0], a, a)]
+    op = _SCALAR.get(fn) or _UNARY_SCALAR.get(fn)
+    out = kw.get("out")
+    if op is None or set(kw) != {"out"} or out is None or out.size != 1:
+        return None
+    operands = []
+    for a in args:
+        arr = np.asarray(a, dtype=np.float64) if not isinstance(a, np.ndarray) else a
+        if arr.size != 1 or arr.dtype != np.float64:
+            return None
+        operands.append(regs.of(arr)[0] if isinstance(a, np.ndarray) else regs.of(arr.copy())[0])
+    if len(operands) != (1 if fn in _UNARY_SCALAR else 2):
+        return None
+    a, b = operands[0], operands[-1]
+    return [(op, regs.of(out)[0], a, b)]
+
+
+class OnePoint:
+    """A program at one point (N = 1) run in Python floats: numpy spends about a
+    microsecond per call before it touches one number, a float operation a few
+    dozen nanoseconds. Only the operations a float makes exactly as numpy does
+    (``+ - * /``, negation, copies) are taken, so the numbers are the same to the
+    last bit; a division by zero, which Python refuses, is left to numpy."""
+
+    def __init__(self, ops: list[ScalarOp], values: list[float], x: list[int], f: int, g: list[int]):
+        self.ops, self.values, self.x, self.f, self.g = ops, values, x, f, g
+
+    def run(self, X: np.ndarray, f_out: np.ndarray, g_out: np.ndarray) -> bool:
+        """f and the gradient at the one row of X into f_out (1,) and g_out (1, d);
+        False (and nothing written) where numpy must do it."""
+        r = self.values
+        for k, v in zip(self.x, X.reshape(-1).tolist(), strict=True):
+            r[k] = v
+        try:
+            for fn, o, a, b in self.ops:
+                r[o] = fn(r[a], r[b])
+        except ZeroDivisionError:
+            return False
+        f_out[0] = r[self.f]
+        g_out.reshape(-1)[:] = [r[i] for i in self.g]
+        return True
+
+
 class Program:
     """f and its gradient at the rows of (N, d) arrays of one shape, replayed."""
 
@@ -436,6 +542,23 @@ class Program:
         for kernel in self._kernels:
             kernel()
         return self._y.data, self._gx
+
+    def one_point(self) -> OnePoint | None:
+        """The program in Python floats, for a program of one point whose kernels all
+        have an exact float counterpart; else None."""
+        x = self._x.data
+        if not self.compiled or x.shape[0] != 1 or x.ndim != 2:
+            return None
+        regs = _Registers()
+        xr = regs.of(x)
+        ops: list[ScalarOp] = []
+        for kernel in self._kernels:
+            got = _scalar_op(kernel, regs)
+            if got is None:
+                return None
+            ops += got
+        fr, gr = regs.of(self._y.data), regs.of(self._gx)
+        return OnePoint(ops, regs.values, xr, fr[0], gr)
 
     def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``run`` as new arrays."""

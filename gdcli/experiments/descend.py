@@ -29,7 +29,7 @@ import numpy as np
 from gdcli.engine import autograd as ag
 from gdcli.engine.analysis import analyze_points, stable_step_bound
 from gdcli.engine.functions import LIBRARY, CriticalPoint, ResolvedFunction
-from gdcli.engine.replay import Program
+from gdcli.engine.replay import OnePoint, Program
 from gdcli.experiments.context import Progress, Session
 from gdcli.experiments.jobs import SerialExecutor, run_jobs
 from gdcli.experiments.recipes import FunctionRecipe, OptimizerRecipe
@@ -223,7 +223,7 @@ class Descent:
         run, X = self.run, self.X0.copy()
         self._program = Program.record(self.fn.objective, X)
         if self._program is not None and self.opt.update_into is not None:
-            self._fast = _Buffers(X)
+            self._fast = _Buffers(X, self._program.one_point())
         f, g = self.value_and_grad(X)
         gn = _row_norms(g)
         finite = np.isfinite(f) & _rows_all(np.isfinite(g))
@@ -273,7 +273,9 @@ class Descent:
         it.state = self.opt.update_into([it.g], it.state, [it.X], [fast.U])
         Xn = fast.X
         np.add(it.X, fast.U, out=Xn)
-        f, g = self._program.run(Xn)
+        f, g = fast.f, fast.g
+        if fast.one is None or not fast.one.run(Xn, f, g):
+            f, g = self._program.run(Xn)
         norms = _row_norms(g, fast.gn, fast.tmp)
         clean, some_converged = _screen(f, norms, Xn, self.tolerance, self.limits)
         if not clean:
@@ -490,10 +492,13 @@ HISTORY_POINTS = 128
 
 
 class _Buffers:
-    """The in-place loop's own arrays: the next iterate and the update (N, d), the
+    """The in-place loop's own arrays: the next iterate, the update and (for
+    ``one``) the next f and gradient (N, d), the
     next gradient norms (N,) and a scratch row, and the masks of every row and of none."""
 
-    def __init__(self, X: np.ndarray) -> None:
+    def __init__(self, X: np.ndarray, one: OnePoint | None) -> None:
+        self.one = one  # f and the gradient in Python floats, for one start
+        self.f, self.g = np.empty(X.shape[0]), np.empty_like(X)
         self.X, self.U = np.empty_like(X), np.empty_like(X)
         self.gn, self.tmp = np.empty(X.shape[0]), np.empty(X.shape[0])
         self.everyone = np.ones(X.shape[0], dtype=bool)
