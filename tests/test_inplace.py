@@ -20,10 +20,12 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("shape", [(33, 3), (1, 2), (1, 5)])
 @pytest.mark.parametrize(("name", "hyper"), CASES)
-def test_update_into_is_update_to_the_last_bit(name: str, hyper: dict) -> None:
+def test_update_into_is_update_to_the_last_bit(name: str, hyper: dict, shape: tuple) -> None:
+    """Many rows (numpy calls into buffers) and few numbers (Python floats for Adam)."""
     rng = np.random.default_rng(4)
-    X = rng.normal(size=(33, 3))
+    X = rng.normal(size=shape)
     pure, fast = make_optimizer(name, **hyper), make_optimizer(name, **hyper)
     assert fast.update_into is not None, name
     s_pure, s_fast = pure.init([X]), fast.init([X.copy()])
@@ -46,3 +48,16 @@ def test_update_into_is_update_to_the_last_bit(name: str, hyper: dict) -> None:
 def test_optimizers_without_an_in_place_path_say_so() -> None:
     assert make_optimizer("newton").update_into is None
     assert make_optimizer("adam", clip_norm=1.0).update_into is None
+
+
+def test_adam_in_floats_leaves_a_zero_denominator_to_numpy() -> None:
+    """eps * (1 - b1) underflows to 0 and the gradient is 0: 0/0 is nan in numpy, an
+    exception in Python."""
+    pure, fast = make_optimizer("adam", eps=5e-324), make_optimizer("adam", eps=5e-324)
+    X = np.zeros((1, 2))
+    out = [np.empty_like(X)]
+    with np.errstate(all="ignore"):
+        u, _ = pure.update([np.zeros((1, 2))], pure.init([X]), [X])
+        assert fast.update_into is not None
+        fast.update_into([np.zeros((1, 2))], fast.init([X]), [X], out)
+    assert np.isnan(out[0]).all() and out[0].tobytes() == u[0].tobytes()

@@ -466,20 +466,25 @@ class OnePoint:
     def __init__(self, ops: list[ScalarOp], values: list[float], x: list[int], f: int, g: list[int]):
         self.ops, self.values, self.x, self.f, self.g = ops, values, x, f, g
 
-    def run(self, X: np.ndarray, f_out: np.ndarray, g_out: np.ndarray) -> bool:
-        """f and the gradient at the one row of X into f_out (1,) and g_out (1, d);
-        False (and nothing written) where numpy must do it."""
+    def run(
+        self, X: np.ndarray, f_out: np.ndarray, g_out: np.ndarray
+    ) -> tuple[float, list[float], list[float]] | None:
+        """f and the gradient at the one row of X into f_out (1,) and g_out (1, d),
+        and as floats with the row's coordinates: ``(f, gradient, x)``; None (and
+        nothing written) where numpy must do it."""
         r = self.values
-        for k, v in zip(self.x, X.reshape(-1).tolist(), strict=True):
+        xs = X.reshape(-1).tolist()
+        for k, v in zip(self.x, xs, strict=True):
             r[k] = v
         try:
             for fn, o, a, b in self.ops:
                 r[o] = fn(r[a], r[b])
         except ZeroDivisionError:
-            return False
-        f_out[0] = r[self.f]
-        g_out.reshape(-1)[:] = [r[i] for i in self.g]
-        return True
+            return None
+        f, g = r[self.f], [r[i] for i in self.g]
+        f_out[0] = f
+        g_out.reshape(-1)[:] = g
+        return f, g, xs
 
 
 class Program:

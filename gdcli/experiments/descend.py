@@ -273,11 +273,7 @@ class Descent:
         it.state = self.opt.update_into([it.g], it.state, [it.X], [fast.U])
         Xn = fast.X
         np.add(it.X, fast.U, out=Xn)
-        f, g = fast.f, fast.g
-        if fast.one is None or not fast.one.run(Xn, f, g):
-            f, g = self._program.run(Xn)
-        norms = _row_norms(g, fast.gn, fast.tmp)
-        clean, some_converged = _screen(f, norms, Xn, self.tolerance, self.limits)
+        f, g, norms, clean, some_converged = self._evaluate(Xn, fast)
         if not clean:
             self._take_some(it, t, Xn.copy(), f.copy(), g.copy(), norms.copy())
             self._record_history(it.f, t, False)
@@ -287,8 +283,11 @@ class Descent:
             fast.gn, it.gn = it.gn, norms
         else:
             it.gn = norms
-        np.copyto(it.f, f)
-        np.copyto(it.g, g)
+        if f is fast.f:  # the one-point program's: the buffers change places
+            fast.f, fast.g, it.f, it.g = it.f, it.g, f, g
+        else:
+            np.copyto(it.f, f)
+            np.copyto(it.g, g)
         self.run.iterations.fill(t)
         it.moved, it.all_moved = fast.everyone, True
         it.stopped = fast.everyone if t == self.iterations else fast.no_one
@@ -300,6 +299,25 @@ class Descent:
             it.all_active = False
         self._record_history(it.f, t, True)
         return it.step(t, lr)
+
+    def _evaluate(
+        self, X: np.ndarray, fast: _Buffers
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]:
+        """f, gradients and their norms at X, whether the screen passes them and
+        whether some norm is below the tolerance (``_screen``): in floats for one
+        start where the one-point program applies, else by the replayed program."""
+        got = None if fast.one is None else fast.one.run(X, fast.f, fast.g)
+        if got is None:
+            assert self._program is not None
+            f, g = self._program.run(X)
+            norms = _row_norms(g, fast.gn, fast.tmp)
+            return (f, g, norms, *_screen(f, norms, X, self.tolerance, self.limits))
+        f, grad, xs = got
+        gn = math.sqrt(sum(v * v for v in grad))  # as _row_norms sums a short row
+        fast.gn[0] = gn
+        f_cap, x_cap = self.limits.caps
+        clean = math.isfinite(f + gn + sum(xs)) and f <= f_cap and max(map(abs, xs)) <= x_cap
+        return fast.f, fast.g, fast.gn, clean, gn < self.tolerance
 
     def _record_history(self, f: np.ndarray, t: int, finite: bool) -> None:
         """The median of f at iteration t, kept for the sparkline at a bounded number

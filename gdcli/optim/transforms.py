@@ -27,6 +27,11 @@ def _zeros(params: Params) -> Leaves:
     return tuple(np.zeros_like(p) for p in params)
 
 
+_FEW = 16
+"""Leaves of at most this many numbers are updated in Python floats where a path
+has that option (numpy's cost is per call there, not per number)."""
+
+
 class _Scratch:
     """Temporary arrays of the in-place paths, one per shape and slot, kept between
     updates (a descent's arrays keep their shapes)."""
@@ -235,11 +240,29 @@ def scale_by_adam(b1: float, b2: float, eps: float, amsgrad: bool) -> Transform[
 
     scratch = _Scratch()
 
+    def floats(x: np.ndarray, mi: np.ndarray, vi: np.ndarray, o: np.ndarray, t: int) -> bool:
+        """The update of a few numbers in Python floats, which make numpy's operations
+        exactly and cost far less per call; False (nothing written) where a division by
+        zero or a negative square root needs numpy's answer."""
+        bc1, root_bc2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
+        c1, c2 = 1.0 - b1, 1.0 - b2
+        gs = x.ravel().tolist()
+        m = [b1 * a + c1 * b for a, b in zip(mi.ravel().tolist(), gs, strict=True)]
+        v = [b2 * a + c2 * (b * b) for a, b in zip(vi.ravel().tolist(), gs, strict=True)]
+        try:
+            step = [a / (((math.sqrt(b) / root_bc2) + eps) * bc1) for a, b in zip(m, v, strict=True)]
+        except (ZeroDivisionError, ValueError):
+            return False
+        mi.flat[:], vi.flat[:], o.flat[:] = m, v, step
+        return True
+
     def inplace(g: Params, state: AdamState, params: Params, count: int, out: Params) -> None:
         t = count + 1
         bc1 = 1.0 - b1**t
         root_bc2 = math.sqrt(1.0 - b2**t)
         for i, (x, mi, vi, o) in enumerate(zip(g, state.m, state.v, out, strict=True)):
+            if x.size <= _FEW and not amsgrad and floats(x, mi, vi, o, t):
+                continue
             tmp = scratch(x)
             np.multiply(mi, b1, out=mi)
             np.multiply(x, 1.0 - b1, out=tmp)
