@@ -447,3 +447,19 @@ def test_interrupting_a_descent_freezes_the_active_starts() -> None:
     assert [run.status[i] for i in (0, 2, 3, 4)] == ["interrupted"] * 4
     assert [run.iterations[i] for i in (0, 2, 3, 4)] == [3] * 4
     np.testing.assert_array_equal(run.x, steps[-1].X)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("where", ["f", "norms", "X"])
+def test_screen_of_many_rows_stops_at_any_non_finite_entry(bad: float, where: str) -> None:
+    """The min/max screen of many rows: one inf or nan anywhere fails it, even where
+    the runaway limits are infinite."""
+    from gdcli.experiments.descend import _RunawayLimits, _screen
+
+    n = 200
+    arrays = {"f": np.ones(n), "norms": np.ones(n), "X": np.ones((n, 2))}
+    arrays[where].reshape(-1)[123] = bad
+    limits = _RunawayLimits(np.full(n, np.inf), np.full(n, np.inf))
+    clean, _ = _screen(arrays["f"], arrays["norms"], arrays["X"], 1e-8, limits)
+    assert not clean
+    assert _screen(np.ones(n), np.ones(n), np.ones((n, 2)), 1e-8, limits) == (True, False)

@@ -599,9 +599,12 @@ def _screen(
     """Whether no entry of f, norms and X is inf or nan and no row is near a runaway
     limit, and (when so) whether some norm is below ``tol``.
 
-    A sum is finite only if every term is (inf and nan propagate, inf - inf is
-    nan), so sums decide the first; one that overflows says False, and the caller
-    then checks entry by entry. The limits are screened with their smallest values.
+    For few entries, a sum is finite only if every term is (inf and nan
+    propagate, inf - inf is nan); one that overflows says False, and the caller
+    then checks entry by entry. For many, the smallest and largest entries of each
+    array decide (numpy's min and max propagate nan; every comparison with nan is
+    false): six reductions, no temporary. The limits are screened with their
+    smallest values.
     """
     f_cap, x_cap = limits.caps
     if norms.size < _FEW:
@@ -610,13 +613,14 @@ def _screen(
         clean = bool(fs) and math.isfinite(total)
         clean = clean and max(fs) <= f_cap and max(map(abs, xs)) <= x_cap
         return clean, bool(rows) and min(rows) < tol
-    total = float(f.sum()) + float(norms.sum()) + float(X.sum())
-    clean = (
-        math.isfinite(total)
-        and float(f.max()) <= f_cap
-        and max(float(X.max()), -float(X.min())) <= x_cap
-    )
-    return clean, bool((norms < tol).any())
+    n_lo, n_hi = float(norms.min()), float(norms.max())
+    f_lo, f_hi = float(f.min()), float(f.max())
+    x_lo, x_hi = float(X.min()), float(X.max())
+    inf = math.inf
+    clean = -inf < f_lo and f_hi < inf and -inf < n_lo and n_hi < inf
+    clean = clean and -inf < x_lo and x_hi < inf
+    clean = clean and f_hi <= f_cap and x_hi <= x_cap and -x_lo <= x_cap
+    return clean, n_lo < tol
 
 
 def _median(f: np.ndarray, finite: bool = False) -> float:
