@@ -240,6 +240,7 @@ class _Adjoints:
                 p.grad = None
             step(g.array)
             for p, o in zip(parents, outs, strict=True):
+                assert p.grad is not None  # a closure gives every parent that requires one
                 np.copyto(o.array, p.grad)
 
         self.kernels.append(kernel)
@@ -248,7 +249,7 @@ class _Adjoints:
 
     def backward(self, node: Tensor, g: _Value) -> None:
         """The contributions of one node's backward closure to its parents."""
-        op, ps = node.op, node.parents
+        op = node.op
         handler = _RULES.get(op)
         if op == "index" and not ag._is_basic_index(node.args[0] if node.args else None):
             raise _Unsupported
@@ -433,10 +434,10 @@ def _scalar_op(kernel: Kernel, regs: _Registers) -> list[ScalarOp] | None:
     if not isinstance(kernel, partial):
         return None
     fn, args, kw = kernel.func, kernel.args, kernel.keywords
-    if getattr(fn, "__name__", "") == "fill" and isinstance(fn.__self__, np.ndarray):
-        value = float(args[0])
-        const = regs.of(np.array(value))[0]
-        return [(_copy, r, const, const) for r in regs.of(fn.__self__)]
+    owner = getattr(fn, "__self__", None)
+    if getattr(fn, "__name__", "") == "fill" and isinstance(owner, np.ndarray):
+        const = regs.of(np.array(float(args[0])))[0]
+        return [(_copy, r, const, const) for r in regs.of(owner)]
     if fn == np.add.reduce and args[0].size == 1 and args[3].size == 1:
         a = regs.of(args[0])[0]
         return [(_copy, regs.of(args[3])[0], a, a)]
@@ -463,7 +464,9 @@ class OnePoint:
     (``+ - * /``, negation, copies) are taken, so the numbers are the same to the
     last bit; a division by zero, which Python refuses, is left to numpy."""
 
-    def __init__(self, ops: list[ScalarOp], values: list[float], x: list[int], f: int, g: list[int]):
+    def __init__(
+        self, ops: list[ScalarOp], values: list[float], x: list[int], f: int, g: list[int]
+    ) -> None:
         self.ops, self.values, self.x, self.f, self.g = ops, values, x, f, g
 
     def run(

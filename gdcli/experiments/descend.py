@@ -311,12 +311,14 @@ class Descent:
             assert self._program is not None
             f, g = self._program.run(X)
             norms = _row_norms(g, fast.gn, fast.tmp)
-            return (f, g, norms, *_screen(f, norms, X, self.tolerance, self.limits))
-        f, grad, xs = got
+            clean, some = _screen(f, norms, X, self.tolerance, self.limits)
+            return f, g, norms, clean, some
+        value, grad, xs = got
         gn = math.sqrt(sum(v * v for v in grad))  # as _row_norms sums a short row
         fast.gn[0] = gn
         f_cap, x_cap = self.limits.caps
-        clean = math.isfinite(f + gn + sum(xs)) and f <= f_cap and max(map(abs, xs)) <= x_cap
+        clean = math.isfinite(value + gn + sum(xs))
+        clean = clean and value <= f_cap and max(map(abs, xs)) <= x_cap
         return fast.f, fast.g, fast.gn, clean, gn < self.tolerance
 
     def _record_history(self, f: np.ndarray, t: int, finite: bool) -> None:

@@ -240,46 +240,69 @@ def scale_by_adam(b1: float, b2: float, eps: float, amsgrad: bool) -> Transform[
 
     scratch = _Scratch()
 
-    def floats(x: np.ndarray, mi: np.ndarray, vi: np.ndarray, o: np.ndarray, t: int) -> bool:
-        """The update of a few numbers in Python floats, which make numpy's operations
-        exactly and cost far less per call; False (nothing written) where a division by
-        zero or a negative square root needs numpy's answer."""
-        bc1, root_bc2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
-        c1, c2 = 1.0 - b1, 1.0 - b2
-        gs = x.ravel().tolist()
-        m = [b1 * a + c1 * b for a, b in zip(mi.ravel().tolist(), gs, strict=True)]
-        v = [b2 * a + c2 * (b * b) for a, b in zip(vi.ravel().tolist(), gs, strict=True)]
-        try:
-            step = [a / (((math.sqrt(b) / root_bc2) + eps) * bc1) for a, b in zip(m, v, strict=True)]
-        except (ZeroDivisionError, ValueError):
-            return False
-        mi.flat[:], vi.flat[:], o.flat[:] = m, v, step
-        return True
-
     def inplace(g: Params, state: AdamState, params: Params, count: int, out: Params) -> None:
         t = count + 1
-        bc1 = 1.0 - b1**t
-        root_bc2 = math.sqrt(1.0 - b2**t)
         for i, (x, mi, vi, o) in enumerate(zip(g, state.m, state.v, out, strict=True)):
-            if x.size <= _FEW and not amsgrad and floats(x, mi, vi, o, t):
+            moments = (b1, b2, eps, t)
+            if x.size <= _FEW and not amsgrad and _adam_floats(x, mi, vi, o, moments):
                 continue
-            tmp = scratch(x)
-            np.multiply(mi, b1, out=mi)
-            np.multiply(x, 1.0 - b1, out=tmp)
-            np.add(mi, tmp, out=mi)
-            np.multiply(x, x, out=tmp)
-            np.multiply(tmp, 1.0 - b2, out=tmp)
-            np.multiply(vi, b2, out=vi)
-            np.add(vi, tmp, out=vi)
-            if amsgrad:
-                vi = np.maximum(state.v_max[i], vi, out=state.v_max[i])
-            np.sqrt(vi, out=tmp)
-            tmp /= root_bc2
-            tmp += eps
-            tmp *= bc1
-            np.true_divide(mi, tmp, out=o)
+            v_max = state.v_max[i] if amsgrad else None
+            _adam_arrays(x, mi, vi, o, scratch(x), moments, v_max)
 
     return Transform(init, update, inplace)
+
+
+def _adam_arrays(
+    x: np.ndarray,
+    mi: np.ndarray,
+    vi: np.ndarray,
+    o: np.ndarray,
+    tmp: np.ndarray,
+    moments: tuple[float, float, float, int],
+    v_max: np.ndarray | None,
+) -> None:
+    """``scale_by_adam``'s update of one leaf with numpy calls into its buffers."""
+    b1, b2, eps, t = moments
+    bc1 = 1.0 - b1**t
+    root_bc2 = math.sqrt(1.0 - b2**t)
+    np.multiply(mi, b1, out=mi)
+    np.multiply(x, 1.0 - b1, out=tmp)
+    np.add(mi, tmp, out=mi)
+    np.multiply(x, x, out=tmp)
+    np.multiply(tmp, 1.0 - b2, out=tmp)
+    np.multiply(vi, b2, out=vi)
+    np.add(vi, tmp, out=vi)
+    if v_max is not None:
+        vi = np.maximum(v_max, vi, out=v_max)
+    np.sqrt(vi, out=tmp)
+    tmp /= root_bc2
+    tmp += eps
+    tmp *= bc1
+    np.true_divide(mi, tmp, out=o)
+
+
+def _adam_floats(
+    x: np.ndarray,
+    mi: np.ndarray,
+    vi: np.ndarray,
+    o: np.ndarray,
+    moments: tuple[float, float, float, int],
+) -> bool:
+    """``scale_by_adam``'s update of a leaf of a few numbers in Python floats, which
+    make numpy's operations exactly and cost far less per call; False (nothing
+    written) where a division by zero or a negative square root needs numpy's answer."""
+    b1, b2, eps, t = moments
+    bc1, root_bc2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
+    c1, c2 = 1.0 - b1, 1.0 - b2
+    gs = x.ravel().tolist()
+    m = [b1 * a + c1 * b for a, b in zip(mi.ravel().tolist(), gs, strict=True)]
+    v = [b2 * a + c2 * (b * b) for a, b in zip(vi.ravel().tolist(), gs, strict=True)]
+    try:
+        step = [a / (((math.sqrt(b) / root_bc2) + eps) * bc1) for a, b in zip(m, v, strict=True)]
+    except (ZeroDivisionError, ValueError):
+        return False
+    mi.flat[:], vi.flat[:], o.flat[:] = m, v, step
+    return True
 
 
 def scale_by_lr(schedule: Schedule) -> Transform[tuple[()]]:
