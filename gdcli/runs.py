@@ -612,11 +612,15 @@ class TraceWriter(_ClosedOnExit):
                 column = [_format_cell(values)] * n
             plain = plain and not any(_QUOTED.search(v) for v in set(column))
             cells.append(column)
-        if plain:
-            self._file.write("".join([",".join(row) + "\n" for row in zip(*cells, strict=True)]))
-        else:
-            self._writer.writerows(zip(*cells, strict=True))
-        self._file.flush()
+        rows = zip(*cells, strict=True)
+        try:
+            if plain:
+                self._file.write("".join([",".join(row) + "\n" for row in rows]))
+            else:
+                self._writer.writerows(rows)
+            self._file.flush()
+        except OSError as exc:  # as _put: the file cut back to its last whole line
+            raise self._broken(exc) from exc
 
     def close(self) -> None:
         """Flush, fsync and close the file; calling it again does nothing."""
