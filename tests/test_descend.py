@@ -19,7 +19,9 @@ from gdcli.experiments.descend import (
     Descent,
     DescentRun,
     Step,
+    TraceRows,
     coordinate_names,
+    join_blocks,
     trace_block,
     trace_columns,
     verdict,
@@ -68,7 +70,7 @@ def descend(
     steps = []
     for step in d.steps():
         if keep_steps:
-            steps.append(step)
+            steps.append(step.copy())
     return steps, d.finish()
 
 
@@ -314,6 +316,35 @@ def test_diverged_start_with_every_row_traced_ends_on_its_last_finite_iterate() 
     assert [rows[-1]["x1"], rows[-1]["x2"]] == run.x[0].tolist()
 
 
+@pytest.mark.parametrize(
+    ("starts", "every"), [([[1.0, 1.0]], 1), ([[1.0, 1.0]], 7), (FIVE_STARTS, 1), (FIVE_STARTS, 3)]
+)
+def test_trace_rows_collected_in_chunks_are_the_rows_of_every_step(starts: Any, every: int) -> None:
+    """The chunked collector (what a run writes) against ``trace_block`` built from
+    copies of every step: the same rows, column by column, bit for bit; some starts
+    run away on the way (lr 0.2 on 10 y^2 triples y each step)."""
+    fn = resolve(QUADRATIC)
+    names = coordinate_names(fn)
+
+    def descent() -> Descent:
+        opt = make_optimizer("gd", lr=0.2)
+        return Descent(fn, opt, np.array(starts) * 3.0, iterations=60, tolerance=1e-8)
+
+    d = descent()
+    collected = TraceRows(d.run, names)
+    for step in d.steps():
+        collected.add(step, every)
+    e = descent()
+    expected = [b for s in e.steps() if (b := trace_block(e.run, s.copy(), every, names))]
+    (got, n), (want, m) = next(join_blocks(collected.done())), next(join_blocks(expected))
+    assert n == m > 0
+    for key in want:
+        a, b = np.broadcast_to(got[key], (n,)), np.broadcast_to(want[key], (m,))
+        assert a.tolist() == b.tolist(), key
+        if a.dtype.kind == "f":
+            assert a.tobytes() == np.ascontiguousarray(b).tobytes(), key
+
+
 # -- plan and summary ---------------------------------------------------------------------
 
 
@@ -409,10 +440,26 @@ def test_interrupting_a_descent_freezes_the_active_starts() -> None:
         tolerance=1e-8,
         should_stop=lambda: next(calls) >= 3,
     )
-    steps = list(d.steps())
+    steps = [s.copy() for s in d.steps()]
     run = d.finish()
     assert [s.iteration for s in steps] == [0, 1, 2, 3]
     assert run.status[1] == "converged"
     assert [run.status[i] for i in (0, 2, 3, 4)] == ["interrupted"] * 4
     assert [run.iterations[i] for i in (0, 2, 3, 4)] == [3] * 4
     np.testing.assert_array_equal(run.x, steps[-1].X)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("where", ["f", "norms", "X"])
+def test_screen_of_many_rows_stops_at_any_non_finite_entry(bad: float, where: str) -> None:
+    """The min/max screen of many rows: one inf or nan anywhere fails it, even where
+    the runaway limits are infinite."""
+    from gdcli.experiments.descend import _RunawayLimits, _screen
+
+    n = 200
+    arrays = {"f": np.ones(n), "norms": np.ones(n), "X": np.ones((n, 2))}
+    arrays[where].reshape(-1)[123] = bad
+    limits = _RunawayLimits(np.full(n, np.inf), np.full(n, np.inf))
+    clean, _ = _screen(arrays["f"], arrays["norms"], arrays["X"], 1e-8, limits)
+    assert not clean
+    assert _screen(np.ones(n), np.ones(n), np.ones((n, 2)), 1e-8, limits) == (True, False)

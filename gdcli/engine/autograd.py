@@ -320,7 +320,9 @@ class Tensor:
                 np.add.at(full, index, g)
             a._accumulate(full)
 
-        return Tensor._make(a.data[index], (a,), "index", backward)
+        out = Tensor._make(a.data[index], (a,), "index", backward)
+        out.args = (index,)
+        return out
 
     # -- shape ----------------------------------------------------------------
 

@@ -3,27 +3,35 @@
 A descent evaluates the same function at new points every iteration, so its
 evaluation graph has the same shape every time. ``Program.record`` builds the graph
 once (the same ``Tensor`` operations as ``autograd.value_and_grad``) and keeps its
-nodes in evaluation order. ``Program.value_and_grad`` then copies the new points
-into the input's buffer, recomputes every node's value into its own buffer (numpy
-calls with ``out=``) and runs the nodes' backward closures from the output to the
-input: no node is made, no closure is built, no graph is sorted again.
+nodes in evaluation order. It then writes two flat programs of numpy calls with
+``out=``: the forward one recomputes every node's value into its own buffer, the
+backward one every adjoint into preallocated buffers (``_Adjoints``). Replaying
+is running the two lists of calls: no node is made, no closure is built, no graph
+is sorted and (for the usual operations) no array is allocated.
 
 The numbers are those of the graph built afresh, to the last bit: the forward
 kernels are the numpy calls the operations make (``np.power(a, b, out=o)`` is what
-``a ** b`` computes), and the backward pass runs the very closures the operations
-made, which read the parents' values from the buffers the forward pass refreshed.
-A node whose value is a view of its parent's (a column ``X[:, i]``) is refreshed
-with it and needs no kernel.
+``a ** b`` computes), and every backward kernel makes the floating-point operations
+of the operation's backward closure, in the same order, adding a node's adjoint
+contributions in the order the closures would (``Tensor._accumulate``). Kernels that
+read only constants (the seed's ones, numbers of the formula) are run once, at
+recording. An operation without a kernel of its own runs its closure, whose
+contribution is copied into the buffer. A node whose value is a view of its
+parent's (a column ``X[:, i]``) is refreshed with it and needs no kernel, and its
+adjoint is added straight into the view of the input's adjoint.
 
 Replay cannot apply, and ``record`` returns None, where an operation keeps more
 than its node's value for its backward pass (``gelu``, ``logsumexp``), selects
 with a fancy index, or gives a value that is not a writable array of its own: the
-caller then builds the graph every time.
+caller then builds the graph every time. Where the backward cannot be written as
+kernels (an adjoint summed over broadcast axes), the closures are run as they are.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -73,15 +81,12 @@ def _kernel(node: Tensor) -> Kernel | None:
     None when it cannot (see the module docstring)."""
     o, op, parents = node.data, node.op, node.parents
     if op in _BINARY:
-        fn, a, b = _BINARY[op], parents[0], parents[1]
-        return lambda: fn(a.data, b.data, out=o)
+        return partial(_BINARY[op], parents[0].data, parents[1].data, out=o)
     if op in _UNARY:
-        fn, a = _UNARY[op], parents[0]
-        return lambda: fn(a.data, out=o)
+        return partial(_UNARY[op], parents[0].data, out=o)
     if op == "sum":
-        a = parents[0]
         axis, keepdims = node.args
-        return lambda: np.sum(a.data, axis=axis, keepdims=keepdims, out=o)
+        return partial(np.add.reduce, parents[0].data, axis, None, o, keepdims)
     if op in _COPIED:
         compute = _COPIED[op]
         return lambda: np.copyto(o, compute(node))
@@ -92,15 +97,415 @@ def _is_view(node: Tensor) -> bool:
     return node.op in _VIEWS and np.shares_memory(node.data, node.parents[0].data)
 
 
+class _Unsupported(Exception):
+    """The backward pass cannot be written as kernels into buffers."""
+
+
+class _Value:
+    """An array of the backward pass: ``static`` when it is the same at every replay
+    (computed from constants only), ``owned`` when no other name refers to it, so
+    that adding into it in place changes nothing else."""
+
+    __slots__ = ("array", "owned", "static", "zero_clean")
+
+    def __init__(self, array: np.ndarray, *, static: bool, owned: bool = False) -> None:
+        self.array, self.static, self.owned = array, static, owned
+        # built only from index contributions: no -0.0 in it (see ``_Adjoints.index``)
+        self.zero_clean = False
+
+
+# the local derivatives of the unary operations, as steps on a buffer T, given the
+# node's input a and output o: each step is (ufunc, first operand, second operand)
+# with "T", "a", "o" naming arrays; ``g * local`` follows.
+_LOCAL: dict[str, tuple[tuple[Any, Any, Any], ...]] = {
+    "exp": (),  # local is o itself
+    "log": ((np.true_divide, 1.0, "a"),),
+    "sqrt": ((np.true_divide, 0.5, "o"),),
+    "abs": ((np.sign, "a", None),),
+    "sin": ((np.cos, "a", None),),
+    "cos": ((np.sin, "a", None), (np.negative, "T", None)),
+    "tan": ((np.multiply, "o", "o"), (np.add, 1.0, "T")),
+    "tanh": ((np.multiply, "o", "o"), (np.subtract, 1.0, "T")),
+    "sinh": ((np.cosh, "a", None),),
+    "cosh": ((np.sinh, "a", None),),
+    "arctan": ((np.multiply, "a", "a"), (np.add, 1.0, "T"), (np.true_divide, 1.0, "T")),
+    "sigmoid": ((np.subtract, 1.0, "o"), (np.multiply, "o", "T")),
+}
+
+
+class _Adjoints:
+    """Writes the backward pass of a recorded graph as kernels into buffers.
+
+    ``give`` is ``Tensor._accumulate``: a node's first contribution becomes its
+    adjoint as it is (no copy, as there), a later one is added to it (into the
+    adjoint's own buffer when it owns one, else into a new one).
+    """
+
+    def __init__(self) -> None:
+        self.adj: dict[Tensor, _Value] = {}
+        self.kernels: list[Kernel] = []
+        # index-built adjoints: which elements an index wrote, and where their fill is
+        self.covered: dict[Tensor, np.ndarray] = {}
+        self.fills: dict[Tensor, int] = {}
+
+    def emit(self, fn: Any, args: tuple[Any, ...], out: np.ndarray, static: bool) -> None:
+        """``fn(*args, out=out)``: run now when its inputs are constants, else kept."""
+        kernel = partial(fn, *args, out=out)
+        if static:
+            kernel()
+        else:
+            self.kernels.append(kernel)
+
+    def new(self, like: np.ndarray, static: bool) -> _Value:
+        return _Value(np.empty(like.shape), static=static, owned=True)
+
+    def give(self, p: Tensor, c: _Value) -> None:
+        if not p.requires_grad:
+            return
+        if c.array.shape != p.data.shape:
+            raise _Unsupported  # summed over broadcast axes: left to the closures
+        old = self.adj.get(p)
+        if old is None:
+            self.adj[p] = c
+            return
+        self.fills.pop(p, None)  # read whole here: its zeros are needed
+        static = old.static and c.static
+        out = old if old.owned and not old.static else self.new(old.array, static)
+        self.emit(np.add, (old.array, c.array), out.array, static)
+        self.adj[p] = out
+
+    def compute(self, steps: list[tuple[Any, tuple[Any, ...]]], like: np.ndarray) -> _Value:
+        """A new buffer T computed by ``steps`` (ufunc, args; "T" names the buffer)."""
+        values = [a for _, args in steps for a in args if isinstance(a, _Value)]
+        shape = np.broadcast_shapes(like.shape, *(v.array.shape for v in values))
+        if shape != like.shape:
+            raise _Unsupported  # the contribution would be summed over broadcast axes
+        t = self.new(like, all(v.static for v in values))
+        for fn, args in steps:
+            arrays = tuple(t.array if isinstance(a, str) else getattr(a, "array", a) for a in args)
+            self.emit(fn, arrays, t.array, t.static)
+        return t
+
+    def index(self, node: Tensor, g: _Value) -> None:
+        """``full = zeros; full[index] = g + 0.0; a._accumulate(full)`` for a basic
+        index, added into the view of the input's adjoint. g + 0.0 is never -0.0, nor
+        is a sum of such numbers, so adding the zeros outside the index changes
+        nothing, a later index's g can be added without the + 0.0, and where it
+        falls on elements no index has touched yet, 0.0 + (g + 0.0) is g + 0.0: the
+        zeros are written (``fill``) only where no index writes first."""
+        a = node.parents[0]
+        old = self.adj.get(a)
+        where = node.args[0]
+        if old is not None and old.zero_clean and old.owned and not old.static and not g.static:
+            covered = self.covered[a]
+            fresh = not covered[where].any()
+            if not (fresh or covered[where].all()):
+                self.fills.pop(a, None)  # adds onto zeros no index wrote: keep them
+            view = old.array[where]
+            self.emit(np.add, (g.array, 0.0) if fresh else (view, g.array), view, False)
+            covered[where] = True
+            return
+        full = self.new(a.data, g.static)
+        if g.static:
+            full.array.fill(0.0)
+        else:
+            full.zero_clean = True
+            self.covered[a] = np.zeros(a.data.shape, dtype=bool)
+            self.covered[a][where] = True
+            self.fills[a] = len(self.kernels)
+            self.kernels.append(partial(full.array.fill, 0.0))
+        self.emit(np.add, (g.array, 0.0), full.array[where], g.static)
+        if old is None:
+            self.adj[a] = full
+        else:
+            self.give(a, full)
+
+    def finish(self) -> list[Kernel]:
+        """The kernels, without the fills of adjoints that the indices covered whole
+        before anything else read them."""
+        dropped = {i for a, i in self.fills.items() if self.covered[a].all()}
+        return [k for i, k in enumerate(self.kernels) if i not in dropped]
+
+    def closure(self, node: Tensor, g: _Value) -> None:
+        """Any other operation: its own closure, the contributions copied out."""
+        parents = [p for p in node.parents if p.requires_grad]
+        if len(set(parents)) != len(parents):
+            raise _Unsupported
+        step = node._backward
+        assert step is not None
+        outs = [self.new(p.data, False) for p in parents]
+
+        def kernel() -> None:
+            for p in parents:
+                p.grad = None
+            step(g.array)
+            for p, o in zip(parents, outs, strict=True):
+                assert p.grad is not None  # a closure gives every parent that requires one
+                np.copyto(o.array, p.grad)
+
+        self.kernels.append(kernel)
+        for p, o in zip(parents, outs, strict=True):
+            self.give(p, o)
+
+    def backward(self, node: Tensor, g: _Value) -> None:
+        """The contributions of one node's backward closure to its parents."""
+        op = node.op
+        handler = _RULES.get(op)
+        if op == "index" and not ag._is_basic_index(node.args[0] if node.args else None):
+            raise _Unsupported
+        if handler is None:
+            self.closure(node, g)
+        else:
+            handler(self, node, g)
+
+
+def _d_add(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    for p in n.parents:
+        if p.requires_grad:
+            b.give(p, _Value(g.array, static=g.static))
+
+
+def _d_sub(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    a, c = n.parents
+    if a.requires_grad:
+        b.give(a, _Value(g.array, static=g.static))
+    if c.requires_grad:
+        b.give(c, b.compute([(np.negative, (g,))], g.array))
+
+
+def _d_neg(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    b.give(n.parents[0], b.compute([(np.negative, (g,))], g.array))
+
+
+def _data(t: Tensor) -> _Value:
+    return _Value(t.data, static=not t.requires_grad)
+
+
+def _d_mul(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    a, c = n.parents
+    if a is c:  # x * x: g * x added twice
+        ga = b.compute([(np.multiply, (g, _data(a)))], g.array)
+        b.give(a, ga)
+        b.give(a, _Value(ga.array, static=ga.static))
+        return
+    if a.requires_grad:
+        b.give(a, b.compute([(np.multiply, (g, _data(c)))], a.data))
+    if c.requires_grad:
+        b.give(c, b.compute([(np.multiply, (g, _data(a)))], c.data))
+
+
+def _d_div(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    a, c = n.parents
+    if a is c:
+        raise _Unsupported
+    if a.requires_grad:
+        b.give(a, b.compute([(np.true_divide, (g, _data(c)))], a.data))
+    if c.requires_grad:
+        steps = [
+            (np.negative, (g,)),
+            (np.multiply, ("T", _Value(n.data, static=False))),
+            (np.true_divide, ("T", _data(c))),
+        ]
+        b.give(c, b.compute(steps, c.data))
+
+
+def _d_pow(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    a, c = n.parents
+    square = c.data.ndim == 0 and c.data.item() == 2.0
+    if c.requires_grad or not square or a is c:
+        b.closure(n, g)
+        return
+    b.give(a, b.compute([(np.multiply, (g, _data(c))), (np.multiply, ("T", _data(a)))], a.data))
+
+
+def _d_sum(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    a = n.parents[0]
+    axis, keepdims = n.args
+    shape = a.data.shape
+    gv = g.array
+    if axis is not None and not keepdims:
+        gv = gv.reshape(ag._kept_shape(shape, axis))
+        if not np.shares_memory(gv, g.array):
+            raise _Unsupported
+    if gv.shape == shape and gv.flags.c_contiguous:
+        b.give(a, _Value(gv, static=g.static))
+        return
+    full = b.new(a.data, g.static)
+    copy = partial(np.copyto, full.array, gv)
+    copy() if g.static else b.kernels.append(copy)
+    b.give(a, full)
+
+
+def _d_unary(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    a = n.parents[0]
+    names = {"a": _Value(a.data, static=False), "o": _Value(n.data, static=False)}
+    steps: list[tuple[Any, tuple[Any, ...]]] = []
+    for fn, x, y in _LOCAL[n.op]:
+        args = tuple(names.get(v, v) if isinstance(v, str) else v for v in (x, y) if v is not None)
+        steps.append((fn, args))
+    local: Any = "T" if steps else names["o"]
+    steps.append((np.multiply, (g, local)))
+    b.give(a, b.compute(steps, a.data))
+
+
+def _d_index(b: _Adjoints, n: Tensor, g: _Value) -> None:
+    b.index(n, g)
+
+
+_RULES: dict[str, Callable[[_Adjoints, Tensor, _Value], None]] = {
+    "add": _d_add,
+    "sub": _d_sub,
+    "neg": _d_neg,
+    "mul": _d_mul,
+    "div": _d_div,
+    "pow": _d_pow,
+    "sum": _d_sum,
+    "index": _d_index,
+    **dict.fromkeys(_LOCAL, _d_unary),
+}
+
+
+def _backward_kernels(x: Tensor, y: Tensor, order: list[Tensor]) -> tuple[list[Kernel], Any]:
+    """The backward pass as kernels, and the input's adjoint (an array, or None when
+    f does not depend on x); raises ``_Unsupported``."""
+    b = _Adjoints()
+    b.adj[y] = _Value(ag._ones_like(y.data), static=True)
+    for node in reversed(order):
+        g = b.adj.get(node)
+        if node._backward is not None and g is not None:
+            b.backward(node, g)
+    gx = b.adj.get(x)
+    return b.finish(), None if gx is None else gx.array
+
+
+# numpy calls that a Python float operation makes exactly (IEEE double arithmetic,
+# correctly rounded, no contraction): the kernels of a one-point program in floats
+_SCALAR: dict[Any, Callable[..., float]] = {
+    np.add: operator.add,
+    np.subtract: operator.sub,
+    np.multiply: operator.mul,
+    np.true_divide: operator.truediv,
+}
+_UNARY_SCALAR: dict[Any, Callable[[float, float], float]] = {
+    np.negative: lambda a, _: -a,
+}
+
+
+def _copy(a: float, _: float) -> float:
+    return a
+
+
+def _addresses(a: np.ndarray) -> list[int]:
+    """The memory address of every element of a float64 array, in C order."""
+    base = a.__array_interface__["data"][0]
+    if a.ndim == 0:
+        return [base]
+    offsets = np.indices(a.shape).reshape(a.ndim, -1).T @ np.array(a.strides, dtype=np.int64)
+    return [base + int(o) for o in offsets]
+
+
+class _Registers:
+    """Python floats standing for the elements of a program's arrays, one per memory
+    address: views share their base's registers, as they share its memory."""
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}
+        self.values: list[float] = []
+        self.kept: list[np.ndarray] = []  # alive, so that no other array takes its address
+
+    def of(self, a: np.ndarray) -> list[int]:
+        self.kept.append(a)
+        regs = []
+        for address, value in zip(_addresses(a), a.reshape(-1).tolist(), strict=True):
+            if address not in self.index:
+                self.index[address] = len(self.values)
+                self.values.append(value)  # a constant keeps the value it has now
+            regs.append(self.index[address])
+        return regs
+
+
+ScalarOp = tuple[Callable[[float, float], float], int, int, int]
+"""``r[o] = fn(r[a], r[b])`` (a one-operand call ignores its second)."""
+
+
+def _scalar_op(kernel: Kernel, regs: _Registers) -> list[ScalarOp] | None:
+    """One kernel as operations on registers; None when it is not one of the exact
+    elementwise calls on single elements (or a fill)."""
+    if not isinstance(kernel, partial):
+        return None
+    fn, args, kw = kernel.func, kernel.args, kernel.keywords
+    owner = getattr(fn, "__self__", None)
+    if getattr(fn, "__name__", "") == "fill" and isinstance(owner, np.ndarray):
+        const = regs.of(np.array(float(args[0])))[0]
+        return [(_copy, r, const, const) for r in regs.of(owner)]
+    if fn == np.add.reduce and args[0].size == 1 and args[3].size == 1:
+        a = regs.of(args[0])[0]
+        return [(_copy, regs.of(args[3])[0], a, a)]
+    op = _SCALAR.get(fn) or _UNARY_SCALAR.get(fn)
+    out = kw.get("out")
+    if op is None or set(kw) != {"out"} or out is None or out.size != 1:
+        return None
+    operands = []
+    for a in args:
+        arr = np.asarray(a, dtype=np.float64) if not isinstance(a, np.ndarray) else a
+        if arr.size != 1 or arr.dtype != np.float64:
+            return None
+        operands.append(regs.of(arr)[0] if isinstance(a, np.ndarray) else regs.of(arr.copy())[0])
+    if len(operands) != (1 if fn in _UNARY_SCALAR else 2):
+        return None
+    a, b = operands[0], operands[-1]
+    return [(op, regs.of(out)[0], a, b)]
+
+
+class OnePoint:
+    """A program at one point (N = 1) run in Python floats: numpy spends about a
+    microsecond per call before it touches one number, a float operation a few
+    dozen nanoseconds. Only the operations a float makes exactly as numpy does
+    (``+ - * /``, negation, copies) are taken, so the numbers are the same to the
+    last bit; a division by zero, which Python refuses, is left to numpy."""
+
+    def __init__(
+        self, ops: list[ScalarOp], values: list[float], x: list[int], f: int, g: list[int]
+    ) -> None:
+        self.ops, self.values, self.x, self.f, self.g = ops, values, x, f, g
+
+    def run(
+        self, X: np.ndarray, f_out: np.ndarray, g_out: np.ndarray
+    ) -> tuple[float, list[float], list[float]] | None:
+        """f and the gradient at the one row of X into f_out (1,) and g_out (1, d),
+        and as floats with the row's coordinates: ``(f, gradient, x)``; None (and
+        nothing written) where numpy must do it."""
+        r = self.values
+        xs = X.reshape(-1).tolist()
+        for k, v in zip(self.x, xs, strict=True):
+            r[k] = v
+        try:
+            for fn, o, a, b in self.ops:
+                r[o] = fn(r[a], r[b])
+        except ZeroDivisionError:
+            return None
+        f, g = r[self.f], [r[i] for i in self.g]
+        f_out[0] = f
+        g_out.reshape(-1)[:] = g
+        return f, g, xs
+
+
 class Program:
     """f and its gradient at the rows of (N, d) arrays of one shape, replayed."""
 
     def __init__(self, x: Tensor, y: Tensor, order: list[Tensor], kernels: list[Kernel]) -> None:
         self._x, self._y = x, y
         self._order = order  # inputs first, as ``Tensor.backward`` visits them
-        self._backward = [n._backward for n in reversed(order) if n._backward is not None]
-        self._nodes = [n for n in reversed(order) if n._backward is not None]
         self._kernels = kernels
+        try:
+            backward, gx = _backward_kernels(x, y, order)
+        except _Unsupported:
+            self.compiled = False
+            self._kernels += [self._closures]
+            return
+        self.compiled = True
+        self._kernels += backward
+        self._gx = np.zeros(x.data.shape) if gx is None else gx
 
     @classmethod
     def record(cls, objective: Objective, X: np.ndarray) -> Program | None:
@@ -124,18 +529,46 @@ class Program:
             kernels.append(kernel)
         return cls(x, y, order, kernels)
 
-    def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Values (N,) and gradients (N, d) at the rows of X, as new arrays: the same
-        numbers as ``autograd.value_and_grad``."""
-        np.copyto(self._x.data, X)
-        for kernel in self._kernels:
-            kernel()
+    def _closures(self) -> None:
+        """The backward pass by the nodes' own closures (allocating), into ``_gx``."""
         for node in self._order:
             node.grad = None
         y = self._y
         y.grad = ag._ones_like(y.data)
-        for node, step in zip(self._nodes, self._backward, strict=True):
-            if node.grad is not None:
+        for node in reversed(self._order):
+            step = node._backward
+            if step is not None and node.grad is not None:
                 step(node.grad)
         g = self._x.grad
-        return y.data.copy(), (np.zeros_like(X) if g is None else g)
+        self._gx = np.zeros(self._x.data.shape) if g is None else g
+
+    def run(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values (N,) and gradients (N, d) at the rows of X in the program's own
+        buffers, valid until the next call: the same numbers as
+        ``autograd.value_and_grad``."""
+        np.copyto(self._x.data, X)
+        for kernel in self._kernels:
+            kernel()
+        return self._y.data, self._gx
+
+    def one_point(self) -> OnePoint | None:
+        """The program in Python floats, for a program of one point whose kernels all
+        have an exact float counterpart; else None."""
+        x = self._x.data
+        if not self.compiled or x.shape[0] != 1 or x.ndim != 2:
+            return None
+        regs = _Registers()
+        xr = regs.of(x)
+        ops: list[ScalarOp] = []
+        for kernel in self._kernels:
+            got = _scalar_op(kernel, regs)
+            if got is None:
+                return None
+            ops += got
+        fr, gr = regs.of(self._y.data), regs.of(self._gx)
+        return OnePoint(ops, regs.values, xr, fr[0], gr)
+
+    def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``run`` as new arrays."""
+        f, g = self.run(X)
+        return f.copy(), g.copy()

@@ -7,7 +7,9 @@ iterate is kept), ``max_iterations`` when the budget runs out, ``interrupted`` w
 the user stops the run. Stopped rows are frozen while the others go on.
 
 ``Descent.steps()`` yields one ``Step`` per iteration, so the same loop feeds a
-progress bar, a trace file and a test without knowing about any of them.
+progress bar, a trace file and a test without knowing about any of them. A step's
+arrays are valid until the next iteration (the loop steps in place, into buffers):
+what keeps one copies it (``Step.copy``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 from gdcli.engine import autograd as ag
 from gdcli.engine.analysis import analyze_points, stable_step_bound
 from gdcli.engine.functions import LIBRARY, CriticalPoint, ResolvedFunction
-from gdcli.engine.replay import Program
+from gdcli.engine.replay import OnePoint, Program
 from gdcli.experiments.context import Progress, Session
 from gdcli.experiments.jobs import SerialExecutor
 from gdcli.experiments.recipes import FunctionRecipe, OptimizerRecipe
@@ -53,6 +55,21 @@ class Step:
     stopped: np.ndarray  # (N,) bool: rows that stopped at this iteration
     grad: np.ndarray  # (N, d)
     all_moved: bool = False  # every row took this step (``moved`` is all true)
+
+    def copy(self) -> Step:
+        """The step with arrays of its own: the loop overwrites a step's arrays at the
+        next iteration (it steps in place), so a step kept for later is copied."""
+        return Step(
+            self.iteration,
+            self.X.copy(),
+            self.f.copy(),
+            self.grad_norm.copy(),
+            self.lr,
+            self.moved.copy(),
+            self.stopped.copy(),
+            self.grad.copy(),
+            self.all_moved,
+        )
 
 
 class _FunctionOracle:
@@ -171,6 +188,8 @@ class Descent:
         )
         self._bound: tuple[float, float] | None = None
         self._program: Program | None = None
+        self._fast: _Buffers | None = None
+        self._history_every = max(1, -(-iterations // HISTORY_POINTS))
         self.limits = _RunawayLimits(np.zeros(0), np.zeros(0))
 
     def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +222,8 @@ class Descent:
         """The state at the starts: values, gradients, the rows that start at all."""
         run, X = self.run, self.X0.copy()
         self._program = Program.record(self.fn.objective, X)
+        if self._program is not None and self.opt.update_into is not None:
+            self._fast = _Buffers(X, self._program.one_point())
         f, g = self.value_and_grad(X)
         gn = _row_norms(g)
         finite = np.isfinite(f) & _rows_all(np.isfinite(g))
@@ -225,6 +246,8 @@ class Descent:
     def _advance(self, it: _Iterate, t: int) -> Step:
         """One update of every active row, then the checks of the new iterate."""
         lr = learning_rate(self.opt, it.state)
+        if it.all_active and self._fast is not None:
+            return self._advance_in_place(it, t, lr, self._fast)
         oracle = _FunctionOracle(self.fn) if self.opt.needs_oracle else None
         updates, it.state = self.opt.update([it.g], it.state, [it.X], oracle)
         Xn = it.X + updates[0]
@@ -239,8 +262,70 @@ class Descent:
             self._take_all(it, t, Xn, fn_, gn_, norms, some_converged)
         else:
             self._take_some(it, t, Xn, fn_, gn_, norms)
-        self.run.history.append(_median(it.f, finite=clean))
+        self._record_history(it.f, t, clean)
         return it.step(t, lr)
+
+    def _advance_in_place(self, it: _Iterate, t: int, lr: float, fast: _Buffers) -> Step:
+        """``_advance`` while every row is active, into buffers: the optimizer's
+        in-place update, the replayed program, the iterate's arrays overwritten (the
+        same numbers; a ``Step`` holds them only until the next iteration)."""
+        assert self.opt.update_into is not None and self._program is not None
+        it.state = self.opt.update_into([it.g], it.state, [it.X], [fast.U])
+        Xn = fast.X
+        np.add(it.X, fast.U, out=Xn)
+        f, g, norms, clean, some_converged = self._evaluate(Xn, fast)
+        if not clean:
+            self._take_some(it, t, Xn.copy(), f.copy(), g.copy(), norms.copy())
+            self._record_history(it.f, t, False)
+            return it.step(t, lr)
+        fast.X, it.X = it.X, Xn
+        if norms is fast.gn:
+            fast.gn, it.gn = it.gn, norms
+        else:
+            it.gn = norms
+        if f is fast.f:  # the one-point program's: the buffers change places
+            fast.f, fast.g, it.f, it.g = it.f, it.g, f, g
+        else:
+            np.copyto(it.f, f)
+            np.copyto(it.g, g)
+        self.run.iterations.fill(t)
+        it.moved, it.all_moved = fast.everyone, True
+        it.stopped = fast.everyone if t == self.iterations else fast.no_one
+        if some_converged:
+            conv = it.gn < self.tolerance
+            it.stopped = conv if t < self.iterations else it.stopped
+            self.run.status[conv] = "converged"
+            it.active &= ~conv
+            it.all_active = False
+        self._record_history(it.f, t, True)
+        return it.step(t, lr)
+
+    def _evaluate(
+        self, X: np.ndarray, fast: _Buffers
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]:
+        """f, gradients and their norms at X, whether the screen passes them and
+        whether some norm is below the tolerance (``_screen``): in floats for one
+        start where the one-point program applies, else by the replayed program."""
+        got = None if fast.one is None else fast.one.run(X, fast.f, fast.g)
+        if got is None:
+            assert self._program is not None
+            f, g = self._program.run(X)
+            norms = _row_norms(g, fast.gn, fast.tmp)
+            clean, some = _screen(f, norms, X, self.tolerance, self.limits)
+            return f, g, norms, clean, some
+        value, grad, xs = got
+        gn = math.sqrt(sum(v * v for v in grad))  # as _row_norms sums a short row
+        fast.gn[0] = gn
+        f_cap, x_cap = self.limits.caps
+        clean = math.isfinite(value + gn + sum(xs))
+        clean = clean and value <= f_cap and max(map(abs, xs)) <= x_cap
+        return fast.f, fast.g, fast.gn, clean, gn < self.tolerance
+
+    def _record_history(self, f: np.ndarray, t: int, finite: bool) -> None:
+        """The median of f at iteration t, kept for the sparkline at a bounded number
+        of iterations (every one for few starts, where it costs nothing)."""
+        if f.shape[0] < _FEW or t % self._history_every == 0 or t == self.iterations:
+            self.run.history.append(_median(f, finite=finite))
 
     def _take_all(
         self,
@@ -421,6 +506,25 @@ class _RunawayLimits:
         return (f > self.f) | (np.abs(X).max(axis=1) > self.x)
 
 
+HISTORY_POINTS = 128
+"""The median of f is kept at about this many iterations of a run of many starts
+(its sparkline shows a few dozen)."""
+
+
+class _Buffers:
+    """The in-place loop's own arrays: the next iterate, the update and (for
+    ``one``) the next f and gradient (N, d), the
+    next gradient norms (N,) and a scratch row, and the masks of every row and of none."""
+
+    def __init__(self, X: np.ndarray, one: OnePoint | None) -> None:
+        self.one = one  # f and the gradient in Python floats, for one start
+        self.f, self.g = np.empty(X.shape[0]), np.empty_like(X)
+        self.X, self.U = np.empty_like(X), np.empty_like(X)
+        self.gn, self.tmp = np.empty(X.shape[0]), np.empty(X.shape[0])
+        self.everyone = np.ones(X.shape[0], dtype=bool)
+        self.no_one = np.zeros(X.shape[0], dtype=bool)
+
+
 @dataclass
 class _Iterate:
     """The loop's state: the current rows (last finite iterate per row) and what
@@ -450,7 +554,9 @@ _FEW = 64
 whose every call costs about a microsecond before it touches the data."""
 
 
-def _row_norms(g: np.ndarray) -> np.ndarray:
+def _row_norms(
+    g: np.ndarray, out: np.ndarray | None = None, tmp: np.ndarray | None = None
+) -> np.ndarray:
     """Euclidean norms (N,) of the rows of g (N, d): ``np.sqrt((g * g).sum(axis=1))``.
 
     numpy sums a row of fewer than 8 numbers from left to right (longer rows in
@@ -465,11 +571,17 @@ def _row_norms(g: np.ndarray) -> np.ndarray:
     if n < _FEW:
         return np.array([math.sqrt(sum(v * v for v in row)) for row in g.tolist()])
     col = g[:, 0]
-    s = col * col
+    if out is None:
+        s = col * col
+        for k in range(1, d):
+            col = g[:, k]
+            s += col * col
+        return np.sqrt(s)
+    np.multiply(col, col, out=out)
     for k in range(1, d):
         col = g[:, k]
-        s += col * col
-    return np.sqrt(s)
+        out += np.multiply(col, col, out=tmp)
+    return np.sqrt(out, out=out)
 
 
 def _rows_all(mask: np.ndarray) -> np.ndarray:
@@ -489,9 +601,12 @@ def _screen(
     """Whether no entry of f, norms and X is inf or nan and no row is near a runaway
     limit, and (when so) whether some norm is below ``tol``.
 
-    A sum is finite only if every term is (inf and nan propagate, inf - inf is
-    nan), so sums decide the first; one that overflows says False, and the caller
-    then checks entry by entry. The limits are screened with their smallest values.
+    For few entries, a sum is finite only if every term is (inf and nan
+    propagate, inf - inf is nan); one that overflows says False, and the caller
+    then checks entry by entry. For many, the smallest and largest entries of each
+    array decide (numpy's min and max propagate nan; every comparison with nan is
+    false): six reductions, no temporary. The limits are screened with their
+    smallest values.
     """
     f_cap, x_cap = limits.caps
     if norms.size < _FEW:
@@ -500,13 +615,14 @@ def _screen(
         clean = bool(fs) and math.isfinite(total)
         clean = clean and max(fs) <= f_cap and max(map(abs, xs)) <= x_cap
         return clean, bool(rows) and min(rows) < tol
-    total = float(f.sum()) + float(norms.sum()) + float(X.sum())
-    clean = (
-        math.isfinite(total)
-        and float(f.max()) <= f_cap
-        and max(float(X.max()), -float(X.min())) <= x_cap
-    )
-    return clean, bool((norms < tol).any())
+    n_lo, n_hi = float(norms.min()), float(norms.max())
+    f_lo, f_hi = float(f.min()), float(f.max())
+    x_lo, x_hi = float(X.min()), float(X.max())
+    inf = math.inf
+    clean = -inf < f_lo and f_hi < inf and -inf < n_lo and n_hi < inf
+    clean = clean and -inf < x_lo and x_hi < inf
+    clean = clean and f_hi <= f_cap and x_hi <= x_cap and -x_lo <= x_cap
+    return clean, n_lo < tol
 
 
 def _median(f: np.ndarray, finite: bool = False) -> float:
@@ -617,24 +733,6 @@ TraceBlock = dict[str, Any]
 """Trace rows column by column: arrays of one length, or one value for every row."""
 
 
-def _every_row(run: DescentRun, step: Step, names: tuple[list[str], list[str]]) -> TraceBlock:
-    """The trace block of a step every row took: the step's own arrays, uncopied (the
-    loop makes new ones at every iteration and never changes them)."""
-    block: TraceBlock = {
-        "run": run.index,
-        "optimizer": run.label,
-        "start": np.arange(step.f.shape[0]),
-        "iteration": step.iteration,
-        "f": step.f,
-        "grad_norm": step.grad_norm,
-        "lr": step.lr,
-    }
-    for k, (c, g) in enumerate(zip(*names, strict=True)):
-        block[c] = step.X[:, k]
-        block[g] = step.grad[:, k]
-    return block
-
-
 TRACE_CHUNK = 65_536
 """Rows per write of the trace: blocks of few rows are joined up to this many, and
 blocks of many rows split into pieces of it (bounded memory for the text)."""
@@ -688,15 +786,13 @@ def _joined(blocks: list[tuple[TraceBlock, int]]) -> TraceBlock:
     return out
 
 
-def trace_block(
-    run: DescentRun, step: Step, every: int, names: tuple[list[str], list[str]]
-) -> tuple[TraceBlock, int] | None:
-    """The trace rows of one step, as columns, and their number: rows that moved,
+def trace_selection(step: Step, every: int) -> tuple[np.ndarray | None, Any] | None:
+    """Which rows of a step the trace keeps and their iterations: rows that moved,
     thinned to every k-th iteration (a row's first and last iterations are always
-    kept); None, and nothing built, when the step writes no row."""
+    kept); ``(None, t)`` for every row, None when the step writes no row."""
     if step.iteration % every == 0:
         if step.all_moved:
-            return _every_row(run, step, names), int(step.f.shape[0])
+            return None, step.iteration
         rows = np.flatnonzero(step.moved)
     elif step.stopped.any():
         rows = np.flatnonzero(step.stopped & step.moved)
@@ -711,6 +807,20 @@ def trace_block(
         iteration = np.concatenate([iteration, np.full(kept.size, step.iteration - 1)])
     if rows.size == 0:
         return None
+    return rows, iteration
+
+
+def trace_block(
+    run: DescentRun, step: Step, every: int, names: tuple[list[str], list[str]]
+) -> tuple[TraceBlock, int] | None:
+    """The trace rows of one step (``trace_selection``) as columns of their own, and
+    their number; None, and nothing built, when the step writes no row."""
+    chosen = trace_selection(step, every)
+    if chosen is None:
+        return None
+    rows, iteration = chosen
+    if rows is None:
+        rows = np.arange(step.f.shape[0])
     block: TraceBlock = {
         "run": run.index,
         "optimizer": run.label,
@@ -725,6 +835,83 @@ def trace_block(
         block[c] = step.X[rows, k]
         block[g] = step.grad[rows, k]
     return block, int(rows.size)
+
+
+class TraceRows:
+    """The trace rows of one run as the steps come, copied into preallocated columns
+    of ``TRACE_CHUNK`` rows (a step's arrays are overwritten by the next): a few
+    numpy calls per step, whatever its rows, and blocks ready to write."""
+
+    def __init__(self, run: DescentRun, names: tuple[list[str], list[str]]) -> None:
+        self.run, self.names = run, names
+        self.d = len(names[0])
+        self.blocks: list[tuple[TraceBlock, int]] = []
+        self._chunk()
+
+    def _chunk(self) -> None:
+        self.k = 0
+        self.start = np.empty(TRACE_CHUNK, dtype=np.int64)
+        self.iteration = np.empty(TRACE_CHUNK, dtype=np.int64)
+        self.lr = np.empty(TRACE_CHUNK)
+        self.numbers = np.empty((TRACE_CHUNK, 2 + 2 * self.d))  # f, |g|, x, g
+
+    def add(self, step: Step, every: int) -> None:
+        chosen = trace_selection(step, every)
+        if chosen is None:
+            return
+        rows, iteration = chosen
+        n = step.f.shape[0] if rows is None else rows.size
+        if self.k + n > TRACE_CHUNK:
+            self._flush()
+            if n > TRACE_CHUNK:
+                block = trace_block(self.run, step, every, self.names)
+                assert block is not None
+                self.blocks.append(block)
+                return
+        k = self.k
+        if n == 1 and rows is None:  # one start: one call for its numbers
+            parts = (step.f, step.grad_norm, step.X.reshape(-1), step.grad.reshape(-1))
+            np.concatenate(parts, out=self.numbers[k])
+            self.start[k], self.iteration[k], self.lr[k] = 0, iteration, step.lr
+        else:
+            self._put(step, slice(k, k + n), rows, iteration)
+        self.k = k + n
+
+    def _put(self, step: Step, at: slice, rows: np.ndarray | None, iteration: Any) -> None:
+        sel: Any = slice(None) if rows is None else rows
+        d, out = self.d, self.numbers[at]
+        out[:, 0] = step.f[sel]
+        out[:, 1] = step.grad_norm[sel]
+        out[:, 2 : 2 + d] = step.X[sel]
+        out[:, 2 + d :] = step.grad[sel]
+        self.start[at] = np.arange(out.shape[0]) if rows is None else rows
+        self.iteration[at] = iteration
+        self.lr[at] = step.lr
+
+    def _flush(self) -> None:
+        k = self.k
+        if k == 0:
+            return
+        block: TraceBlock = {
+            "run": self.run.index,
+            "optimizer": self.run.label,
+            "start": self.start[:k],
+            "iteration": self.iteration[:k],
+            "f": self.numbers[:k, 0],
+            "grad_norm": self.numbers[:k, 1],
+            "lr": self.lr[:k],
+        }
+        coords, grads = self.names
+        for j, (c, g) in enumerate(zip(coords, grads, strict=True)):
+            block[c] = self.numbers[:k, 2 + j]
+            block[g] = self.numbers[:k, 2 + self.d + j]
+        self.blocks.append((block, k))
+        self._chunk()
+
+    def done(self) -> list[tuple[TraceBlock, int]]:
+        """Every row, as blocks in order."""
+        self._flush()
+        return self.blocks
 
 
 SAMPLE_STARTS = 50
@@ -946,6 +1133,11 @@ class DescendJob:
     index: int
     progress: Callable[[], None] | None = None
 
+    @property
+    def chunk(self) -> bool:
+        """Whether the job runs a slice of the starts, to be joined with the others."""
+        return False
+
 
 @dataclass
 class DescendJobResult:
@@ -966,15 +1158,23 @@ def descend_job(job: DescendJob, should_stop: Callable[[], bool]) -> DescendJobR
     run = descent(job.plan, job.index, should_stop)
     names = coordinate_names(job.plan.function)
     every, tick = job.plan.trace_every, job.progress
-    blocks, steps = [], []
+    if job.chunk:
+        # a chunk of the starts: blocks by iteration, so that chunks join in step order
+        blocks, steps = [], []
+        for step in run.steps():
+            block = trace_block(run.run, step, every, names)
+            if block is not None:
+                blocks.append(block)
+                steps.append(step.iteration)
+            if tick is not None and step.iteration:
+                tick()
+        return DescendJobResult(job.index, run.finish(), blocks, steps=steps)
+    rows = TraceRows(run.run, names)
     for step in run.steps():
-        block = trace_block(run.run, step, every, names)
-        if block is not None:
-            blocks.append(block)
-            steps.append(step.iteration)
+        rows.add(step, every)
         if tick is not None and step.iteration:
             tick()
-    return DescendJobResult(job.index, run.finish(), blocks, steps=steps)
+    return DescendJobResult(job.index, run.finish(), rows.done())
 
 
 def _failed_job(job: DescendJob, error: Exception) -> DescendJobResult:

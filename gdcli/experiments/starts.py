@@ -61,6 +61,10 @@ class ChunkJob(DescendJob):
 
     lo: int = 0
 
+    @property
+    def chunk(self) -> bool:
+        return True
+
 
 def split(job: DescendJob, slots: int) -> list[DescendJob]:
     bounds = chunk_bounds(int(job.plan.starts.shape[0]), slots)

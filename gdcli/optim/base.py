@@ -56,6 +56,11 @@ class Transform(Generic[S]):
 
     init: Callable[[Params], S]
     update: Callable[[Params, S, Params, int, Oracle | None], tuple[Params, S]]
+    # ``inplace(g, state, params, count, out)``: ``update``'s very floating-point
+    # operations, in the same order, with the state's arrays updated in place and g'
+    # written into ``out`` (g may be ``out``; g and params are only read). None where
+    # a transform has no such path.
+    inplace: Callable[[Params, S, Params, int, Params], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,10 @@ class Optimizer:
     update: Callable[..., tuple[Params, OptState]]
     needs_oracle: bool
     schedule: Schedule
+    # ``update_into(grads, state, params, out) -> state'``: ``update`` with its state
+    # updated in place and the updates written into ``out`` (bit-identical numbers);
+    # None when a transform of the chain has no in-place path.
+    update_into: Callable[[Params, OptState, Params, Params], OptState] | None = None
 
 
 def apply_updates(params: Params, updates: Params) -> Params:

@@ -42,3 +42,24 @@ def assemble(
         return g, OptState(count + 1, tuple(states))
 
     return init, update
+
+
+def assemble_into(
+    parts: tuple[Transform[Any], ...],
+) -> Callable[[Params, OptState, Params, Params], OptState] | None:
+    """The chain's in-place update (``Optimizer.update_into``): each transform reads
+    the previous one's output from ``out`` and writes its own there; None when a
+    transform has no in-place path."""
+    steps = [part.inplace for part in parts]
+    if any(s is None for s in steps):
+        return None
+
+    def update_into(grads: Params, state: OptState, params: Params, out: Params) -> OptState:
+        g, count = grads, state.count
+        for step, s in zip(steps, state.parts, strict=True):
+            assert step is not None
+            step(g, s, params, count, out)
+            g = out
+        return OptState(count + 1, state.parts)
+
+    return update_into

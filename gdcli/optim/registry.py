@@ -13,7 +13,7 @@ from typing import Any
 from gdcli.errors import ConfigError
 from gdcli.optim import alias
 from gdcli.optim.base import Optimizer, Schedule
-from gdcli.optim.combine import Chain, assemble
+from gdcli.optim.combine import Chain, assemble, assemble_into
 from gdcli.optim.hyperparams import Hyperparameter, checked, declared, unknown
 from gdcli.optim.schedules import constant_schedule
 from gdcli.optim.transforms import clip
@@ -212,4 +212,5 @@ def make_optimizer(
         if clip_axis is not None:
             resolved["clip_axis"] = clip_axis
     init, update = assemble(parts)
-    return Optimizer(name, resolved, init, update, info.needs_oracle, recipe.schedule)
+    into = assemble_into(parts)
+    return Optimizer(name, resolved, init, update, info.needs_oracle, recipe.schedule, into)

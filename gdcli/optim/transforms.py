@@ -4,7 +4,9 @@ Each is a ``Transform``: ``init(params) -> state`` and ``update(g, state, params
 count, oracle) -> (g', state')``, where ``count`` is the number of updates done
 before this one. Every transform except ``newton_direction`` and ``armijo_step``
 works elementwise, so the N starts of a descent step together without mixing.
-Nothing here changes an array it was given.
+Nothing here changes an array it was given, except the ``inplace`` paths, which
+update their own state's arrays and write into the ``out`` they are given (see
+``Transform``): the same operations in the same order, into buffers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,26 @@ def _no_state(params: Params) -> tuple[()]:
 
 def _zeros(params: Params) -> Leaves:
     return tuple(np.zeros_like(p) for p in params)
+
+
+_FEW = 16
+"""Leaves of at most this many numbers are updated in Python floats where a path
+has that option (numpy's cost is per call there, not per number)."""
+
+
+class _Scratch:
+    """Temporary arrays of the in-place paths, one per shape and slot, kept between
+    updates (a descent's arrays keep their shapes)."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[tuple[int, ...], int], np.ndarray] = {}
+
+    def __call__(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
+        key = (like.shape, slot)
+        a = self._arrays.get(key)
+        if a is None or a.dtype != like.dtype:
+            a = self._arrays[key] = np.empty(like.shape, dtype=like.dtype)
+        return a
 
 
 def clip(max_norm: float, axis: int | None) -> Transform[tuple[()]]:
@@ -63,7 +85,15 @@ def add_decayed_weights(weight_decay: float) -> Transform[tuple[()]] | None:
     ) -> tuple[Params, tuple[()]]:
         return [x + weight_decay * p for x, p in zip(g, params, strict=True)], state
 
-    return Transform(_no_state, update)
+    scratch = _Scratch()
+
+    def inplace(g: Params, state: tuple[()], params: Params, count: int, out: Params) -> None:
+        for x, p, o in zip(g, params, out, strict=True):
+            t = scratch(p)
+            np.multiply(p, weight_decay, out=t)
+            np.add(x, t, out=o)
+
+    return Transform(_no_state, update, inplace)
 
 
 def _axpy(a: float, x: np.ndarray, c: float, y: np.ndarray) -> np.ndarray:
@@ -93,7 +123,26 @@ def trace(momentum: float, dampening: float, nesterov: bool) -> Transform[TraceS
         out = [x + momentum * bi for x, bi in zip(g, b, strict=True)] if nesterov else list(b)
         return out, TraceState(b)
 
-    return Transform(lambda params: TraceState(_zeros(params)), update)
+    scratch = _Scratch()
+
+    def inplace(g: Params, state: TraceState, params: Params, count: int, out: Params) -> None:
+        keep = 1.0 if count == 0 else 1.0 - dampening
+        for x, b, o in zip(g, state.b, out, strict=True):
+            np.multiply(b, momentum, out=b)
+            if keep == 1.0:
+                np.add(b, x, out=b)
+            else:
+                t = scratch(b)
+                np.multiply(x, keep, out=t)
+                np.add(b, t, out=b)
+            if nesterov:
+                t = scratch(b)
+                np.multiply(b, momentum, out=t)
+                np.add(x, t, out=o)
+            else:
+                np.copyto(o, b)
+
+    return Transform(lambda params: TraceState(_zeros(params)), update, inplace)
 
 
 class AdagradState(NamedTuple):
@@ -189,7 +238,71 @@ def scale_by_adam(b1: float, b2: float, eps: float, amsgrad: bool) -> Transform[
             out.append(mi / denom)
         return out, AdamState(tuple(m), tuple(v), tuple(v_max))
 
-    return Transform(init, update)
+    scratch = _Scratch()
+
+    def inplace(g: Params, state: AdamState, params: Params, count: int, out: Params) -> None:
+        t = count + 1
+        for i, (x, mi, vi, o) in enumerate(zip(g, state.m, state.v, out, strict=True)):
+            moments = (b1, b2, eps, t)
+            if x.size <= _FEW and not amsgrad and _adam_floats(x, mi, vi, o, moments):
+                continue
+            v_max = state.v_max[i] if amsgrad else None
+            _adam_arrays(x, mi, vi, o, scratch(x), moments, v_max)
+
+    return Transform(init, update, inplace)
+
+
+def _adam_arrays(
+    x: np.ndarray,
+    mi: np.ndarray,
+    vi: np.ndarray,
+    o: np.ndarray,
+    tmp: np.ndarray,
+    moments: tuple[float, float, float, int],
+    v_max: np.ndarray | None,
+) -> None:
+    """``scale_by_adam``'s update of one leaf with numpy calls into its buffers."""
+    b1, b2, eps, t = moments
+    bc1 = 1.0 - b1**t
+    root_bc2 = math.sqrt(1.0 - b2**t)
+    np.multiply(mi, b1, out=mi)
+    np.multiply(x, 1.0 - b1, out=tmp)
+    np.add(mi, tmp, out=mi)
+    np.multiply(x, x, out=tmp)
+    np.multiply(tmp, 1.0 - b2, out=tmp)
+    np.multiply(vi, b2, out=vi)
+    np.add(vi, tmp, out=vi)
+    if v_max is not None:
+        vi = np.maximum(v_max, vi, out=v_max)
+    np.sqrt(vi, out=tmp)
+    tmp /= root_bc2
+    tmp += eps
+    tmp *= bc1
+    np.true_divide(mi, tmp, out=o)
+
+
+def _adam_floats(
+    x: np.ndarray,
+    mi: np.ndarray,
+    vi: np.ndarray,
+    o: np.ndarray,
+    moments: tuple[float, float, float, int],
+) -> bool:
+    """``scale_by_adam``'s update of a leaf of a few numbers in Python floats, which
+    make numpy's operations exactly and cost far less per call; False (nothing
+    written) where a division by zero or a negative square root needs numpy's answer."""
+    b1, b2, eps, t = moments
+    bc1, root_bc2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
+    c1, c2 = 1.0 - b1, 1.0 - b2
+    gs = x.ravel().tolist()
+    m = [b1 * a + c1 * b for a, b in zip(mi.ravel().tolist(), gs, strict=True)]
+    v = [b2 * a + c2 * (b * b) for a, b in zip(vi.ravel().tolist(), gs, strict=True)]
+    try:
+        step = [a / (((math.sqrt(b) / root_bc2) + eps) * bc1) for a, b in zip(m, v, strict=True)]
+    except (ZeroDivisionError, ValueError):
+        return False
+    mi.flat[:], vi.flat[:], o.flat[:] = m, v, step
+    return True
 
 
 def scale_by_lr(schedule: Schedule) -> Transform[tuple[()]]:
@@ -201,7 +314,12 @@ def scale_by_lr(schedule: Schedule) -> Transform[tuple[()]]:
         lr = schedule(count)
         return [-lr * x for x in g], state
 
-    return Transform(_no_state, update)
+    def inplace(g: Params, state: tuple[()], params: Params, count: int, out: Params) -> None:
+        lr = schedule(count)
+        for x, o in zip(g, out, strict=True):
+            np.multiply(x, -lr, out=o)
+
+    return Transform(_no_state, update, inplace)
 
 
 def _one_leaf(name: str, params: Params, oracle: Oracle | None) -> tuple[np.ndarray, Oracle]:
