@@ -55,6 +55,7 @@ ACTIVATIONS: dict[str, Activation] = {
         ag.sigmoid, ag.sigmoid_array, None, "s(x) (1 - s(x)), at most 1/4", lecture=True
     ),
     "tanh": Activation(ag.tanh, np.tanh, None, "1 - tanh(x)^2", lecture=True),
+    # the three with a kink at 0, where h' takes PyTorch's value
     "relu": Activation(
         ag.relu,
         ag.relu_array,

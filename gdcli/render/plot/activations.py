@@ -53,27 +53,16 @@ def _draw_kink(ax: Axes, name: str, k: float, f: Callable[..., np.ndarray], look
             return False
         # both sides agree, yet h' does not exist at k (Heaviside's step)
         _open_circle(ax, k, at, colour, f"undefined:{name}", size=9, edge=2.0)
-        ax.annotate(
-            f"undefined at {k:g}\n(gdcli and torch use {at:g})",
-            (k, at),
-            xytext=(0, 28),
-            textcoords="offset points",
-            ha="center",
-            fontsize="small",
-            arrowprops={"arrowstyle": "-", "color": "0.4"},
+        note = f"undefined at {k:g}\n(gdcli and torch use {at:g})"
+        _note(
+            ax, note, (k, at), (0, 28), ha="center", arrowprops={"arrowstyle": "-", "color": "0.4"}
         )
         return False
     ax.plot([k], [at], "o", ms=7, color=colour, zorder=6, gid=f"value:{name}")
     for limit in (left, right):
         if abs(limit - at) >= _SAME:
             _open_circle(ax, k, limit, colour, f"limit:{name}", size=7, edge=1.5)
-    ax.annotate(
-        f"{at:g} at x = {k:g}",
-        (k, at),
-        xytext=(8, 6),
-        textcoords="offset points",
-        fontsize="small",
-    )
+    _note(ax, f"{at:g} at x = {k:g}", (k, at), (8, 6))
     return True
 
 
@@ -140,3 +129,10 @@ def _open_circle(
 ) -> None:
     """A hollow dot: a value h or h' does not take there (a limit from one side)."""
     ax.plot([x], [y], "o", ms=size, mfc="white", mec=colour, mew=edge, zorder=5, gid=gid)
+
+
+def _note(
+    ax: Any, text: str, at: tuple[float, float], offset: tuple[float, float], **more: Any
+) -> None:
+    """A small label ``offset`` points away from the point ``at``."""
+    ax.annotate(text, at, xytext=offset, textcoords="offset points", fontsize="small", **more)
