@@ -49,36 +49,25 @@ class Activation:
     kinks: tuple[float, ...] = ()
 
 
+def _kinked(
+    graph: Callable[..., Tensor], array: Callable[..., np.ndarray], alpha: float | None, d: str
+) -> Activation:
+    """A lecture activation with a kink at 0, where its derivative takes PyTorch's value."""
+    return Activation(graph, array, alpha, d, lecture=True, kinks=(0.0,))
+
+
 ACTIVATIONS: dict[str, Activation] = {
     "linear": Activation(identity, _identity_array, None, "1", lecture=True),
     "sigmoid": Activation(
         ag.sigmoid, ag.sigmoid_array, None, "s(x) (1 - s(x)), at most 1/4", lecture=True
     ),
     "tanh": Activation(ag.tanh, np.tanh, None, "1 - tanh(x)^2", lecture=True),
-    # the three with a kink at 0, where h' takes PyTorch's value
-    "relu": Activation(
-        ag.relu,
-        ag.relu_array,
-        None,
-        "1 for x > 0, else 0 (0 at the kink)",
-        lecture=True,
-        kinks=(0.0,),
+    "relu": _kinked(ag.relu, ag.relu_array, None, "1 for x > 0, else 0 (0 at the kink)"),
+    "leaky_relu": _kinked(
+        ag.leaky_relu, ag.leaky_relu_array, 0.01, "1 for x > 0, else alpha (alpha at the kink)"
     ),
-    "leaky_relu": Activation(
-        ag.leaky_relu,
-        ag.leaky_relu_array,
-        0.01,
-        "1 for x > 0, else alpha (alpha at the kink)",
-        lecture=True,
-        kinks=(0.0,),
-    ),
-    "heaviside": Activation(
-        ag.heaviside,
-        ag.heaviside_array,
-        None,
-        "0 wherever it exists: nothing flows back",
-        lecture=True,
-        kinks=(0.0,),
+    "heaviside": _kinked(
+        ag.heaviside, ag.heaviside_array, None, "0 wherever it exists: nothing flows back"
     ),
     "elu": Activation(ag.elu, ag.elu_array, 1.0, "1 for x > 0, else alpha e^x"),
     "softplus": Activation(ag.softplus, ag.softplus_array, None, "sigmoid(x)"),

@@ -23,6 +23,7 @@ when they cannot see the caller's flag, passes a stop request on with
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import multiprocessing
@@ -304,31 +305,33 @@ def run_jobs(
         yield items[k], result
 
 
-def run_split_jobs(
-    executor: Executor,
-    job: Callable[[Item, StopFlag], Result],
+def split_items(
+    items: list[Item], split: Callable[[Item, int], list[Item]], slots: int
+) -> tuple[list[Item], dict[int, int]]:
+    """Every item cut into parts (``split(item, slots)``) that run as jobs of their
+    own, and the index of each part's item (by the part's ``id``)."""
+    parts: list[Item] = []
+    owner: dict[int, int] = {}
+    for i, item in enumerate(items):
+        for piece in split(item, slots):
+            parts.append(piece)
+            owner[id(piece)] = i
+    return parts, owner
+
+
+def join_parts(
     items: list[Item],
-    should_stop: StopFlag,
-    failed: Callable[[Item, Exception], Result],
-    split: Callable[[Item, int], list[Item]],
+    owner: dict[int, int],
+    ran: Iterator[tuple[Item, Result]],
     join: Callable[[Item, list[Result]], Result],
 ) -> Iterator[tuple[Item, Result]]:
-    """``run_jobs`` with every item cut into parts (``split(item, slots)``, where
-    ``slots`` is how many jobs the executor runs at once) that run as jobs of their
-    own; ``join(item, results)`` puts each item's results back together, in order.
-    An item with a part that never ran (a stop) is left out."""
-    owner: list[int] = []
-    parts: list[Item] = []
-    for i, item in enumerate(items):
-        pieces = split(item, slots(executor))
-        owner += [i] * len(pieces)
-        parts += pieces
-    counts = [owner.count(i) for i in range(len(items))]
+    """The results of ``split_items``' parts put back together: ``join(item,
+    results)`` once all of an item's parts arrived, in order. An item with a part
+    that never ran (a stop) is left out."""
+    counts = collections.Counter(owner.values())
     got: dict[int, list[Result]] = {}
-    ran = run_jobs(executor, job, parts, should_stop, failed)
-    by_part = {id(p): i for p, i in zip(parts, owner, strict=True)}
     for part, result in ran:
-        i = by_part[id(part)]
+        i = owner[id(part)]
         got.setdefault(i, []).append(result)
         if len(got[i]) == counts[i]:
             yield items[i], join(items[i], got.pop(i))

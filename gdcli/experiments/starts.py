@@ -28,7 +28,7 @@ from gdcli.experiments.descend import (
     TraceBlock,
     descend_job,
 )
-from gdcli.experiments.jobs import run_split_jobs
+from gdcli.experiments.jobs import join_parts, run_jobs, slots, split_items
 
 MIN_CHUNK = 2_000
 """The fewest starts worth a job of their own."""
@@ -44,7 +44,9 @@ def run_descend_jobs(
     failed: Callable[[DescendJob, Exception], DescendJobResult],
 ) -> Iterator[tuple[DescendJob, DescendJobResult]]:
     """Every optimizer's run, its starts in chunks across ``executor``'s slots."""
-    return run_split_jobs(executor, descend_job, items, should_stop, failed, split, join)
+    parts, owner = split_items(items, split, slots(executor))
+    ran = run_jobs(executor, descend_job, parts, should_stop, failed)
+    return join_parts(items, owner, ran, join)
 
 
 def chunk_bounds(n: int, slots: int) -> list[tuple[int, int]]:

@@ -5,6 +5,8 @@ is its update rule."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gdcli.optim.base import Schedule
 from gdcli.optim.combine import Chain, chain
 from gdcli.optim.schedules import constant_schedule
@@ -107,42 +109,41 @@ def rmsprop(
     return chain(s, decay, scale, trace_, scale_by_lr(s))
 
 
-def adam(
-    *,
-    lr: LearningRate = 0.001,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    amsgrad: bool = False,
-) -> Chain:
-    """Adam (torch.optim.Adam, L2 weight decay; AMSGrad with amsgrad=true).
+def _adam(decoupled: bool, weight_decay_default: float) -> Callable[..., Chain]:
+    """Adam, its weight decay added to the gradient before the scaling (L2, torch's
+    Adam) or applied after it (decoupled, torch's AdamW): that is all that differs."""
+
+    def build(
+        *,
+        lr: LearningRate = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = weight_decay_default,
+        amsgrad: bool = False,
+    ) -> Chain:
+        s = as_schedule(lr)
+        decay, scale = add_decayed_weights(weight_decay), scale_by_adam(*betas, eps, amsgrad)
+        return chain(s, *((scale, decay) if decoupled else (decay, scale)), scale_by_lr(s))
+
+    return build
+
+
+adam = _adam(decoupled=False, weight_decay_default=0.0)
+adam.__name__ = adam.__qualname__ = "adam"
+adam.__doc__ = """Adam (torch.optim.Adam, L2 weight decay; AMSGrad with amsgrad=true).
 
     At update t = 1, 2, ...: g += weight_decay*p; m = b1*m + (1 - b1)*g;
     v = b2*v + (1 - b2)*g^2 (amsgrad: v_max = max(v_max, v) replaces v below);
     denom = sqrt(v)/sqrt(1 - b2^t) + eps; p -= lr/(1 - b1^t) * m/denom
     """
-    s = as_schedule(lr)
-    decay, scale = add_decayed_weights(weight_decay), scale_by_adam(*betas, eps, amsgrad)
-    return chain(s, decay, scale, scale_by_lr(s))
 
-
-def adamw(
-    *,
-    lr: LearningRate = 0.001,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.01,
-    amsgrad: bool = False,
-) -> Chain:
-    """AdamW (torch.optim.AdamW, decoupled weight decay).
+adamw = _adam(decoupled=True, weight_decay_default=0.01)
+adamw.__name__ = adamw.__qualname__ = "adamw"
+adamw.__doc__ = """AdamW (torch.optim.AdamW, decoupled weight decay).
 
     p *= 1 - lr*weight_decay, then Adam's step without L2 decay; as one update:
     p -= lr*(m/((1 - b1^t)*denom) + weight_decay*p)
     """
-    s = as_schedule(lr)
-    # Adam's order with the decay moved after the scaling: that is all "decoupled" means.
-    decay, scale = add_decayed_weights(weight_decay), scale_by_adam(*betas, eps, amsgrad)
-    return chain(s, scale, decay, scale_by_lr(s))
 
 
 def newton(*, lr: LearningRate = 1.0, damping: float = 0.0) -> Chain:
