@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from pathlib import Path
@@ -28,6 +29,7 @@ from gdcli.experiments.descend import (
 )
 from gdcli.experiments.plan import descend_plan as plan
 from gdcli.experiments.session import Session, run_descend
+from gdcli.experiments.starts import _joined_run
 from gdcli.optim import make_optimizer
 from gdcli.render import report
 
@@ -463,3 +465,18 @@ def test_screen_of_many_rows_stops_at_any_non_finite_entry(bad: float, where: st
     clean, _ = _screen(arrays["f"], arrays["norms"], arrays["X"], 1e-8, limits)
     assert not clean
     assert _screen(np.ones(n), np.ones(n), np.ones((n, 2)), 1e-8, limits) == (True, False)
+
+
+def test_a_run_joined_from_chunks_takes_the_time_from_the_first_start_to_the_last_end() -> None:
+    """Chunks that ran side by side count once: two chunks of 2 s that overlap by 1 s
+    took 3 s, not 4; chunks one after the other took their sum."""
+    fn = resolve(QUADRATIC)
+    run = Descent(fn, make_optimizer("gd", lr=0.1), FIVE_STARTS, iterations=3, tolerance=0.0)
+    for _ in run.steps():
+        pass
+    a = dataclasses.replace(run.run, began=100.0, seconds=2.0)
+    side_by_side = _joined_run([a, dataclasses.replace(a, began=101.0)])
+    assert side_by_side.seconds == 3.0
+    assert side_by_side.n == 2 * a.n
+    after = _joined_run([a, dataclasses.replace(a, began=102.5)])
+    assert after.seconds == 4.5

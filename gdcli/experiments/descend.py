@@ -100,7 +100,8 @@ class DescentRun:
     iterations: np.ndarray  # (N,) int
     status: np.ndarray  # (N,) str
     reason: list[str | None]  # (N,) why a row diverged
-    seconds: float = 0.0
+    seconds: float = 0.0  # how long the descent took
+    began: float = 0.0  # when it began (time.time(), comparable between processes)
     classification: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     nearest: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
     distance: np.ndarray = field(default_factory=lambda: np.array([]))
@@ -203,6 +204,7 @@ class Descent:
     def steps(self) -> Iterator[Step]:
         """Run the descent, yielding the start and then every iteration."""
         t0 = time.perf_counter()
+        self.run.began = time.time()
         with np.errstate(all="ignore"):
             it = self._start()
             yield it.step(0, self.opt)

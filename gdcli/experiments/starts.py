@@ -110,10 +110,17 @@ def _joined_run(runs: list[DescentRun]) -> DescentRun:
         first,
         **cat,
         reason=[w for r in runs for w in r.reason],
-        seconds=sum(r.seconds for r in runs),
+        seconds=_elapsed(runs),
         history=history,
         warning=first.warning,  # the stability check looks at the first start
     )
+
+
+def _elapsed(runs: list[DescentRun]) -> float:
+    """The time from the first chunk's beginning to the last one's end: chunks that ran
+    side by side count once (their sum would be the work, not the time it took)."""
+    end = max(r.began + r.seconds for r in runs)
+    return max(end - min(r.began for r in runs), max(r.seconds for r in runs))
 
 
 def _merged_blocks(
