@@ -14,10 +14,11 @@ The numbers are ``loss_and_grads``'s to the last bit: the same numpy calls on th
 same operands in the same order (``x @ W`` then ``+= b``; adjoints ``x.T @ g``,
 ``g.sum(axis=0)``, ``g @ W.T``; relu's ``max(z, 0)`` and ``g * (z > 0)``; the L2
 terms added in layer order). In a chain each parameter gets exactly one adjoint
-contribution, so no sum of contributions can come out in another order. The other
-hidden activations and the output activation with its loss run as the graph ops
+contribution, so no sum of contributions can come out in another order. The losses
+from the logits run as the array functions their nodes wrap (``LOGIT_LOSSES``); the
+other hidden activations, and mse with its output activation, run as the graph ops
 themselves on a leaf holding their input (their node and its backward closure, so
-there is no second copy of their formulas); they cost a node or two per layer.
+there is no second copy of their formulas), at a node or two each.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 
 from gdcli.engine.autograd import Tensor
 from gdcli.nn.activations import activation
+from gdcli.nn.losses import LOGIT_LOSSES
 from gdcli.nn.mlp import Architecture, loss
 
 Op = Callable[[Tensor], Tensor]
@@ -108,12 +110,9 @@ class Step:
         X = np.asarray(X, dtype=self.arch.np_dtype)
         buf = self._for_rows(X.shape[0])
         inputs, nodes = self._forward(X, buf)
-        logits = Tensor(buf.z[-1], requires_grad=True)
-        value = loss(self.arch, logits, y)
-        value.backward()
-        assert logits.grad is not None
-        self._backward(logits.grad, inputs, nodes, buf)
-        total = float(value.data)
+        value, g = self._head(buf.z[-1], y)
+        self._backward(g, inputs, nodes, buf)
+        total = float(value)
         terms = self._penalty_terms()
         for t in terms:
             total += t
@@ -145,6 +144,21 @@ class Step:
                 nodes.append((leaf, node))
         return inputs, nodes
 
+    def _head(self, logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The loss (0-d) of the logits (m, n_out) against y and its adjoint there: a
+        loss from the logits on arrays, the others (mse after the output activation)
+        as their graph from a leaf holding the logits."""
+        on_logits = LOGIT_LOSSES.get(self.arch.loss)
+        if on_logits is not None:
+            value, adjoint = on_logits(logits, y)
+            # the seed of ``Tensor.backward``: d loss / d loss = 1
+            return value, adjoint(np.ones((), dtype=value.dtype))
+        leaf = Tensor(logits, requires_grad=True)
+        node = loss(self.arch, leaf, y)
+        node.backward()
+        assert leaf.grad is not None
+        return node.data, leaf.grad
+
     def _backward(
         self,
         g: np.ndarray,
@@ -157,7 +171,7 @@ class Step:
         p, grads = self.params, self.grads
         for k in range(len(buf.z) - 1, -1, -1):
             np.matmul(inputs[k].T, g, out=grads[2 * k])
-            np.sum(g, axis=0, out=grads[2 * k + 1])
+            np.add.reduce(g, axis=0, out=grads[2 * k + 1])  # g.sum(axis=0)
             if k == 0:
                 break
             gx = buf.gx[k]
