@@ -257,10 +257,10 @@ def _optional(
 @benchmark("train small MLP")
 def small_mlp() -> list[Result]:
     """[64, 128, 64, 10], batch 32: per-minibatch overhead dominates."""
-    return _case("train 64-128-64-10 b32", (64, 128, 64, 10), 4096, 32, 5, 1.5, repeats=7)
+    return _case("train 64-128-64-10 b32", (64, 128, 64, 10), 4096, 32, 5, 1.4, repeats=7)
 
 
 @benchmark("train large MLP")
 def large_mlp() -> list[Result]:
     """[784, 512, 256, 10], batch 256: matrix products dominate."""
-    return _case("train 784-512-256-10 b256", (784, 512, 256, 10), 4096, 256, 4, 1.15, repeats=5)
+    return _case("train 784-512-256-10 b256", (784, 512, 256, 10), 4096, 256, 4, 1.1, repeats=5)
