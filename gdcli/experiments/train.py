@@ -8,6 +8,7 @@ the network's parameters as one flat list of arrays.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -214,7 +215,7 @@ class Trainer:
                 idx = order[start : start + bs]
                 yb = y[idx]
                 loss, penalty, grads, logits = step(X[idx], yb)
-                if not np.isfinite(loss):
+                if not math.isfinite(loss):
                     break
                 state = update(grads, state)
                 total_loss += (loss - penalty) * len(idx)
@@ -235,12 +236,13 @@ class Trainer:
         if into is None or flat is None:
             return _Loop(step, self._pure_update, self.params)
         # The transforms with an in-place path work elementwise, so one update of the
-        # flat array (a handful of numpy calls) gives each array's numbers.
-        grads, leaves, out = [step.flat_grad], [flat], [np.empty_like(flat)]
+        # flat array (a handful of numpy calls) gives each array's numbers. The update
+        # overwrites the gradient it is made from (``update_into`` allows that).
+        grads, leaves = [step.flat_grad], [flat]
 
         def update(_: list[np.ndarray], state: OptState) -> OptState:
-            state = into(grads, state, leaves, out)
-            np.add(flat, out[0], out=flat)
+            state = into(grads, state, leaves, grads)
+            np.add(flat, grads[0], out=flat)
             return state
 
         return _Loop(step, update, leaves)

@@ -50,12 +50,12 @@ def pack(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray | None, list[np.ndarr
 
 @dataclass
 class _Buffers:
-    """Every array of one minibatch size m: per layer k its output ``z[k]`` (m, out_k);
-    per hidden layer its relu output ``h[k]`` and mask (None for other activations);
-    per layer after the first the adjoint of its input ``gx[k]`` (m, in_k)."""
+    """Every array of one minibatch size m: per layer k its output ``z[k]`` (m, out_k),
+    which a relu layer turns into its activation in place; per relu layer the mask
+    ``z > 0`` (None for the other activations); per layer after the first the adjoint
+    of its input ``gx[k]`` (m, in_k)."""
 
     z: list[np.ndarray]
-    h: list[np.ndarray | None]
     mask: list[np.ndarray | None]
     gx: list[np.ndarray | None]
 
@@ -97,7 +97,6 @@ class Step:
             z = [np.empty((m, n), dtype=dt) for n in sizes[1:]]
             b = self._buffers[m] = _Buffers(
                 z,
-                [np.empty_like(z[k]) if r else None for k, r in enumerate(relu)],
                 [np.empty(z[k].shape, dtype=bool) if r else None for k, r in enumerate(relu)],
                 [None] + [np.empty((m, n), dtype=dt) for n in sizes[1:-1]],
             )
@@ -132,12 +131,11 @@ class Step:
             z += p[2 * k + 1]
             if k == len(self._ops):
                 break
-            op, relu_out = self._ops[k], buf.h[k]
-            if relu_out is not None:
-                h = np.maximum(z, 0.0, out=relu_out)
+            op = self._ops[k]
+            if op is None:
+                h = np.maximum(z, 0.0, out=z)  # relu in place
                 nodes.append(None)
             else:
-                assert op is not None
                 leaf = Tensor(z, requires_grad=True)
                 node = op(leaf)
                 h = node.data
@@ -188,6 +186,8 @@ class Step:
     ) -> np.ndarray:
         """The adjoint of hidden layer k's input from that of its output ``g``."""
         if node is None:
+            # relu(z) > 0 exactly where z > 0 (nan nowhere), so the relu output in z
+            # gives the graph's mask
             mask = buf.mask[k]
             assert mask is not None
             return np.multiply(g, np.greater(buf.z[k], 0, out=mask), out=g)
