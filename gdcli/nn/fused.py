@@ -65,9 +65,9 @@ class Step:
 
     ``params`` ([W1, b1, W2, b2, ...] in the architecture's dtype) are read at every
     call, so the caller may update them in place between calls. A call returns the
-    loss (the L2 penalty included) and the penalty alone, and leaves the gradients
-    in ``grads`` (the same list every call) and the logits (m, n_out) in the array it
-    returns, both valid until the next call.
+    loss (the L2 penalty included), the penalty alone (``0.5 * l2 * sum(W**2)``, summed
+    as the trainer sums it), the gradients (``grads``: the same arrays every call, views
+    of ``flat_grad``) and the logits (m, n_out); the arrays hold until the next call.
     """
 
     def __init__(self, arch: Architecture, params: Sequence[np.ndarray], l2: float = 0.0) -> None:
@@ -86,8 +86,8 @@ class Step:
 
     @staticmethod
     def applies(arch: Architecture, params: Sequence[np.ndarray]) -> bool:
-        """Whether ``Step`` gives ``loss_and_grads``'s numbers for these parameters:
-        arrays of the architecture's dtype, in C order (else it casts them)."""
+        """Whether ``Step`` applies to these parameters: arrays of the architecture's
+        dtype (``loss_and_grads`` casts others; ``Step`` computes in place) in C order."""
         return all(p.dtype == arch.np_dtype and p.flags.c_contiguous for p in params)
 
     def _for_rows(self, m: int) -> _Buffers:
