@@ -168,7 +168,8 @@ class Trainer:
                     f"the loss or the weights became infinite or NaN in epoch {epoch}; "
                     f"{kept} (try a smaller lr)"
                 )
-                self.params = self._last_good
+                for p, good in zip(self.params, self._last_good, strict=True):
+                    np.copyto(p, good)  # in place: the params stay views of the flat array
                 return
             self._last_good = [p.copy() for p in self.params]
             val_loss = val_acc = None
