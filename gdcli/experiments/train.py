@@ -8,12 +8,13 @@ the network's parameters as one flat list of arrays.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from gdcli.experiments.context import Session
 from gdcli.experiments.metrics import Evaluation, accuracy, evaluate
 from gdcli.experiments.modelfile import model_arrays
 from gdcli.experiments.recipes import OptimizerRecipe
-from gdcli.optim import Optimizer, learning_rate
+from gdcli.optim import Optimizer, OptState, learning_rate
 from gdcli.runs import TraceWriter, atomic_save_npz, prepare_run_dir, write_json, write_yaml
 
 TRACE_COLUMNS = (
@@ -75,12 +76,26 @@ class TrainResult:
         return len(self.history)
 
 
+class _Loop(NamedTuple):
+    """How a trainer runs each minibatch (``Trainer._loop``): ``step(X, y) -> (loss,
+    penalty, grads, logits)``; ``update(grads, state) -> state``, which adds the
+    optimizer's step to the parameters; ``leaves``, the arrays the optimizer's state
+    is made for."""
+
+    step: Callable[[np.ndarray, np.ndarray], tuple[float, float, list[np.ndarray], np.ndarray]]
+    update: Callable[[list[np.ndarray], Any], Any]
+    leaves: list[np.ndarray]
+
+
 class Trainer:
     """Minibatch training of ``layers`` on ``splits.train``.
 
     ``patience`` enables early stopping on the validation loss; with a validation
     part the weights of the best validation epoch are restored at the end, whether
-    or not early stopping triggered.
+    or not early stopping triggered. ``fast`` runs each minibatch's step as
+    ``nn.Step`` (preallocated buffers, the optimizer's in-place update) where it
+    applies, with the numbers of the graph path (``fast=False``: ``nn.loss_and_grads``
+    and the optimizer's pure update) to the last bit.
     """
 
     def __init__(
@@ -97,11 +112,13 @@ class Trainer:
         patience: int | None = None,
         min_delta: float = 0.0,
         should_stop: Callable[[], bool] = lambda: False,
+        fast: bool = True,
     ) -> None:
         self.arch = arch
-        # The trainer owns its parameters (copies), so it can add each update in place;
-        # the optimizer stays pure and only returns the updates.
-        self.params = [p.copy() for p in nn.flatten(layers)]
+        self.fast = fast
+        # The trainer owns its parameters (copies, views of one flat array where they
+        # share a dtype), so it can add each update in place.
+        self._flat, self.params = nn.pack(nn.flatten(layers))
         self.opt = optimizer
         self.splits = splits
         self.n_epochs = epochs
@@ -125,7 +142,8 @@ class Trainer:
         y = train.y
         n = X.shape[0]
         bs = n if self.batch_size is None else min(self.batch_size, n)
-        state = opt.init(self.params)
+        loop = self._loop()
+        state = opt.init(loop.leaves)
         since_best = 0
         for epoch in range(1, self.n_epochs + 1):
             if self.should_stop():
@@ -133,7 +151,9 @@ class Trainer:
                 return
             t0 = time.perf_counter()
             lr = learning_rate(opt, state)
-            loss, total_loss, total_penalty, correct, state = self._minibatches(X, y, bs, state)
+            loss, total_loss, total_penalty, correct, state = self._minibatches(
+                X, y, bs, state, loop
+            )
             finite = np.isfinite(loss) and all(np.isfinite(p).all() for p in self.params)
             seconds = time.perf_counter() - t0
             self.train_seconds += seconds
@@ -148,7 +168,8 @@ class Trainer:
                     f"the loss or the weights became infinite or NaN in epoch {epoch}; "
                     f"{kept} (try a smaller lr)"
                 )
-                self.params = self._last_good
+                for p, good in zip(self.params, self._last_good, strict=True):
+                    np.copyto(p, good)  # in place: the params stay views of the flat array
                 return
             self._last_good = [p.copy() for p in self.params]
             val_loss = val_acc = None
@@ -177,14 +198,15 @@ class Trainer:
                 return
 
     def _minibatches(
-        self, X: np.ndarray, y: np.ndarray, bs: int, state: Any
+        self, X: np.ndarray, y: np.ndarray, bs: int, state: Any, loop: _Loop
     ) -> tuple[float, float, float, float, Any]:
         """One pass over X (n, p) in shuffled minibatches of ``bs`` rows, updating the
         parameters in place; stops at the first non-finite loss. Returns the last
         minibatch loss (penalty included), the summed data loss, the summed L2 penalty
         and the correct count (each weighted by rows), and the state."""
-        arch, opt, n = self.arch, self.opt, X.shape[0]
+        arch, n = self.arch, X.shape[0]
         order = self.rng.permutation(n)
+        step, update = loop.step, loop.update
         total_loss = 0.0
         total_penalty = 0.0
         correct = 0.0
@@ -192,20 +214,53 @@ class Trainer:
         with np.errstate(all="ignore"):
             for start in range(0, n, bs):
                 idx = order[start : start + bs]
-                penalty = self._penalty()
-                loss, grads, logits = nn.loss_and_grads(
-                    arch, nn.unflatten(self.params), X[idx], y[idx], self.l2
-                )
-                if not np.isfinite(loss):
+                yb = y[idx]
+                loss, penalty, grads, logits = step(X[idx], yb)
+                if not math.isfinite(loss):
                     break
-                updates, state = opt.update(nn.flatten(grads), state, self.params)
-                for p, u in zip(self.params, updates, strict=True):
-                    p += u
+                state = update(grads, state)
                 total_loss += (loss - penalty) * len(idx)
                 total_penalty += penalty * len(idx)
-                acc = accuracy(arch, logits, y[idx])
+                acc = accuracy(arch, logits, yb)
                 correct += 0.0 if acc is None else acc * len(idx)
         return loss, total_loss, total_penalty, correct, state
+
+    def _loop(self) -> _Loop:
+        """How each minibatch runs: ``nn.Step`` into buffers and the optimizer's in-place
+        update of the one flat parameter array where they apply, else the graph and
+        the pure update of each parameter array."""
+        opt, flat = self.opt, self._flat
+        if not (self.fast and nn.Step.applies(self.arch, self.params)):
+            return _Loop(self._graph_step, self._pure_update, self.params)
+        step = nn.Step(self.arch, self.params, self.l2)
+        into = opt.update_into
+        if into is None or flat is None:
+            return _Loop(step, self._pure_update, self.params)
+        # The transforms with an in-place path work elementwise, so one update of the
+        # flat array (a handful of numpy calls) gives each array's numbers. The update
+        # overwrites the gradient it is made from (``update_into`` allows that).
+        grads, leaves = [step.flat_grad], [flat]
+
+        def update(_: list[np.ndarray], state: OptState) -> OptState:
+            state = into(grads, state, leaves, grads)
+            np.add(flat, grads[0], out=flat)
+            return state
+
+        return _Loop(step, update, leaves)
+
+    def _graph_step(
+        self, X: np.ndarray, y: np.ndarray
+    ) -> tuple[float, float, list[np.ndarray], np.ndarray]:
+        """``nn.loss_and_grads`` on the minibatch, with the penalty before the step."""
+        penalty = self._penalty()
+        loss, grads, logits = nn.loss_and_grads(self.arch, nn.unflatten(self.params), X, y, self.l2)
+        return loss, penalty, nn.flatten(grads), logits
+
+    def _pure_update(self, grads: list[np.ndarray], state: OptState) -> OptState:
+        updates, state = self.opt.update(grads, state, self.params)
+        for p, u in zip(self.params, updates, strict=True):
+            p += u
+        return state
 
     def _penalty(self) -> float:
         """``0.5 * l2 * sum(W**2)`` over the weight matrices at the current parameters,

@@ -2,10 +2,12 @@
 
 ``activations`` holds the one table of hidden-layer activations, ``losses`` the
 fused loss nodes and output activations, ``init`` the weight initializers and
-``mlp`` the architecture, the training step's graph and inference without a graph.
+``mlp`` the architecture, the training step's graph and inference without a graph,
+``fused`` the same training step into preallocated buffers, for the trainer.
 """
 
 from gdcli.nn.activations import ACTIVATIONS, Activation, activation, activation_array
+from gdcli.nn.fused import Step, pack
 from gdcli.nn.init import DEFAULT_NORMAL_STD, INITIALIZERS, default_initializer, init_layers
 from gdcli.nn.losses import (
     LOSSES,
@@ -57,6 +59,7 @@ __all__ = [
     "Layer",
     "LossName",
     "Output",
+    "Step",
     "activation",
     "activation_array",
     "bce_with_logits",
@@ -73,6 +76,7 @@ __all__ = [
     "loss",
     "loss_and_grads",
     "mse",
+    "pack",
     "predict",
     "predict_proba",
     "saturation_stats",

@@ -2,11 +2,14 @@
 
 Each loss node computes its value and its adjoint from the logits in one step
 (``bce_with_logits``, ``softmax_cross_entropy``) or from the outputs (``mse``), with
-a hand-written backward closure.
+a hand-written backward closure. The two from the logits are array functions
+wrapped in a node (``LOGIT_LOSSES``), so the trainer's step without a graph
+(``fused``) computes the very same numbers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -47,30 +50,33 @@ def softmax(z: Tensor) -> Tensor:
     return Tensor._make(p, (z,), "softmax", backward)
 
 
+Adjoint = Callable[[np.ndarray], np.ndarray]
+"""A loss's adjoint with respect to the logits for the loss's adjoint ``g`` (0-d)."""
+
+
+def bce_with_logits_arrays(zd: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Adjoint]:
+    """``bce_with_logits`` on arrays: its value (0-d) and its adjoint."""
+    n = zd.shape[0]
+    t = np.asarray(y, dtype=zd.dtype).reshape(n, 1)
+    out = np.asarray((np.logaddexp(0.0, zd) - t * zd).sum() / n)
+
+    def adjoint(g: np.ndarray) -> np.ndarray:
+        return (ag.sigmoid_array(zd) - t) * (g / n)
+
+    return out, adjoint
+
+
 def bce_with_logits(z: Tensor, y: np.ndarray) -> Tensor:
     """Mean binary cross-entropy of sigmoid(z) against 0/1 targets, from the logits.
 
     z (n, 1), y (n,). The loss is mean(softplus(z) - y z), with softplus computed as
     logaddexp(0, z), so it is finite for any logit; the adjoint is (sigmoid(z) - y)/n.
     """
-    zd = z.data
-    n = zd.shape[0]
-    t = np.asarray(y, dtype=zd.dtype).reshape(n, 1)
-    out = np.asarray((np.logaddexp(0.0, zd) - t * zd).sum() / n)
-
-    def backward(g: np.ndarray) -> None:
-        z._accumulate((ag.sigmoid_array(zd) - t) * (g / n))
-
-    return Tensor._make(out, (z,), "bce", backward)
+    return _node(z, "bce", *bce_with_logits_arrays(z.data, y))
 
 
-def softmax_cross_entropy(z: Tensor, y: np.ndarray) -> Tensor:
-    """Mean cross-entropy of softmax(z) against integer classes, from the logits.
-
-    z (n, k), y (n,) in 0..k-1. The loss is mean(logsumexp(z) - z[y]) with the row
-    maximum subtracted first; the adjoint is (softmax(z) - onehot(y))/n.
-    """
-    zd = z.data
+def softmax_cross_entropy_arrays(zd: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Adjoint]:
+    """``softmax_cross_entropy`` on arrays: its value (0-d) and its adjoint."""
     n = zd.shape[0]
     rows = np.arange(n)
     idx = np.asarray(y, dtype=np.intp)
@@ -79,13 +85,38 @@ def softmax_cross_entropy(z: Tensor, y: np.ndarray) -> Tensor:
     total = e.sum(axis=1, keepdims=True)
     out = np.asarray((np.log(total[:, 0]) - s[rows, idx]).sum() / n)
 
-    def backward(g: np.ndarray) -> None:
+    def adjoint(g: np.ndarray) -> np.ndarray:
         d = e / total
         d[rows, idx] -= 1.0
         d *= g / n
-        z._accumulate(d)
+        return d
 
-    return Tensor._make(out, (z,), "cross_entropy", backward)
+    return out, adjoint
+
+
+def softmax_cross_entropy(z: Tensor, y: np.ndarray) -> Tensor:
+    """Mean cross-entropy of softmax(z) against integer classes, from the logits.
+
+    z (n, k), y (n,) in 0..k-1. The loss is mean(logsumexp(z) - z[y]) with the row
+    maximum subtracted first; the adjoint is (softmax(z) - onehot(y))/n.
+    """
+    return _node(z, "cross_entropy", *softmax_cross_entropy_arrays(z.data, y))
+
+
+LOGIT_LOSSES: dict[str, Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, Adjoint]]] = {
+    "bce": bce_with_logits_arrays,
+    "cross_entropy": softmax_cross_entropy_arrays,
+}
+"""The losses computed from the logits in one step, on arrays: loss -> (value, adjoint)."""
+
+
+def _node(z: Tensor, op: str, out: np.ndarray, adjoint: Adjoint) -> Tensor:
+    """The loss node of value ``out`` on the logits ``z``."""
+
+    def backward(g: np.ndarray) -> None:
+        z._accumulate(adjoint(g))
+
+    return Tensor._make(out, (z,), op, backward)
 
 
 def mse(pred: Tensor, target: np.ndarray) -> Tensor:

@@ -9,7 +9,8 @@ The training step (``loss_and_grads``) builds one small evaluation graph per min
 one fused ``dense`` node per layer (``x @ W + b``), one activation node per hidden
 layer and one fused loss node. The fused nodes have hand-written backward closures,
 so the graph costs a handful of Python objects per layer on top of the matrix
-products a hand-written numpy loop would do. Inference (``predict_proba``,
+products a hand-written numpy loop would do. The trainer runs the same numbers
+without the graph, into preallocated buffers (``fused.Step``). Inference (``predict_proba``,
 ``saturation_stats``) runs the activations' array ops, without a graph.
 
 Everything stays in the architecture's dtype (float32 by default): inputs and

@@ -28,8 +28,9 @@ def _zeros(params: Params) -> Leaves:
 
 
 _FEW = 16
-"""Leaves of at most this many numbers are updated in Python floats where a path
-has that option (numpy's cost is per call there, not per number)."""
+"""Leaves of at most this many float64 numbers are updated in Python floats where a
+path has that option (numpy's cost is per call there, not per number; Python floats
+round as float64 does, not as float32)."""
 
 
 class _Scratch:
@@ -244,7 +245,8 @@ def scale_by_adam(b1: float, b2: float, eps: float, amsgrad: bool) -> Transform[
         t = count + 1
         for i, (x, mi, vi, o) in enumerate(zip(g, state.m, state.v, out, strict=True)):
             moments = (b1, b2, eps, t)
-            if x.size <= _FEW and not amsgrad and _adam_floats(x, mi, vi, o, moments):
+            few = x.size <= _FEW and x.dtype == np.float64 and not amsgrad
+            if few and _adam_floats(x, mi, vi, o, moments):
                 continue
             v_max = state.v_max[i] if amsgrad else None
             _adam_arrays(x, mi, vi, o, scratch(x), moments, v_max)
