@@ -97,12 +97,15 @@ def _local_cluster(cluster_type: Any, workers: int) -> Any:
     import dask
 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
-        with warnings.catch_warnings():  # Python 3.12+ warns of fork with threads running
-            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-            return cluster_type(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+    # Python 3.12+ warns of fork with threads running: the loop thread is idle then
+    with (
+        dask.config.set({"distributed.worker.multiprocessing-method": method}),
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+        return cluster_type(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
 
 
 def _connect(client_type: Any, address: str) -> Any:

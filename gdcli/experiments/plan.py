@@ -11,8 +11,8 @@ them; workers never see YAML or validate again.
 from __future__ import annotations
 
 import copy
-import json
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,7 @@ def file_data(
     from gdcli import data
 
     spec = config.data
+    key: tuple[str, ...]
     if spec.name is not None:
         if spec.name not in data.BUNDLED:
             return None
@@ -523,7 +524,9 @@ class TrainRecipe:
     @classmethod
     def of(cls, plan: TrainPlan, spec: Any, read: FileData | None) -> TrainRecipe:
         fields = dataclasses.fields(plan)
-        return cls({f.name: getattr(plan, f.name) for f in fields if f.name != "splits"}, spec, read)
+        return cls(
+            {f.name: getattr(plan, f.name) for f in fields if f.name != "splits"}, spec, read
+        )
 
     def build(self) -> TrainPlan:
         rng = Streams(self.parts["seed"]).data()
