@@ -27,9 +27,11 @@ import copy
 import dataclasses
 import hashlib
 import json
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -53,6 +55,9 @@ RETRIES = 3
 STOP_POLL = 0.5
 """Seconds between a running job's looks at the run's stop event."""
 
+FORK = sys.platform.startswith("linux")
+"""Whether a local cluster's workers are forked from the client (else spawned)."""
+
 SHARED_BYTES = 1 << 15
 """Arrays of at least this many bytes are scattered once instead of sent per job."""
 
@@ -75,8 +80,8 @@ def open_cluster(address: str, workers: int) -> DaskExecutor:
     executor = DaskExecutor(client, cluster)
     try:
         check_versions(client, address)
-        if cluster is not None:
-            client.run(one_blas_thread)
+        if cluster is not None and FORK:
+            client.run(settle_forked_worker)
     except BaseException:
         executor.close()
         raise
@@ -92,11 +97,11 @@ def _local_cluster(cluster_type: Any, workers: int) -> Any:
     spawned (Dask's default), as fork is unsafe there. Each worker's BLAS runs one
     thread, so that workers do not share cores with each other's BLAS threads (a
     spawned worker reads Dask's OPENBLAS_NUM_THREADS=1; a forked one keeps this
-    process's BLAS and is told, ``one_blas_thread``).
+    process's BLAS and is told, ``settle_forked_worker``).
     """
     import dask
 
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    method = "fork" if FORK else "spawn"
     # Python 3.12+ warns of fork with threads running: the loop thread is idle then
     with (
         dask.config.set({"distributed.worker.multiprocessing-method": method}),
@@ -138,6 +143,17 @@ def _unreachable(address: str, exc: BaseException) -> UserError:
 def worker_version() -> str:
     """The gdcli version of the process it runs in (a worker's, through ``client.run``)."""
     return __version__
+
+
+def settle_forked_worker() -> None:
+    """Make a worker forked from the client (``_local_cluster``) like a spawned one:
+    its BLAS on one thread, and SIGTERM and SIGHUP ending it (it inherited the
+    client's handlers, which would take them for stop requests). Dask's worker
+    handles SIGINT itself. Run in the worker's main thread (``client.run``)."""
+    one_blas_thread()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def one_blas_thread() -> bool:
