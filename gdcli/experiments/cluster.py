@@ -102,11 +102,14 @@ def _local_cluster(cluster_type: Any, workers: int) -> Any:
     import dask
 
     method = "fork" if FORK else "spawn"
+    settings = {
+        "distributed.worker.multiprocessing-method": method,
+        # the statistical profiler samples every worker's stack each 10 ms for a
+        # dashboard a local cluster does not have: 5% of a run's CPU
+        "distributed.worker.profile.enabled": False,
+    }
     # Python 3.12+ warns of fork with threads running: the loop thread is idle then
-    with (
-        dask.config.set({"distributed.worker.multiprocessing-method": method}),
-        warnings.catch_warnings(),
-    ):
+    with dask.config.set(settings), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
         return cluster_type(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
