@@ -144,3 +144,30 @@ def test_the_client_reads_a_bundled_set_once(
     loads = spy(monkeypatch, "load_bundled")
     planned(compare_doc({"name": "breast_cancer"}, tmp_path))
     assert len(loads) == 1  # was 1 + one per pair
+
+
+def test_a_training_sweep_point_travels_without_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gdcli.experiments.config import TrainConfig
+    from gdcli.experiments.sweep import PointJob
+
+    spec = {
+        "name": "swept",
+        "data": {"name": "digits", "test_fraction": 0.25},
+        "model": {"hidden": [8], "activation": "tanh"},
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "epochs": 1,
+    }
+    loads = spy(monkeypatch, "load_bundled")
+    doc = Document(spec, str(tmp_path / "train.yaml"))
+    sweep = planning.sweep_plan("train-mlp", doc, TrainConfig, {"optimizer.lr": [0.1, 0.01]})
+    assert len(loads) == 1  # once for both points, on the client
+    job = PointJob(sweep.points[1], sweep.plans[1], str(tmp_path / "p"))
+    assert len(pickle.dumps(job)) < 12_000 < data.load_bundled("digits").X.nbytes
+    built = pickle.loads(pickle.dumps(job.plan)).build()  # type: ignore[union-attr]
+    here = planning.train_plan(
+        validate(planning.point_document(doc, sweep.points[1]), TrainConfig), doc
+    )
+    np.testing.assert_array_equal(built.splits.train.X, here.splits.train.X)
+    assert built.optimizer_recipe == here.optimizer_recipe

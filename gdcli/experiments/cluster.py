@@ -107,6 +107,11 @@ def _local_cluster(cluster_type: Any, workers: int) -> Any:
         # the statistical profiler samples every worker's stack each 10 ms for a
         # dashboard a local cluster does not have: 5% of a run's CPU
         "distributed.worker.profile.enabled": False,
+        # monitors that wake a worker's event loop, which then takes the GIL from the
+        # job: less often (about 4% of a run's CPU; they only watch)
+        "distributed.admin.tick.interval": "1s",
+        "distributed.worker.memory.monitor-interval": "2s",
+        "distributed.admin.system-monitor.interval": "5s",
     }
     # Python 3.12+ warns of fork with threads running: the loop thread is idle then
     with dask.config.set(settings), warnings.catch_warnings():

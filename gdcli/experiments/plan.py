@@ -91,8 +91,8 @@ DEFAULT_NOISE = {"moons": 0.1, "circles": 0.05, "spirals": 0.1, "blobs": 0.8}
 def load_data(
     spec: Any, rng: np.random.Generator, base: Path | None, read: FileData | None = None
 ) -> Splits:
-    """The data of a ``DataSpec``, split and standardized as it asks; a data file's
-    contents are ``read`` when given (``read_file``), else read here."""
+    """The data of a ``DataSpec``, split and standardized as it asks; the data file's
+    or bundled set's contents are ``read`` when given (``file_data``), else read here."""
     from gdcli import data
 
     source: Dataset | data.Parts
@@ -564,10 +564,22 @@ def sweep_plan(command: str, doc: Document, model: Any, spec: dict[str, list[Any
     base["sweep"] = spec
     reads: dict[tuple[str, ...], FileData] = {}  # a data file is read once for every point
     plans = tuple(
-        experiment_plan(command, cfg, point_document(doc, p), reads)
+        _point_plan(command, cfg, point_document(doc, p), reads)
         for p, cfg in zip(pts, configs, strict=True)
     )
     return SweepPlan(command, doc.data.get("name"), tuple(spec), tuple(pts), plans, base)
+
+
+def _point_plan(
+    command: str, config: Any, doc: Document, reads: dict[tuple[str, ...], FileData]
+) -> RunPlan:
+    """A sweep point's plan; a training point's without its data (``TrainRecipe``),
+    which is made where the point runs."""
+    planned = experiment_plan(command, config, doc, reads)
+    if not isinstance(planned, TrainPlan):
+        return planned
+    read = file_data(config, doc, reads)  # already read: the same object
+    return TrainRecipe.of(planned, config.data, read if config.data.name is None else None)
 
 
 def parse_sweep_option(text: str) -> tuple[str, list[Any]]:
