@@ -320,3 +320,29 @@ def test_a_worker_of_another_gdcli_version_is_refused() -> None:
     assert "tcp://s:8786" in str(err.value) and "tcp://w2 has 0.0.1" in str(err.value)
     with pytest.raises(UserError, match="no workers"):
         check_versions(FakeClient({}), "tcp://s:8786")
+
+
+def _worker_state() -> tuple[bool, bool]:
+    import gdcli.experiments.compare  # noqa: F401  (imported already when forked)
+
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, "numpy" in sys.modules
+
+
+def test_local_workers_start_forked_and_settled() -> None:
+    """``--cluster local`` forks its workers (no interpreter start, no imports) and
+    gives them what a spawned worker has: SIGTERM ends them, BLAS on one thread."""
+    from gdcli.experiments.cluster import FORK, one_blas_thread, open_cluster
+
+    if not FORK:
+        pytest.skip("workers are spawned here")
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)  # as the CLI's guard would
+    try:
+        t0 = time.perf_counter()
+        with open_cluster("local", 2) as ex:
+            started = time.perf_counter() - t0
+            state = ex.client.run(_worker_state)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert list(state.values()) == [(True, True), (True, True)]
+    assert started < 5.0
+    assert one_blas_thread()  # this numpy's OpenBLAS has the setter the workers call

@@ -442,10 +442,10 @@ def test_a_failing_run_is_reported_in_its_row_and_the_others_go_on(
 ) -> None:
     real_plan = planning.train_plan
 
-    def plan(config: Any, doc: Any) -> Any:
+    def plan(config: Any, doc: Any, **kw: Any) -> Any:
         if config.model.activation == "tanh" and config.seed == 1:
             raise RuntimeError("injected failure")
-        return real_plan(config, doc)
+        return real_plan(config, doc, **kw)
 
     monkeypatch.setattr(planning, "train_plan", plan)
     out = tmp_path / "run"

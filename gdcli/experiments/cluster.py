@@ -27,10 +27,14 @@ import copy
 import dataclasses
 import hashlib
 import json
+import signal
 import socket
+import sys
 import tempfile
+import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, InvalidStateError
 from pathlib import Path
@@ -51,6 +55,9 @@ RETRIES = 3
 STOP_POLL = 0.5
 """Seconds between a running job's looks at the run's stop event."""
 
+FORK = sys.platform.startswith("linux")
+"""Whether a local cluster's workers are forked from the client (else spawned)."""
+
 SHARED_BYTES = 1 << 15
 """Arrays of at least this many bytes are scattered once instead of sent per job."""
 
@@ -66,19 +73,52 @@ def open_cluster(address: str, workers: int) -> DaskExecutor:
         ) from None
     cluster = None
     if address == "local":
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        cluster = _local_cluster(LocalCluster, workers)
         client = Client(cluster)
     else:
         client = _connect(Client, address)
     executor = DaskExecutor(client, cluster)
     try:
         check_versions(client, address)
+        if cluster is not None and FORK:
+            client.run(settle_forked_worker)
     except BaseException:
         executor.close()
         raise
     return executor
+
+
+def _local_cluster(cluster_type: Any, workers: int) -> Any:
+    """A local cluster of ``workers`` single-threaded processes.
+
+    On Linux its workers are forked from this process: they start at once, with
+    numpy and gdcli already imported, instead of each starting an interpreter and
+    importing them (about a second of a short run on two cores); elsewhere they are
+    spawned (Dask's default), as fork is unsafe there. Each worker's BLAS runs one
+    thread, so that workers do not share cores with each other's BLAS threads (a
+    spawned worker reads Dask's OPENBLAS_NUM_THREADS=1; a forked one keeps this
+    process's BLAS and is told, ``settle_forked_worker``).
+    """
+    import dask
+
+    method = "fork" if FORK else "spawn"
+    settings = {
+        "distributed.worker.multiprocessing-method": method,
+        # the statistical profiler samples every worker's stack each 10 ms for a
+        # dashboard a local cluster does not have: 5% of a run's CPU
+        "distributed.worker.profile.enabled": False,
+        # monitors that wake a worker's event loop, which then takes the GIL from the
+        # job: less often (about 4% of a run's CPU; they only watch)
+        "distributed.admin.tick.interval": "1s",
+        "distributed.worker.memory.monitor-interval": "2s",
+        "distributed.admin.system-monitor.interval": "5s",
+    }
+    # Python 3.12+ warns of fork with threads running: the loop thread is idle then
+    with dask.config.set(settings), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+        return cluster_type(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
 
 
 def _connect(client_type: Any, address: str) -> Any:
@@ -111,6 +151,46 @@ def _unreachable(address: str, exc: BaseException) -> UserError:
 def worker_version() -> str:
     """The gdcli version of the process it runs in (a worker's, through ``client.run``)."""
     return __version__
+
+
+def settle_forked_worker() -> None:
+    """Make a worker forked from the client (``_local_cluster``) like a spawned one:
+    its BLAS on one thread, and SIGTERM and SIGHUP ending it (it inherited the
+    client's handlers, which would take them for stop requests). Dask's worker
+    handles SIGINT itself. Run in the worker's main thread (``client.run``)."""
+    one_blas_thread()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+
+
+def one_blas_thread() -> bool:
+    """Have the OpenBLAS this process loaded (numpy's) run one thread; whether it
+    could (a BLAS without that call keeps its threads)."""
+    import ctypes
+
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    libs = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    for path in sorted(libs):
+        with contextlib.suppress(OSError):
+            lib = ctypes.CDLL(path)
+            for name in BLAS_THREADS:
+                if hasattr(lib, name):
+                    getattr(lib, name)(1)
+                    return True
+    return False
+
+
+BLAS_THREADS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+"""The names OpenBLAS builds give their thread-count setter (numpy's wheels, distributions)."""
 
 
 def check_versions(client: Any, address: str) -> None:
@@ -354,8 +434,9 @@ def _walk(obj: Any, f: Callable[[Any], Any]) -> Any:
     """``obj`` with ``f`` applied to its parts (a copy only where a part changed)."""
     if isinstance(obj, (tuple, list)):
         parts = [f(v) for v in obj]
-        same = all(a is b for a, b in zip(parts, obj, strict=True))
-        return obj if same else type(obj)(parts)
+        if all(a is b for a, b in zip(parts, obj, strict=True)):
+            return obj
+        return type(obj)(*parts) if hasattr(obj, "_fields") else type(obj)(parts)  # a NamedTuple
     if isinstance(obj, dict):
         new = {k: f(v) for k, v in obj.items()}
         return obj if all(new[k] is v for k, v in obj.items()) else new

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -58,17 +58,25 @@ def _target_epoch(rows: list[dict[str, Any]], acc: float | None, loss: float | N
 # -- one training run -------------------------------------------------------------------
 
 
+class PlanRecipe(Protocol):
+    """What makes a training plan where its job runs (``plan.TrainRecipe``)."""
+
+    def build(self) -> TrainPlan: ...
+
+
 @dataclass(frozen=True)
 class PairJob:
     """One (activation, seed) run of a comparison: a job for ``jobs.run_jobs``.
 
-    ``plan`` is None when planning this pair failed (``error`` says how): the pair is
-    then a failed row, like a run that raised.
+    ``plan`` is the pair's training plan, or a recipe that makes it where the job
+    runs (``build``: the data made there, not carried); None when planning this
+    pair failed (``error`` says how). A pair whose plan fails is a failed row,
+    like a run that raised.
     """
 
     activation: str
     seed: int
-    plan: TrainPlan | None
+    plan: TrainPlan | PlanRecipe | None
     error: str | None = None
     target_accuracy: float | None = None
     target_loss: float | None = None
@@ -84,7 +92,8 @@ def train_pair(job: PairJob, should_stop: Callable[[], bool]) -> Outcome:
         return failed_pair(job, job.error or "no plan")
     t0 = time.perf_counter()
     try:
-        return _train(job, job.plan, should_stop)
+        plan = job.plan if isinstance(job.plan, TrainPlan) else job.plan.build()
+        return _train(job, plan, should_stop)
     except Exception as exc:  # a failing run is reported in its row; the others go on
         return failed_pair(job, exc, time.perf_counter() - t0)
 

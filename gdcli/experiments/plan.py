@@ -11,6 +11,7 @@ them; workers never see YAML or validate again.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gdcli import nn
-from gdcli.data import Dataset, Splits
+from gdcli.data import Dataset, Parts, Splits
 from gdcli.engine.functions import ResolvedFunction
 from gdcli.errors import ConfigError, Problem, UserError
 from gdcli.experiments.compare import ComparePlan, PairJob
@@ -87,12 +88,17 @@ def data_path(text: str, base: Path | None) -> Path:
 DEFAULT_NOISE = {"moons": 0.1, "circles": 0.05, "spirals": 0.1, "blobs": 0.8}
 
 
-def load_data(spec: Any, rng: np.random.Generator, base: Path | None) -> Splits:
-    """The data of a ``DataSpec``, split and standardized as it asks."""
+def load_data(
+    spec: Any, rng: np.random.Generator, base: Path | None, read: FileData | None = None
+) -> Splits:
+    """The data of a ``DataSpec``, split and standardized as it asks; the data file's
+    or bundled set's contents are ``read`` when given (``file_data``), else read here."""
     from gdcli import data
 
     source: Dataset | data.Parts
-    if spec.name in data.BUNDLED:
+    if read is not None:
+        source = read.source
+    elif spec.name in data.BUNDLED:
         source = data.load_bundled(spec.name)
     elif spec.name is not None:
         noise = spec.noise if spec.noise is not None else DEFAULT_NOISE.get(spec.name, 0.1)
@@ -101,10 +107,9 @@ def load_data(spec: Any, rng: np.random.Generator, base: Path | None) -> Splits:
         source = data.make_builtin(
             spec.name, n=spec.n, noise=noise, rng=rng, arms=spec.arms, centers=spec.centers
         )
-    elif spec.csv is not None:
-        source = data.load_csv(data_path(spec.csv, base), spec.target)
     else:
-        source = data.load_npz(data_path(spec.npz, base))
+        source = read_file(spec, base).source
+    if spec.npz is not None:
         _own_parts(spec, source)
     return data.prepare(
         source,
@@ -113,6 +118,53 @@ def load_data(spec: Any, rng: np.random.Generator, base: Path | None) -> Splits:
         standardize=spec.standardize,
         rng=rng,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class FileData:
+    """A data file's (or bundled set's) contents as read, before any split: what the
+    runs of one experiment share instead of each reading it again."""
+
+    source: Dataset | Parts
+
+
+def read_file(spec: Any, base: Path | None) -> FileData:
+    """The contents of the bundled data set, CSV or NPZ file of a ``DataSpec``."""
+    from gdcli import data
+
+    if spec.name is not None:
+        return FileData(data.load_bundled(spec.name))
+    if spec.csv is not None:
+        return FileData(data.load_csv(data_path(spec.csv, base), spec.target))
+    return FileData(data.load_npz(data_path(spec.npz, base)))
+
+
+def file_data(
+    config: Any, doc: Document, reads: dict[tuple[str, ...], FileData] | None = None
+) -> FileData | None:
+    """The contents of the experiment's data file or bundled data set, read once for
+    all its runs (and, through ``reads``, once for all the experiments of a sweep
+    that name it); None for built-in data, which is drawn from the seed."""
+    from gdcli import data
+
+    spec = config.data
+    key: tuple[str, ...]
+    if spec.name is not None:
+        if spec.name not in data.BUNDLED:
+            return None
+        key = ("bundled", spec.name)
+    else:
+        path = data_path(spec.csv if spec.csv is not None else spec.npz, _base(doc)).resolve()
+        key = (str(path), "csv" if spec.csv is not None else "npz", str(spec.target))
+    if reads is not None and key in reads:
+        return reads[key]
+    try:
+        read = read_file(spec, _base(doc))
+    except UserError as exc:
+        raise _located_data(doc, exc) from None
+    if reads is not None:
+        reads[key] = read
+    return read
 
 
 def _own_parts(spec: Any, parts: Any) -> None:
@@ -312,16 +364,24 @@ def _training_optimizer(config: Any, doc: Document) -> OptimizerRecipe:
     return recipe
 
 
-def _training_data(config: Any, doc: Document, rng: np.random.Generator) -> Splits:
-    base = Path(doc.file).parent if doc.file else None
+def _base(doc: Document) -> Path | None:
+    return Path(doc.file).parent if doc.file else None
+
+
+def _located_data(doc: Document, exc: UserError) -> UserError:
+    """A data problem at its place: in the data file, else at its ``data`` key."""
+    if _has_file(exc):
+        return exc
+    return ConfigError(*(doc.locate(("data", *_key_path(p.key)), p.message) for p in exc.problems))
+
+
+def _training_data(
+    config: Any, doc: Document, rng: np.random.Generator, read: FileData | None
+) -> Splits:
     try:
-        splits = load_data(config.data, rng, base)
+        splits = load_data(config.data, rng, _base(doc), read)
     except UserError as exc:
-        if _has_file(exc):
-            raise
-        raise ConfigError(
-            *(doc.locate(("data", *_key_path(p.key)), p.message) for p in exc.problems)
-        ) from None
+        raise _located_data(doc, exc) from None
     if config.early_stopping is not None and splits.val is None:
         raise ConfigError(
             doc.locate(
@@ -333,12 +393,15 @@ def _training_data(config: Any, doc: Document, rng: np.random.Generator) -> Spli
     return splits
 
 
-def train_plan(config: Any, doc: Document, check_grad: bool = False) -> TrainPlan:
+def train_plan(
+    config: Any, doc: Document, check_grad: bool = False, read: FileData | None = None
+) -> TrainPlan:
     """Resolve a ``TrainConfig``: data, architecture, initial weights, optimizer, and
-    with ``check_grad`` the rows the gradient check uses."""
+    with ``check_grad`` the rows the gradient check uses. A data file's contents are
+    ``read`` when given (``file_data``), else read here."""
     streams = Streams(config.seed)
     rng = streams.data()
-    splits = _training_data(config, doc, rng)
+    splits = _training_data(config, doc, rng, read)
     arch = _architecture(config, doc, splits.train)
     m = config.model
     layers = nn.init_layers(arch, None if m.init == "auto" else m.init, m.init_std, rng)
@@ -400,15 +463,24 @@ def _check_head(doc: Document, task: str, output: str, loss: str) -> None:
 # -- compare-activations ------------------------------------------------------------------
 
 
-def compare_plan(config: Any, doc: Document) -> ComparePlan:
-    """One training plan per (activation, seed), seeds varying slowest.
+def compare_plan(
+    config: Any, doc: Document, reads: dict[tuple[str, ...], FileData] | None = None
+) -> ComparePlan:
+    """One training job per (activation, seed), seeds varying slowest.
 
     The experiment as written is planned first, so that bad data or keys are reported
-    before any work, at their place in the file; a pair whose own plan fails is a
-    failed row of the comparison, as a run that raised would be.
+    before any work, at their place in the file; its data is read once for every pair.
+    A job carries its pair's plan without the data (``TrainRecipe``): named data
+    (built-in, bundled) is made again where the job runs, and a data file's contents,
+    read here once, are the same object in every job (a cluster scatters it once). A
+    pair whose own plan fails is a failed row of the comparison, as a run that raised
+    would be.
     """
-    train_plan(config, doc)
+    read = file_data(config, doc, reads)
+    train_plan(config, doc, read=read)
+    carried = read if config.data.name is None else None  # named data is made by name
     pair_doc = Document(job_data(config), doc.file)
+    targets = {"target_accuracy": config.target_accuracy, "target_loss": config.target_loss}
     jobs = []
     for seed in config.seed_list():
         for activation in config.activations:
@@ -418,11 +490,12 @@ def compare_plan(config: Any, doc: Document) -> ComparePlan:
                     "model": config.model.model_copy(update={"activation": activation}),
                 }
             )
-            targets = {"target_accuracy": config.target_accuracy, "target_loss": config.target_loss}
             try:
-                jobs.append(PairJob(activation, seed, train_plan(one, pair_doc), **targets))
+                recipe = TrainRecipe.of(train_plan(one, pair_doc, read=read), one.data, carried)
             except Exception as exc:  # reported in the pair's row; the others go on
                 jobs.append(PairJob(activation, seed, None, error_text(exc), **targets))
+                continue
+            jobs.append(PairJob(activation, seed, recipe, **targets))
     return ComparePlan(
         name=config.name,
         activations=tuple(config.activations),
@@ -434,6 +507,32 @@ def compare_plan(config: Any, doc: Document) -> ComparePlan:
     )
 
 
+@dataclass(frozen=True)
+class TrainRecipe:
+    """A training plan whose data is made where its job runs (``build``).
+
+    ``parts`` are the plan's fields but its splits; the splits are drawn again from
+    the seed's data stream (data comes first in it, so they are the client's), from
+    ``spec``: named data by its name, file data from ``read``, the file's contents
+    read once on the client. A job of named data carries none of its rows.
+    """
+
+    parts: dict[str, Any]
+    spec: Any
+    read: FileData | None = None
+
+    @classmethod
+    def of(cls, plan: TrainPlan, spec: Any, read: FileData | None) -> TrainRecipe:
+        fields = dataclasses.fields(plan)
+        return cls(
+            {f.name: getattr(plan, f.name) for f in fields if f.name != "splits"}, spec, read
+        )
+
+    def build(self) -> TrainPlan:
+        rng = Streams(self.parts["seed"]).data()
+        return TrainPlan(splits=load_data(self.spec, rng, None, self.read), **self.parts)
+
+
 def _resolved_compare(config: Any, doc: Document) -> dict[str, Any]:
     """The comparison as it ran; ``model.activation`` left out, as each run takes its
     own from ``activations:`` (and the file must not give one)."""
@@ -442,13 +541,16 @@ def _resolved_compare(config: Any, doc: Document) -> dict[str, Any]:
     return data
 
 
-def experiment_plan(command: str, config: Any, doc: Document) -> RunPlan:
-    """The plan of one run of ``command``."""
+def experiment_plan(
+    command: str, config: Any, doc: Document, reads: dict[tuple[str, ...], FileData] | None = None
+) -> RunPlan:
+    """The plan of one run of ``command``; data files already in ``reads`` are not
+    read again (and the ones read here are added)."""
     if command == "descend":
         return descend_plan(config, doc)
     if command == "train-mlp":
-        return train_plan(config, doc)
-    return compare_plan(config, doc)
+        return train_plan(config, doc, read=file_data(config, doc, reads))
+    return compare_plan(config, doc, reads)
 
 
 # -- sweeps ---------------------------------------------------------------------------------
@@ -460,11 +562,24 @@ def sweep_plan(command: str, doc: Document, model: Any, spec: dict[str, list[Any
     configs = check_points(doc, model, pts)
     base = copy.deepcopy(doc.data)
     base["sweep"] = spec
+    reads: dict[tuple[str, ...], FileData] = {}  # a data file is read once for every point
     plans = tuple(
-        experiment_plan(command, cfg, point_document(doc, p))
+        _point_plan(command, cfg, point_document(doc, p), reads)
         for p, cfg in zip(pts, configs, strict=True)
     )
     return SweepPlan(command, doc.data.get("name"), tuple(spec), tuple(pts), plans, base)
+
+
+def _point_plan(
+    command: str, config: Any, doc: Document, reads: dict[tuple[str, ...], FileData]
+) -> RunPlan:
+    """A sweep point's plan; a training point's without its data (``TrainRecipe``),
+    which is made where the point runs."""
+    planned = experiment_plan(command, config, doc, reads)
+    if not isinstance(planned, TrainPlan):
+        return planned
+    read = file_data(config, doc, reads)  # already read: the same object
+    return TrainRecipe.of(planned, config.data, read if config.data.name is None else None)
 
 
 def parse_sweep_option(text: str) -> tuple[str, list[Any]]:

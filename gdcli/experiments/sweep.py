@@ -38,7 +38,8 @@ from gdcli.runs import prepare_run_dir, read_trace, write_json, write_yaml
 
 DONE = ("finished", "early_stopped", "diverged")
 
-RunPlan = descend.DescendPlan | train.TrainPlan | compare.ComparePlan
+RunPlan = descend.DescendPlan | train.TrainPlan | compare.PlanRecipe | compare.ComparePlan
+"""A point's plan; a training point's may be made where it runs (``plan.TrainRecipe``)."""
 
 
 @dataclass(frozen=True)
@@ -246,9 +247,10 @@ def run_point(job: PointJob, should_stop: Callable[[], bool]) -> dict[str, Any]:
     executor = SerialExecutor(should_stop)
     if isinstance(job.plan, descend.DescendPlan):
         return descend.run(job.plan, session, executor).summary
-    if isinstance(job.plan, train.TrainPlan):
-        return train.run(job.plan, session).summary
-    return compare.run(job.plan, session, executor).summary
+    if isinstance(job.plan, compare.ComparePlan):
+        return compare.run(job.plan, session, executor).summary
+    plan = job.plan if isinstance(job.plan, train.TrainPlan) else job.plan.build()
+    return train.run(plan, session).summary
 
 
 def _failed_point(job: PointJob, error: Exception) -> dict[str, Any]:
