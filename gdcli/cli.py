@@ -87,8 +87,10 @@ class GdcliGroup(TyperGroup):
                     **extra,
                 )
                 sys.stdout.flush()  # a full disk behind `> file` shows here
+                ending.decide()
                 code = rv if isinstance(rv, int) else EXIT_OK
             except BaseException as exc:  # every outcome becomes one exit code
+                ending.decide()
                 code = _report(exc, argv)
             if args is None:  # the program itself, not a caller in its own process
                 ending.settle()

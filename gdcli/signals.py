@@ -71,8 +71,16 @@ class EndOnStopSignal(_Handlers):
     ``KeyboardInterrupt`` would be turned by typer into a silent exit 130.
     """
 
+    decided = False
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        raise Terminated(signum)
+        if not self.decided:
+            raise Terminated(signum)
+
+    def decide(self) -> None:
+        """The outcome is known and about to be reported: a stop signal from now on
+        changes nothing (it would cut the report short and leave a traceback)."""
+        self.decided = True
 
     def settle(self) -> None:
         """Ignore stop signals from now on, also after the block: the outcome is

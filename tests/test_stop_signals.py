@@ -27,6 +27,7 @@ from clitools import error_document, gdcli
 from gdcli.errors import Terminated
 from gdcli.experiments import session as sessions
 from gdcli.runs import read_trace
+from gdcli.signals import EndOnStopSignal
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="finds a run's processes in /proc"
@@ -238,7 +239,7 @@ def test_two_quick_ctrl_c_say_what_was_left(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     time.sleep(0.005)
     _, stderr, _ = stop(proc, signal.SIGINT)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, stderr
     # The second signal came while the run stopped (it has no summary then) or after
     # (it has one): stderr says which, in one line.
     [line] = stderr.splitlines()
@@ -345,3 +346,17 @@ def test_running_gdcli_inside_another_program_leaves_its_signal_handlers() -> No
     before = {s: signal.getsignal(s) for s in stops}
     assert gdcli("functions", "--json").exit_code == 0
     assert {s: signal.getsignal(s) for s in stops} == before
+
+
+def test_a_stop_signal_after_the_outcome_is_decided_does_not_cut_its_report() -> None:
+    """A second Ctrl-C that lands while gdcli reports the first one's outcome used to
+    raise in the middle of the report (a traceback, exit 1): once ``decide`` is
+    called, stop signals change nothing; before, they end gdcli."""
+    with EndOnStopSignal() as ending:
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs at the next bytecode
+        ending.decide()
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)
