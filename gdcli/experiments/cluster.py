@@ -117,7 +117,13 @@ def _local_cluster(cluster_type: Any, workers: int) -> Any:
     with dask.config.set(settings), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
         return cluster_type(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # the scheduler's HTTP server (health, metrics) on a free port: on 8787, the
+            # default, a cluster already there made Dask warn on stderr
+            scheduler_kwargs={"dashboard_address": ":0"},
         )
 
 
