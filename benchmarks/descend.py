@@ -26,7 +26,7 @@ TOLERANCE = 0.0  # no norm is below it: both sides take every iteration
 
 SINGLE_ITERATIONS = 20_000
 SINGLE_START = (-1.5, 2.0)
-MAX_SINGLE_RATIO = 1.3  # issue 16: the runner at most 1.3x the hand loop, one start
+MAX_SINGLE_RATIO = 1.3  # the runner at most 1.3x the hand loop, one start
 
 MANY_STARTS = 10_000
 MANY_ITERATIONS = 200

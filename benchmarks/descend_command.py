@@ -1,7 +1,7 @@
 """Descent as a user runs it: ``gdcli descend FILE --quiet --json`` in a subprocess,
 against the hand-written loop of ``../shared/bench/peer_descend.py`` in the same run.
 
-The workloads are issue 16's: Adam on Rosenbrock from 1 start for 20,000 iterations
+The workloads: Adam on Rosenbrock from 1 start for 20,000 iterations
 (trace every step, and every 1,000th), and from 10,000 starts for 2,000 iterations
 (trace every 1,000th). gdcli's time is the run's own ``seconds`` (summary.json, what a
 user reads) and, in a second row, the command's wall time (interpreter start, imports

@@ -1,5 +1,5 @@
-"""Issue 12 item 1 (divergence without overflow) and issue 16 items 2-3 (nothing per
-iteration that is not needed; bounded output at any number of starts)."""
+"""Divergence without overflow; nothing per iteration that is not needed; bounded
+output at any number of starts."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from gdcli import data, nn
 from gdcli.errors import ConfigError, DataError
 from gdcli.experiments import modelfile
 
-# -- grad: no Hessian where there is none (issue 12 item 6) -----------------------------
+# -- grad: no Hessian where there is none -----------------------------
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_a_smooth_point_keeps_its_hessian_table() -> None:
     assert "point is    minimum" in table
 
 
-# -- special files: refused without waiting, read within limits (issue 13 item 5) -------
+# -- special files: refused without waiting, read within limits -------
 
 
 def _finishes(call: Callable[[], object], fifo: Path | None = None) -> BaseException | None:
@@ -188,7 +188,7 @@ def test_a_csv_above_the_limit_is_refused_without_reading_it(
     assert data.MAX_CSV_BYTES == 100 * 2**20
 
 
-# -- sizes that would exhaust memory (issue 13 item 6) ------------------------------------
+# -- sizes that would exhaust memory ------------------------------------
 
 
 def _npz_claiming(path: Path, shape: tuple[int, ...], key: str = "X") -> Path:
@@ -252,7 +252,7 @@ def test_the_training_size_counts_parameters_and_rows() -> None:
         nn.check_size(wide, rows=10_000_000)
 
 
-# -- messages (issue 13 item 12) ----------------------------------------------------------
+# -- messages ----------------------------------------------------------
 
 
 def test_random_bytes_are_not_a_valid_npz_not_pickled_data(tmp_path: Path) -> None:

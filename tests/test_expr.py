@@ -301,7 +301,7 @@ def test_numpy_path_equals_tensor_path(text: str, seed: int) -> None:
     np.testing.assert_allclose(by_tensor, by_numpy, rtol=1e-14, atol=0, equal_nan=True)
 
 
-# -- nesting as written (issue 13 item 11) ---------------------------------------------
+# -- nesting as written ---------------------------------------------
 
 
 @pytest.mark.parametrize("n", [500, 5000])

@@ -1,6 +1,5 @@
-"""Pictures that agree with the tables and can be read when projected (issue 12,
-items 2, 5, 7 and 8; issue 13, item 6): what was drawn, by gid, data, scale,
-label text and colour."""
+"""Pictures that agree with the tables and can be read when projected: what was
+drawn, by gid, data, scale, label text and colour."""
 
 from __future__ import annotations
 
@@ -439,7 +438,7 @@ def test_sweep_of_an_older_summary_reads_finished_and_no_iterations() -> None:
     np.testing.assert_allclose(ys(finished), [0.1, 0.2])
 
 
-# ------------------------------------------------- issue 13 item 6: many classes
+# ------------------------------------------------- many classes
 
 
 def test_confusion_of_500_classes_is_a_bounded_summary_without_warnings() -> None:
