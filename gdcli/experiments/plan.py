@@ -96,19 +96,17 @@ def load_data(
     from gdcli import data
 
     source: Dataset | data.Parts
+    if read is None and (spec.name is None or spec.name in data.BUNDLED):
+        read = read_file(spec, base)
     if read is not None:
         source = read.source
-    elif spec.name in data.BUNDLED:
-        source = data.load_bundled(spec.name)
-    elif spec.name is not None:
+    else:  # built-in data, drawn from the data stream
         noise = spec.noise if spec.noise is not None else DEFAULT_NOISE.get(spec.name, 0.1)
         if spec.name in data.LOGIC and spec.n is None:
             noise = 0.0
         source = data.make_builtin(
             spec.name, n=spec.n, noise=noise, rng=rng, arms=spec.arms, centers=spec.centers
         )
-    else:
-        source = read_file(spec, base).source
     if spec.npz is not None:
         _own_parts(spec, source)
     return data.prepare(
