@@ -145,3 +145,54 @@ def test_overlapping_columns_keep_their_zeros() -> None:
         f, g = program.value_and_grad(P)
         f0, g0 = ag.value_and_grad(objective, P)
         assert f.tobytes() == f0.tobytes() and g.tobytes() == g0.tobytes()
+
+
+def _negated_product(X: ag.Tensor) -> ag.Tensor:
+    """One term per row (a sum over an axis of length 1), -0.0 where a column is 0."""
+    return (-(X[:, :1] * X[:, 1:])).sum(axis=-1)
+
+
+def test_sum_over_a_length_one_axis_is_an_add_of_zero_with_the_same_bits() -> None:
+    """numpy's reduction over one element gives x + 0.0 (-0.0 becomes 0.0, nan keeps
+    its payload): the program adds 0.0 elementwise instead, with the same numbers."""
+    payload = np.array([0x7FF8DEAD00000000, 0xFFF8000000000123], dtype=np.uint64).view(np.float64)
+    values = np.array([*EDGES, *payload, 5e-324, -5e-324])
+    rng = np.random.default_rng(4)
+    X = np.column_stack([rng.choice(values, 200), rng.choice(values, 200)])
+    X[:9] = [[0.0, 1.0], [-0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [np.nan, 1.0]] + [[1.0, 2.0]] * 4
+    program = Program.record(_negated_product, X)
+    assert program is not None and program.compiled
+    assert not any(getattr(k, "func", None) == np.add.reduce for k in program._kernels)
+    with np.errstate(all="ignore"):
+        f, g = program.value_and_grad(X)
+        f0, g0 = ag.value_and_grad(_negated_product, X)
+    assert f.tobytes() == f0.tobytes() and g.tobytes() == g0.tobytes()
+    assert np.signbit(f0[:3]).tolist() == [False] * 3  # -0.0 summed is 0.0
+
+
+def test_one_point_program_sums_minus_zero_to_plus_zero() -> None:
+    """The program of one point in floats: f = -(0 * 1) = -0.0, whose sum is 0.0."""
+    X = np.array([[0.0, 1.0]])
+    program = Program.record(_negated_product, X)
+    assert program is not None
+    one = program.one_point()
+    assert one is not None
+    f_out, g_out = np.empty(1), np.empty((1, 2))
+    got = one.run(X, f_out, g_out)
+    f0, g0 = ag.value_and_grad(_negated_product, X)
+    assert got is not None and f_out.tobytes() == f0.tobytes() and not np.signbit(got[0])
+    assert g_out.tobytes() == g0.tobytes()
+
+
+def test_exact_kernels_on_columns_run_on_one_dimensional_views() -> None:
+    """The columns of a 2-D Rosenbrock are (N, 1) views: their kernels run on 1-D views
+    of the same memory, with the same numbers as the graph (above, at every edge)."""
+    fn = resolve("rosenbrock", dimension=2)
+    X = _starts(fn, 30)
+    program = Program.record(fn.objective, X)
+    assert program is not None
+    outs = [k.args[-1] for k in program._kernels if getattr(k, "func", None) in (np.multiply,)]
+    assert outs and all(o.ndim == 1 for o in outs)
+    f, g = program.value_and_grad(X)
+    f0, g0 = ag.value_and_grad(fn.objective, X)
+    assert f.tobytes() == f0.tobytes() and g.tobytes() == g0.tobytes()

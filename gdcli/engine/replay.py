@@ -76,17 +76,65 @@ _COPIED: dict[str, Callable[[Tensor], np.ndarray]] = {
 _VIEWS = frozenset({"index", "reshape", "transpose"})
 
 
+# ufuncs whose every element is one correctly rounded IEEE operation on the
+# elements at the same place: their numbers cannot depend on the arrays' shapes
+_EXACT = frozenset({np.add, np.subtract, np.multiply, np.true_divide, np.negative, np.sqrt})
+
+
+# numpy 2.4 deprecates an output passed by position to these
+_OUT_BY_KEYWORD = frozenset({np.maximum, np.minimum})
+
+
+def _flat(args: tuple[Any, ...], out: np.ndarray) -> tuple[tuple[Any, ...], np.ndarray]:
+    """The operands and out as 1-D views when every array has out's shape and is
+    viewed so without a copy (a column ``X[:, :1]`` too): numpy iterates a 1-D array
+    for less than an (N, 1) one. Else as they are."""
+    if out.ndim <= 1:
+        return args, out
+    flat = []
+    for a in (*args, out):
+        if isinstance(a, np.ndarray) and a.ndim > 0:
+            view = a.reshape(-1)
+            if a.shape != out.shape or not np.may_share_memory(view, a):
+                return args, out
+            a = view
+        flat.append(a)
+    return tuple(flat[:-1]), flat[-1]
+
+
+def _call(fn: Any, args: tuple[Any, ...], out: np.ndarray) -> Kernel:
+    """``fn(*args, out=out)`` as a kernel, with out passed by position (a keyword
+    costs about a tenth of a microsecond per call) and, for the ``_EXACT`` ufuncs,
+    on 1-D views (``_flat``)."""
+    if fn in _EXACT:
+        args, out = _flat(args, out)
+    if fn in _OUT_BY_KEYWORD:
+        return partial(fn, *args, out=out)
+    return partial(fn, *args, out)
+
+
+def _sum_kernel(a: np.ndarray, o: np.ndarray, axis: Any, keepdims: bool) -> Kernel:
+    """``a.sum(axis, keepdims=keepdims)`` into o. Over axes of length 1 only (the
+    one term of a 2-D Rosenbrock), numpy's reduction adds 0.0 to each element
+    (-0.0 becomes 0.0; nan and inf stay as they are): ``a + 0.0`` elementwise,
+    which costs a fraction of a reduction."""
+    view = a.reshape(o.shape) if a.size == o.size else None
+    if view is not None and np.may_share_memory(view, a):
+        return _call(np.add, (view, 0.0), o)
+    return partial(np.add.reduce, a, axis, None, o, keepdims)
+
+
 def _kernel(node: Tensor) -> Kernel | None:
     """The numpy call that refreshes ``node.data`` in place from its parents' values;
     None when it cannot (see the module docstring)."""
     o, op, parents = node.data, node.op, node.parents
     if op in _BINARY:
-        return partial(_BINARY[op], parents[0].data, parents[1].data, out=o)
+        return _call(_BINARY[op], (parents[0].data, parents[1].data), o)
     if op in _UNARY:
-        return partial(_UNARY[op], parents[0].data, out=o)
+        return _call(_UNARY[op], (parents[0].data,), o)
     if op == "sum":
         axis, keepdims = node.args
-        return partial(np.add.reduce, parents[0].data, axis, None, o, keepdims)
+        return _sum_kernel(parents[0].data, o, axis, keepdims)
     if op in _COPIED:
         compute = _COPIED[op]
         return lambda: np.copyto(o, compute(node))
@@ -150,7 +198,7 @@ class _Adjoints:
 
     def emit(self, fn: Any, args: tuple[Any, ...], out: np.ndarray, static: bool) -> None:
         """``fn(*args, out=out)``: run now when its inputs are constants, else kept."""
-        kernel = partial(fn, *args, out=out)
+        kernel = _call(fn, args, out)
         if static:
             kernel()
         else:
@@ -438,15 +486,14 @@ def _scalar_op(kernel: Kernel, regs: _Registers) -> list[ScalarOp] | None:
     if getattr(fn, "__name__", "") == "fill" and isinstance(owner, np.ndarray):
         const = regs.of(np.array(float(args[0])))[0]
         return [(_copy, r, const, const) for r in regs.of(owner)]
-    if fn == np.add.reduce and args[0].size == 1 and args[3].size == 1:
-        a = regs.of(args[0])[0]
-        return [(_copy, regs.of(args[3])[0], a, a)]
     op = _SCALAR.get(fn) or _UNARY_SCALAR.get(fn)
-    out = kw.get("out")
-    if op is None or set(kw) != {"out"} or out is None or out.size != 1:
+    if op is None or kw or len(args) != getattr(fn, "nin", -1) + 1:
+        return None
+    *ins, out = args  # out by position (``_call``)
+    if not isinstance(out, np.ndarray) or out.size != 1:
         return None
     operands = []
-    for a in args:
+    for a in ins:
         arr = np.asarray(a, dtype=np.float64) if not isinstance(a, np.ndarray) else a
         if arr.size != 1 or arr.dtype != np.float64:
             return None
