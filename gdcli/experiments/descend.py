@@ -191,6 +191,9 @@ class Descent:
         self._program: Program | None = None
         self._fast: _Buffers | None = None
         self._history_every = max(1, -(-iterations // HISTORY_POINTS))
+        # the latest iteration of the in-place loop's stretch of all rows active, not
+        # yet written into ``run.iterations`` (``_settle_iterations``)
+        self._ran = 0
         self.limits = _RunawayLimits(np.zeros(0), np.zeros(0))
 
     def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,14 +211,17 @@ class Descent:
         with np.errstate(all="ignore"):
             it = self._start()
             yield it.step(0, self.opt)
-            for t in range(1, self.iterations + 1):
-                if not (it.all_active or it.active.any()):
-                    break
-                if self.should_stop():
-                    self.run.status[it.active] = "interrupted"
-                    it.active[:] = False
-                    break
-                yield self._advance(it, t)
+            try:
+                for t in range(1, self.iterations + 1):
+                    if not (it.all_active or it.active.any()):
+                        break
+                    if self.should_stop():
+                        self.run.status[it.active] = "interrupted"
+                        it.active[:] = False
+                        break
+                    yield self._advance(it, t)
+            finally:
+                self._settle_iterations()
         run = self.run
         run.x, run.f, run.grad_norm = it.X, it.f, it.gn
         run.seconds = time.perf_counter() - t0
@@ -274,7 +280,7 @@ class Descent:
         assert self.opt.update_into is not None and self._program is not None
         it.state = self.opt.update_into([it.g], it.state, [it.X], [fast.U])
         Xn = fast.X
-        np.add(it.X, fast.U, out=Xn)
+        np.add(it.X, fast.U, Xn)
         f, g, norms, clean, some_converged = self._evaluate(Xn, fast)
         if not clean:
             self._take_some(it, t, Xn.copy(), f.copy(), g.copy(), norms.copy())
@@ -290,7 +296,7 @@ class Descent:
         else:
             np.copyto(it.f, f)
             np.copyto(it.g, g)
-        self.run.iterations.fill(t)
+        self._ran = t  # every row ran to t: written once the stretch ends
         it.moved, it.all_moved = fast.everyone, True
         it.stopped = fast.everyone if t == self.iterations else fast.no_one
         if some_converged:
@@ -322,6 +328,14 @@ class Descent:
         clean = math.isfinite(value + gn + sum(xs))
         clean = clean and value <= f_cap and max(map(abs, xs)) <= x_cap
         return fast.f, fast.g, fast.gn, clean, gn < self.tolerance
+
+    def _settle_iterations(self) -> None:
+        """``run.iterations`` of every row set to the latest iteration of the in-place
+        loop: once, when its stretch of all rows active ends (a row's own iteration
+        is written next) or the loop does, instead of at every iteration."""
+        if self._ran:
+            self.run.iterations.fill(self._ran)
+            self._ran = 0
 
     def _record_history(self, f: np.ndarray, t: int, finite: bool) -> None:
         """The median of f at iteration t, kept for the sparkline at a bounded number
@@ -356,6 +370,7 @@ class Descent:
     ) -> None:
         """Row by row: finite new iterates are taken, the others diverge and keep
         their last finite iterate; taken rows that ran away diverge there."""
+        self._settle_iterations()
         run, active = self.run, it.active
         ok = (
             np.isfinite(f)
@@ -579,11 +594,11 @@ def _row_norms(
             col = g[:, k]
             s += col * col
         return np.sqrt(s)
-    np.multiply(col, col, out=out)
+    np.multiply(col, col, out)
     for k in range(1, d):
         col = g[:, k]
-        out += np.multiply(col, col, out=tmp)
-    return np.sqrt(out, out=out)
+        out += np.multiply(col, col, tmp)
+    return np.sqrt(out, out)
 
 
 def _rows_all(mask: np.ndarray) -> np.ndarray:

@@ -263,24 +263,25 @@ def _adam_arrays(
     moments: tuple[float, float, float, int],
     v_max: np.ndarray | None,
 ) -> None:
-    """``scale_by_adam``'s update of one leaf with numpy calls into its buffers."""
+    """``scale_by_adam``'s update of one leaf with numpy calls into its buffers (out
+    passed by position: a keyword costs about a tenth of a microsecond per call)."""
     b1, b2, eps, t = moments
     bc1 = 1.0 - b1**t
     root_bc2 = math.sqrt(1.0 - b2**t)
-    np.multiply(mi, b1, out=mi)
-    np.multiply(x, 1.0 - b1, out=tmp)
-    np.add(mi, tmp, out=mi)
-    np.multiply(x, x, out=tmp)
-    np.multiply(tmp, 1.0 - b2, out=tmp)
-    np.multiply(vi, b2, out=vi)
-    np.add(vi, tmp, out=vi)
+    np.multiply(mi, b1, mi)
+    np.multiply(x, 1.0 - b1, tmp)
+    np.add(mi, tmp, mi)
+    np.multiply(x, x, tmp)
+    np.multiply(tmp, 1.0 - b2, tmp)
+    np.multiply(vi, b2, vi)
+    np.add(vi, tmp, vi)
     if v_max is not None:
         vi = np.maximum(v_max, vi, out=v_max)
-    np.sqrt(vi, out=tmp)
+    np.sqrt(vi, tmp)
     tmp /= root_bc2
     tmp += eps
     tmp *= bc1
-    np.true_divide(mi, tmp, out=o)
+    np.true_divide(mi, tmp, o)
 
 
 def _adam_floats(
@@ -319,7 +320,7 @@ def scale_by_lr(schedule: Schedule) -> Transform[tuple[()]]:
     def inplace(g: Params, state: tuple[()], params: Params, count: int, out: Params) -> None:
         lr = schedule(count)
         for x, o in zip(g, out, strict=True):
-            np.multiply(x, -lr, out=o)
+            np.multiply(x, -lr, o)
 
     return Transform(_no_state, update, inplace)
 

@@ -1,0 +1,73 @@
+"""The in-place loop's shortcuts: the same statuses, iterations and numbers as the
+descent with the graph built every iteration and no in-place loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gdcli.engine import autograd as ag
+from gdcli.engine.functions import resolve
+from gdcli.experiments.descend import Descent
+from gdcli.optim import make_optimizer
+
+ROSENBROCK = resolve("rosenbrock", dimension=2)
+
+
+class GraphBuilt(Descent):
+    """The descent without replay and without the in-place loop."""
+
+    def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ag.value_and_grad(self.fn.objective, X)
+
+    def _start(self) -> Any:
+        it = super()._start()
+        self._program = self._fast = None
+        return it
+
+
+def _starts(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.uniform(-2, 2, n), rng.uniform(-1, 3, n)])
+
+
+def _steps(d: Descent) -> list[tuple[Any, ...]]:
+    return [
+        (s.iteration, s.X.tobytes(), s.f.tobytes(), s.grad_norm.tobytes(), s.grad.tobytes())
+        + (s.moved.tobytes(), s.stopped.tobytes(), s.all_moved)
+        for s in d.steps()
+    ]
+
+
+def _same(X0: np.ndarray, iterations: int, tolerance: float, **hyper: float) -> Descent:
+    kwargs: dict[str, Any] = {"iterations": iterations, "tolerance": tolerance}
+    fast = Descent(ROSENBROCK, make_optimizer("adam", **hyper), X0, **kwargs)
+    built = GraphBuilt(ROSENBROCK, make_optimizer("adam", **hyper), X0, **kwargs)
+    assert _steps(fast) == _steps(built)
+    assert fast._fast is not None
+    a, b = fast.run, built.run
+    assert a.iterations.tolist() == b.iterations.tolist()
+    assert a.status.tolist() == b.status.tolist() and a.reason == b.reason
+    assert a.x.tobytes() == b.x.tobytes() and a.f.tobytes() == b.f.tobytes()
+    return fast
+
+
+def test_a_row_converging_mid_run_stops_there_and_the_others_go_on() -> None:
+    X0 = _starts(200)
+    X0[7] = [1.001, 1.0]  # next to the minimum: converges at iteration 28
+    d = _same(X0, 60, 1e-2, lr=1e-3)
+    assert d.run.status[7] == "converged" and 0 < d.run.iterations[7] < 60
+    assert (d.run.iterations[:7] == 60).all()
+
+
+def test_iterations_of_a_run_stopped_early_are_where_it_stopped() -> None:
+    d = Descent(
+        ROSENBROCK, make_optimizer("adam", lr=1e-3), _starts(100), iterations=50, tolerance=1e-300
+    )
+    steps = d.steps()
+    for s in steps:
+        if s.iteration == 9:
+            break
+    steps.close()
+    assert d.run.iterations.tolist() == [9] * 100
