@@ -33,10 +33,9 @@ def _starts(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _steps(d: Descent) -> list[tuple[Any, ...]]:
+    arrays = ("X", "f", "grad_norm", "grad", "moved", "stopped")
     return [
-        (s.iteration, s.X.tobytes(), s.f.tobytes(), s.grad_norm.tobytes(), s.grad.tobytes())
-        + (s.moved.tobytes(), s.stopped.tobytes(), s.all_moved)
-        for s in d.steps()
+        (s.iteration, s.all_moved, *(getattr(s, a).tobytes() for a in arrays)) for s in d.steps()
     ]
 
 
