@@ -70,3 +70,29 @@ def test_iterations_of_a_run_stopped_early_are_where_it_stopped() -> None:
             break
     steps.close()
     assert d.run.iterations.tolist() == [9] * 100
+
+
+def test_a_row_whose_gradient_norm_overflows_while_finite_diverges_as_before() -> None:
+    """At x = 1e67 the gradient (about 4e203) is finite but its norm overflows."""
+    X0 = _starts(100)
+    X0[3] = [1e67, 1.0]
+    d = _same(X0, 20, 1e-300, lr=1e-3)
+    assert np.isfinite(ROSENBROCK.objective(ag.Tensor(X0[3:4])).data).all()
+    assert d.run.status[3] == "diverged" and d.run.iterations[3] == 0
+    assert (d.run.iterations[4:] == 20).all()
+
+
+def test_a_nan_appearing_mid_run_diverges_at_the_same_iteration() -> None:
+    """log(x) sends x down through 0, where f turns nan, after a few steps."""
+    fn = resolve("log(x) + y^2")
+    X0 = np.column_stack([np.linspace(5.0, 9.0, 80), np.linspace(-1.0, 1.0, 80)])
+    X0[11, 0] = 0.0105
+    kwargs: dict[str, Any] = {"iterations": 40, "tolerance": 1e-300}
+    fast = Descent(fn, make_optimizer("adam", lr=1e-3), X0, **kwargs)
+    built = GraphBuilt(fn, make_optimizer("adam", lr=1e-3), X0, **kwargs)
+    assert _steps(fast) == _steps(built) and fast._fast is not None
+    assert fast.run.status.tolist() == built.run.status.tolist()
+    assert fast.run.iterations.tolist() == built.run.iterations.tolist()
+    assert fast.run.reason == built.run.reason
+    assert fast.run.status[11] == "diverged" and 0 < fast.run.iterations[11] < 40
+    assert (np.delete(fast.run.iterations, 11) == 40).all()
