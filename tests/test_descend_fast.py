@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from test_replay import GraphBuilt
 
 from gdcli.engine import autograd as ag
 from gdcli.engine.functions import resolve
@@ -13,18 +14,6 @@ from gdcli.experiments.descend import Descent
 from gdcli.optim import make_optimizer
 
 ROSENBROCK = resolve("rosenbrock", dimension=2)
-
-
-class GraphBuilt(Descent):
-    """The descent without replay and without the in-place loop."""
-
-    def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return ag.value_and_grad(self.fn.objective, X)
-
-    def _start(self) -> Any:
-        it = super()._start()
-        self._program = self._fast = None
-        return it
 
 
 def _starts(n: int, seed: int = 0) -> np.ndarray:
