@@ -13,8 +13,9 @@ Which executor runs them is the only thing that changes:
   ``should_stop`` directly.
 - ``WorkerPool`` (several) is a process pool whose workers turn a stop signal
   (SIGINT, SIGTERM, SIGHUP) into a flag their job polls (``worker_should_stop``);
-  ``interrupt`` sends it. On Linux a worker dies with the process that started it,
-  even when that one is killed outright, so no worker outlives its run.
+  ``interrupt`` sends it. On Linux its workers are forked, so they start at once
+  with numpy and gdcli imported, and a worker dies with the process that started
+  it, even when that one is killed outright, so no worker outlives its run.
 
 An executor says how its jobs learn they should stop with ``job_should_stop`` and,
 when they cannot see the caller's flag, passes a stop request on with
@@ -30,10 +31,12 @@ import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gdcli.errors import Terminated
@@ -55,6 +58,10 @@ _STOP_SIGNALS = set(STOP_SIGNALS)
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
+FORK = sys.platform.startswith("linux")
+"""Whether worker processes (a pool's, a local cluster's) are forked from this one
+(else spawned: fork is unsafe on macOS and absent on Windows)."""
+
 
 def worker_should_stop() -> bool:
     """Whether this pool worker was asked to stop (its first stop signal): the
@@ -72,9 +79,11 @@ def _start_worker(parent: int) -> None:
     kills it; and the worker dies with ``parent``, the process that started it.
 
     The worker was started with the stop signals blocked (see ``WorkerPool.submit``),
-    so a signal while it was starting is held until its handler is in place.
+    so a signal while it was starting is held until its handler is in place. Its BLAS
+    runs one thread: the pool's workers are as many as the cores.
     """
     _die_with(parent)
+    one_blas_thread()
     for sig in _STOP_SIGNALS:
         signal.signal(sig, _request_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
@@ -92,6 +101,33 @@ def _die_with(parent: int) -> None:
         return
     if os.getppid() != parent:  # it died before the request was in place
         os._exit(1)
+
+
+def one_blas_thread() -> bool:
+    """Have the OpenBLAS this process loaded (numpy's) run one thread; whether it
+    could (a BLAS without that call keeps its threads)."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    libs = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    for path in sorted(libs):
+        with contextlib.suppress(OSError):
+            lib = ctypes.CDLL(path)
+            for name in BLAS_THREADS:
+                if hasattr(lib, name):
+                    getattr(lib, name)(1)
+                    return True
+    return False
+
+
+BLAS_THREADS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+"""The names OpenBLAS builds give their thread-count setter (numpy's wheels, distributions)."""
 
 
 class NotStarted(Exception):
@@ -158,7 +194,7 @@ class WorkerPool(ProcessPoolExecutor):
     def __init__(self, workers: int) -> None:
         super().__init__(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=multiprocessing.get_context("fork" if FORK else "spawn"),
             initializer=_start_worker,
             initargs=(os.getpid(),),
         )
@@ -171,8 +207,16 @@ class WorkerPool(ProcessPoolExecutor):
         # A worker may be started here: it inherits the blocked stop signals, so one
         # that comes before its handlers are installed waits instead of killing it.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        # A forked worker flushes the standard streams it inherited when it ends:
+        # nothing may wait in their buffers then. Python 3.12+ warns of fork while
+        # threads run (a progress bar's): they hold no lock a worker takes.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
         try:
-            return super().submit(_unless_stopped, fn, *args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+                return super().submit(_unless_stopped, fn, *args, **kwargs)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
