@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -52,6 +53,13 @@ StopFlag = Callable[[], bool]
 _stop_requested = False
 """Set in a pool worker by its stop-signal handler; read by ``worker_should_stop``."""
 
+_progress: Any = None
+"""In a pool worker: the pool's shared progress counters (``WorkerPool.tick``)."""
+
+PROGRESS_SLOTS = 1024
+"""Progress counters a pool shares with its workers: one per job, reused in turn
+(jobs that far apart never run at the same time)."""
+
 # SIGINT (Ctrl-C, and what ``interrupt`` sends), SIGTERM (``timeout``, a scheduler,
 # ``docker stop``), SIGHUP (a closed terminal): a worker treats them alike.
 _STOP_SIGNALS = set(STOP_SIGNALS)
@@ -74,7 +82,7 @@ def _request_stop(signum: int, frame: Any) -> None:
     _stop_requested = True
 
 
-def _start_worker(parent: int) -> None:
+def _start_worker(parent: int, progress: Any) -> None:
     """The initializer of a pool worker: a stop signal asks its job to stop, it never
     kills it; and the worker dies with ``parent``, the process that started it.
 
@@ -82,6 +90,8 @@ def _start_worker(parent: int) -> None:
     so a signal while it was starting is held until its handler is in place. Its BLAS
     runs one thread: the pool's workers are as many as the cores.
     """
+    global _progress
+    _progress = progress
     _die_with(parent)
     one_blas_thread()
     for sig in _STOP_SIGNALS:
@@ -128,6 +138,19 @@ BLAS_THREADS = (
     "openblas_set_num_threads",
 )
 """The names OpenBLAS builds give their thread-count setter (numpy's wheels, distributions)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Tick:
+    """A pool job's progress: each call adds ``weight`` to its counter, which the
+    pool's process reads (``WorkerPool.done``). Picklable: it travels with the job."""
+
+    slot: int
+    weight: float
+
+    def __call__(self) -> None:
+        if _progress is not None:
+            _progress[self.slot] += self.weight
 
 
 class NotStarted(Exception):
@@ -192,11 +215,14 @@ class WorkerPool(ProcessPoolExecutor):
     job_should_stop = staticmethod(worker_should_stop)
 
     def __init__(self, workers: int) -> None:
+        context = multiprocessing.get_context("fork" if FORK else "spawn")
+        self._done = context.RawArray("d", PROGRESS_SLOTS)
+        self._ticks = 0
         super().__init__(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("fork" if FORK else "spawn"),
+            mp_context=context,
             initializer=_start_worker,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), self._done),
         )
         self.slots = workers
         # The pool starts its workers as jobs are submitted; they are the children
@@ -220,6 +246,17 @@ class WorkerPool(ProcessPoolExecutor):
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
+    def tick(self, weight: float) -> Tick:
+        """A new job's progress callback, adding ``weight`` per call to ``done``."""
+        slot = self._ticks % PROGRESS_SLOTS
+        self._ticks += 1
+        self._done[slot] = 0.0
+        return Tick(slot, weight)
+
+    def done(self, ticks: list[Tick]) -> float:
+        """The progress of the jobs of ``ticks`` so far."""
+        return float(sum(self._done[t.slot] for t in ticks))
+
     def interrupt(self) -> None:
         """Ask every running job to stop after its current step."""
         for p in self._workers():
@@ -239,6 +276,14 @@ class WorkerPool(ProcessPoolExecutor):
 
     def _workers(self) -> list[BaseProcess]:
         return [p for p in multiprocessing.active_children() if p.pid not in self._others]
+
+
+def cores() -> int:
+    """The CPUs this process may run on (its affinity where the system says)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def make_executor(workers: int, should_stop: StopFlag) -> Executor:
@@ -283,9 +328,11 @@ def in_order(
     should_stop: StopFlag,
     poll: float = 0.05,
     arrived: Callable[[int], None] | None = None,
+    watch: Callable[[], None] | None = None,
 ) -> Iterator[tuple[int, Future[Any]]]:
     """``(index, future)`` for each job, in submission order, once it is done;
-    ``arrived(index)`` as each job ends, in the order they end (a progress bar).
+    ``arrived(index)`` as each job ends, in the order they end (a progress bar);
+    ``watch()`` every ``poll`` seconds while jobs run.
 
     When ``should_stop`` turns true the jobs that have not started are cancelled and
     the running ones are asked to stop (``executor.interrupt()``, where it has one);
@@ -303,6 +350,8 @@ def in_order(
                 fut.exception(timeout=poll)  # awaiting a serial job runs it
                 break
             arrivals.check()
+            if watch is not None:
+                watch()
         arrivals.check()
         # a running job that was asked to stop ends after its current step
         if fut.cancelled() or isinstance(fut.exception(), NotStarted):
@@ -325,9 +374,11 @@ def run_jobs(
     should_stop: StopFlag,
     failed: Callable[[Item, Exception], Result],
     arrived: Callable[[Item], None] | None = None,
+    watch: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Item, Result]]:
     """``(item, job(item, stop))`` for every item run on ``executor``, in item order;
-    ``arrived(item)`` as each job ends, in the order they end.
+    ``arrived(item)`` as each job ends, in the order they end; ``watch()`` now and
+    then while they run.
 
     ``job`` is a top-level function and ``items`` picklable, so that any executor can
     run them; an executor with ``share`` is shown all items first (a cluster sends
@@ -341,7 +392,7 @@ def run_jobs(
         share(items)
     futures = [executor.submit(job, item, stop) for item in items]
     told = None if arrived is None else (lambda k: arrived(items[k]))
-    for k, fut in in_order(executor, futures, should_stop, arrived=told):
+    for k, fut in in_order(executor, futures, should_stop, arrived=told, watch=watch):
         try:
             result = fut.result()
         except Exception as exc:  # one failing job does not stop the others
