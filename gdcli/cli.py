@@ -550,15 +550,36 @@ StrictOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[
-    int,
+    str,
     typer.Option(
         "--workers",
-        min=1,
-        max=64,
-        help="Processes for independent runs: optimizers, (activation, seed) pairs, sweep "
-        "points. Same numbers as one worker.",
+        metavar="N|auto",
+        help="Processes (1 to 64) for independent runs: optimizers, (activation, seed) "
+        "pairs, sweep points, and the starts of a descent in chunks. auto: a descent of "
+        "at least 4,000 starts and 5 million point-iterations on every core, anything "
+        "else in this process (a local cluster: one worker per core). Same numbers as "
+        "one worker.",
     ),
 ]
+
+MAX_WORKERS = 64
+
+
+def _workers(value: str) -> int | None:
+    """``--workers``: a count from 1 to ``MAX_WORKERS``, or None for auto."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_WORKERS:
+        raise UserError(
+            f"--workers {value}: give a number of processes from 1 to {MAX_WORKERS}, or auto"
+        )
+    return n
+
+
 ClusterOpt = Annotated[
     str | None,
     typer.Option(
@@ -567,7 +588,7 @@ ClusterOpt = Annotated[
         metavar="ADDRESS",
         help="Run the independent runs on a Dask cluster: tcp://HOST:PORT of its scheduler, "
         "or local (a cluster of --workers processes for this run). Needs "
-        "pip install 'gdcli[cluster]'. Same numbers as one worker.",
+        "pip install 'gdcli\\[cluster]'. Same numbers as one worker.",
         show_default=False,
     ),
 ]
@@ -642,7 +663,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "sweep": (SweepOpt, None),
     "dry_run": (DryRunOpt, False),
     "resume": (ResumeOpt, False),
-    "workers": (WorkersOpt, 1),
+    "workers": (WorkersOpt, "auto"),
     "cluster": (ClusterOpt, None),
 }
 
@@ -669,6 +690,8 @@ def _experiment_command(
 
     def register(func: Callable[..., None]) -> Callable[..., None]:
         def command(config: Path, set_: list[str] | None, debug: bool, **options: Any) -> None:
+            if "workers" in options:
+                options["workers"] = _workers(options["workers"])
             func(config, set_, **options)
 
         command.__name__ = func.__name__
@@ -707,7 +730,7 @@ class RunOptions:
     sweep: list[str] | None
     dry_run: bool
     resume: bool
-    workers: int
+    workers: int | None  # None: auto
     cluster: str | None = None
     strict: bool = False
     check_grad: bool = False

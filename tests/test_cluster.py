@@ -333,7 +333,8 @@ def test_local_workers_start_forked_and_settled() -> None:
     """``--cluster local`` forks its workers (no interpreter start, no imports) and
     gives them what a spawned worker has: SIGTERM ends them, BLAS on one thread. With
     Dask's default port taken (by another cluster), nothing is said on stderr."""
-    from gdcli.experiments.cluster import FORK, one_blas_thread, open_cluster
+    from gdcli.experiments.cluster import open_cluster
+    from gdcli.experiments.jobs import FORK, one_blas_thread
 
     if not FORK:
         pytest.skip("workers are spawned here")

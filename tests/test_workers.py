@@ -70,7 +70,8 @@ class Calls:
 
 
 class Counting:
-    """A progress sink that counts the finished jobs."""
+    """A progress sink that counts the finished jobs: the advances that name what
+    ended (a pool's descent also advances, unnamed, while it runs)."""
 
     def __init__(self) -> None:
         self.done = 0
@@ -79,7 +80,7 @@ class Counting:
         self.done = 0
 
     def advance(self, n: int = 1, description: str | None = None) -> None:
-        self.done += 1
+        self.done += description is not None
 
 
 # -- the pool ------------------------------------------------------------------------------

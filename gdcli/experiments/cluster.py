@@ -29,7 +29,6 @@ import hashlib
 import json
 import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -44,6 +43,7 @@ import numpy as np
 
 from gdcli import __version__
 from gdcli.errors import UserError
+from gdcli.experiments.jobs import FORK, one_blas_thread
 from gdcli.runs import atomic_write_bytes, prepare_run_dir, release_run_dirs, write_json
 
 CONNECT_TIMEOUT = 5.0
@@ -54,9 +54,6 @@ RETRIES = 3
 
 STOP_POLL = 0.5
 """Seconds between a running job's looks at the run's stop event."""
-
-FORK = sys.platform.startswith("linux")
-"""Whether a local cluster's workers are forked from the client (else spawned)."""
 
 SHARED_BYTES = 1 << 15
 """Arrays of at least this many bytes are scattered once instead of sent per job."""
@@ -168,35 +165,6 @@ def settle_forked_worker() -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
-
-
-def one_blas_thread() -> bool:
-    """Have the OpenBLAS this process loaded (numpy's) run one thread; whether it
-    could (a BLAS without that call keeps its threads)."""
-    import ctypes
-
-    try:
-        maps = Path("/proc/self/maps").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return False
-    libs = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
-    for path in sorted(libs):
-        with contextlib.suppress(OSError):
-            lib = ctypes.CDLL(path)
-            for name in BLAS_THREADS:
-                if hasattr(lib, name):
-                    getattr(lib, name)(1)
-                    return True
-    return False
-
-
-BLAS_THREADS = (
-    "scipy_openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads",
-    "openblas_set_num_threads64_",
-    "openblas_set_num_threads",
-)
-"""The names OpenBLAS builds give their thread-count setter (numpy's wheels, distributions)."""
 
 
 def check_versions(client: Any, address: str) -> None:

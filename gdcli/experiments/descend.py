@@ -1237,29 +1237,34 @@ def run(plan: DescendPlan, session: Session, executor: Executor) -> DescendOutco
     depend on the executor. A stop request reaches the running optimizers, which end
     after their current iteration. A job that raised raises here: a descent has no
     row to report a failure in. Progress advances per iteration (at most a few times
-    a second) when the jobs run in this process, per optimizer otherwise, and not at
-    all when the session's progress is disabled.
+    a second) when the jobs run in this process or in a pool, per optimizer on a
+    cluster, and not at all when the session's progress is disabled.
     """
-    from gdcli.experiments.starts import run_descend_jobs  # it builds on this module
+    from gdcli.experiments.starts import PoolProgress, run_descend_jobs  # they build on this
 
     out = prepare_run_dir(session.out_dir, force=session.force)
     write_yaml(out / "config.yaml", plan.resolved)
     runs: list[DescentRun] = []
     n = len(plan.optimizer_recipes)
     shown = getattr(session.progress, "enabled", True)
-    ticker = _Ticker(session.progress) if shown and isinstance(executor, SerialExecutor) else None
+    serial = isinstance(executor, SerialExecutor)
+    ticker = _Ticker(session.progress) if shown and serial else None
+    bar = PoolProgress.of(executor, session.progress, plan.iterations) if shown else None
     items = [DescendJob(plan, i, ticker) for i in range(n)]
     if shown:
         session.progress.start(plan.iterations * n, "descending")
+    jobs = run_descend_jobs(executor, items, session.should_stop, _failed_job, bar)
     with TraceWriter(out / "trace.csv", trace_columns(plan.function)) as trace:
-        for _, done in run_descend_jobs(executor, items, session.should_stop, _failed_job):
+        for _, done in jobs:
             if done.error is not None:
                 raise done.error
             assert done.run is not None
             for block, rows in join_blocks(done.blocks):
                 trace.write_columns(block, rows)
             runs.append(done.run)
-            if shown:
+            if bar is not None:
+                bar.end(done.index, done.run.label)
+            elif shown:
                 _advance_to_end(session.progress, ticker, plan.iterations, done.run)
     interrupted = len(runs) < n or any((r.status == "interrupted").any() for r in runs)
     result = DescendResult(plan, runs, interrupted)

@@ -13,8 +13,9 @@ Which executor runs them is the only thing that changes:
   ``should_stop`` directly.
 - ``WorkerPool`` (several) is a process pool whose workers turn a stop signal
   (SIGINT, SIGTERM, SIGHUP) into a flag their job polls (``worker_should_stop``);
-  ``interrupt`` sends it. On Linux a worker dies with the process that started it,
-  even when that one is killed outright, so no worker outlives its run.
+  ``interrupt`` sends it. On Linux its workers are forked, so they start at once
+  with numpy and gdcli imported, and a worker dies with the process that started
+  it, even when that one is killed outright, so no worker outlives its run.
 
 An executor says how its jobs learn they should stop with ``job_should_stop`` and,
 when they cannot see the caller's flag, passes a stop request on with
@@ -26,14 +27,17 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import dataclasses
 import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gdcli.errors import Terminated
@@ -49,11 +53,22 @@ StopFlag = Callable[[], bool]
 _stop_requested = False
 """Set in a pool worker by its stop-signal handler; read by ``worker_should_stop``."""
 
+_progress: Any = None
+"""In a pool worker: the pool's shared progress counters (``WorkerPool.tick``)."""
+
+PROGRESS_SLOTS = 1024
+"""Progress counters a pool shares with its workers: one per job, reused in turn
+(jobs that far apart never run at the same time)."""
+
 # SIGINT (Ctrl-C, and what ``interrupt`` sends), SIGTERM (``timeout``, a scheduler,
 # ``docker stop``), SIGHUP (a closed terminal): a worker treats them alike.
 _STOP_SIGNALS = set(STOP_SIGNALS)
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+FORK = sys.platform.startswith("linux")
+"""Whether worker processes (a pool's, a local cluster's) are forked from this one
+(else spawned: fork is unsafe on macOS and absent on Windows)."""
 
 
 def worker_should_stop() -> bool:
@@ -67,14 +82,18 @@ def _request_stop(signum: int, frame: Any) -> None:
     _stop_requested = True
 
 
-def _start_worker(parent: int) -> None:
+def _start_worker(parent: int, progress: Any) -> None:
     """The initializer of a pool worker: a stop signal asks its job to stop, it never
     kills it; and the worker dies with ``parent``, the process that started it.
 
     The worker was started with the stop signals blocked (see ``WorkerPool.submit``),
-    so a signal while it was starting is held until its handler is in place.
+    so a signal while it was starting is held until its handler is in place. Its BLAS
+    runs one thread: the pool's workers are as many as the cores.
     """
+    global _progress
+    _progress = progress
     _die_with(parent)
+    one_blas_thread()
     for sig in _STOP_SIGNALS:
         signal.signal(sig, _request_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
@@ -92,6 +111,46 @@ def _die_with(parent: int) -> None:
         return
     if os.getppid() != parent:  # it died before the request was in place
         os._exit(1)
+
+
+def one_blas_thread() -> bool:
+    """Have the OpenBLAS this process loaded (numpy's) run one thread; whether it
+    could (a BLAS without that call keeps its threads)."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    libs = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    for path in sorted(libs):
+        with contextlib.suppress(OSError):
+            lib = ctypes.CDLL(path)
+            for name in BLAS_THREADS:
+                if hasattr(lib, name):
+                    getattr(lib, name)(1)
+                    return True
+    return False
+
+
+BLAS_THREADS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+"""The names OpenBLAS builds give their thread-count setter (numpy's wheels, distributions)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Tick:
+    """A pool job's progress: each call adds ``weight`` to its counter, which the
+    pool's process reads (``WorkerPool.done``). Picklable: it travels with the job."""
+
+    slot: int
+    weight: float
+
+    def __call__(self) -> None:
+        if _progress is not None:
+            _progress[self.slot] += self.weight
 
 
 class NotStarted(Exception):
@@ -156,11 +215,14 @@ class WorkerPool(ProcessPoolExecutor):
     job_should_stop = staticmethod(worker_should_stop)
 
     def __init__(self, workers: int) -> None:
+        context = multiprocessing.get_context("fork" if FORK else "spawn")
+        self._done = context.RawArray("d", PROGRESS_SLOTS)
+        self._ticks = 0
         super().__init__(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_start_worker,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), self._done),
         )
         self.slots = workers
         # The pool starts its workers as jobs are submitted; they are the children
@@ -171,10 +233,29 @@ class WorkerPool(ProcessPoolExecutor):
         # A worker may be started here: it inherits the blocked stop signals, so one
         # that comes before its handlers are installed waits instead of killing it.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        # A forked worker flushes the standard streams it inherited when it ends:
+        # nothing may wait in their buffers then. Python 3.12+ warns of fork while
+        # threads run (a progress bar's): they hold no lock a worker takes.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
         try:
-            return super().submit(_unless_stopped, fn, *args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+                return super().submit(_unless_stopped, fn, *args, **kwargs)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def tick(self, weight: float) -> Tick:
+        """A new job's progress callback, adding ``weight`` per call to ``done``."""
+        slot = self._ticks % PROGRESS_SLOTS
+        self._ticks += 1
+        self._done[slot] = 0.0
+        return Tick(slot, weight)
+
+    def done(self, ticks: list[Tick]) -> float:
+        """The progress of the jobs of ``ticks`` so far."""
+        return float(sum(self._done[t.slot] for t in ticks))
 
     def interrupt(self) -> None:
         """Ask every running job to stop after its current step."""
@@ -195,6 +276,14 @@ class WorkerPool(ProcessPoolExecutor):
 
     def _workers(self) -> list[BaseProcess]:
         return [p for p in multiprocessing.active_children() if p.pid not in self._others]
+
+
+def cores() -> int:
+    """The CPUs this process may run on (its affinity where the system says)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def make_executor(workers: int, should_stop: StopFlag) -> Executor:
@@ -239,9 +328,11 @@ def in_order(
     should_stop: StopFlag,
     poll: float = 0.05,
     arrived: Callable[[int], None] | None = None,
+    watch: Callable[[], None] | None = None,
 ) -> Iterator[tuple[int, Future[Any]]]:
     """``(index, future)`` for each job, in submission order, once it is done;
-    ``arrived(index)`` as each job ends, in the order they end (a progress bar).
+    ``arrived(index)`` as each job ends, in the order they end (a progress bar);
+    ``watch()`` every ``poll`` seconds while jobs run.
 
     When ``should_stop`` turns true the jobs that have not started are cancelled and
     the running ones are asked to stop (``executor.interrupt()``, where it has one);
@@ -259,6 +350,8 @@ def in_order(
                 fut.exception(timeout=poll)  # awaiting a serial job runs it
                 break
             arrivals.check()
+            if watch is not None:
+                watch()
         arrivals.check()
         # a running job that was asked to stop ends after its current step
         if fut.cancelled() or isinstance(fut.exception(), NotStarted):
@@ -281,9 +374,11 @@ def run_jobs(
     should_stop: StopFlag,
     failed: Callable[[Item, Exception], Result],
     arrived: Callable[[Item], None] | None = None,
+    watch: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Item, Result]]:
     """``(item, job(item, stop))`` for every item run on ``executor``, in item order;
-    ``arrived(item)`` as each job ends, in the order they end.
+    ``arrived(item)`` as each job ends, in the order they end; ``watch()`` now and
+    then while they run.
 
     ``job`` is a top-level function and ``items`` picklable, so that any executor can
     run them; an executor with ``share`` is shown all items first (a cluster sends
@@ -297,7 +392,7 @@ def run_jobs(
         share(items)
     futures = [executor.submit(job, item, stop) for item in items]
     told = None if arrived is None else (lambda k: arrived(items[k]))
-    for k, fut in in_order(executor, futures, should_stop, arrived=told):
+    for k, fut in in_order(executor, futures, should_stop, arrived=told, watch=watch):
         try:
             result = fut.result()
         except Exception as exc:  # one failing job does not stop the others

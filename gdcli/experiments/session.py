@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from gdcli.errors import UserError
 from gdcli.experiments import compare, descend, plan, sweep, train
 from gdcli.experiments.context import NoProgress, Progress, Session
-from gdcli.experiments.jobs import make_executor
+from gdcli.experiments.jobs import cores, make_executor
 from gdcli.runs import lock_run_dir
 from gdcli.yamlio import Document, parse_yaml
 
@@ -41,12 +41,21 @@ TRAINED = ("finished", "early_stopped")
 
 
 def run_descend(
-    config: Any, doc: Document, session: Session, workers: int = 1, cluster: str | None = None
+    config: Any,
+    doc: Document,
+    session: Session,
+    workers: int | None = 1,
+    cluster: str | None = None,
 ) -> descend.DescendOutcome:
     """``gdcli descend``: every optimizer from every start (many starts in chunks);
-    ``workers`` processes, or the Dask ``cluster``."""
+    ``workers`` processes (None: ``auto_workers`` for its starts), or the Dask
+    ``cluster``."""
+    from gdcli.experiments.starts import auto_workers
+
     p = plan.descend_plan(config, doc)
-    return _on_executor(descend.run, p, session, workers, cluster)
+    if workers is None and cluster is None:
+        workers = auto_workers(int(p.starts.shape[0]), p.iterations, cores())
+    return _on_executor(descend.run, p, session, _or_one(workers, cluster), cluster)
 
 
 def run_train(
@@ -57,11 +66,24 @@ def run_train(
 
 
 def run_compare(
-    config: Any, doc: Document, session: Session, workers: int = 1, cluster: str | None = None
+    config: Any,
+    doc: Document,
+    session: Session,
+    workers: int | None = 1,
+    cluster: str | None = None,
 ) -> compare.CompareOutcome:
-    """``gdcli compare-activations``: one training per (activation, seed), aggregated."""
+    """``gdcli compare-activations``: one training per (activation, seed), aggregated;
+    ``workers`` processes (None: one, or the cores for a ``cluster``)."""
     p = plan.compare_plan(config, doc)
-    return _on_executor(compare.run, p, session, workers, cluster)
+    return _on_executor(compare.run, p, session, _or_one(workers, cluster), cluster)
+
+
+def _or_one(workers: int | None, cluster: str | None) -> int:
+    """``--workers auto`` where only a descent's starts are split: one process here,
+    one per core in a local cluster."""
+    if workers is not None:
+        return workers
+    return cores() if cluster is not None else 1
 
 
 def _on_executor(
@@ -97,7 +119,7 @@ def run_sweep(
     *,
     force: bool,
     resume: bool,
-    workers: int,
+    workers: int | None,
     should_stop: Callable[[], bool],
     progress: Progress,
     cluster: str | None = None,
@@ -112,7 +134,7 @@ def run_sweep(
         lock_run_dir(out_dir)  # a new sweep claims its directory as it creates it
         _check_same_sweep(out_dir, p.resolved)
     session = Session(out_dir, force, should_stop, progress)
-    with executor_for(workers, cluster, should_stop) as executor:
+    with executor_for(_or_one(workers, cluster), cluster, should_stop) as executor:
         return sweep.run(p, session, executor, resume=resume)
 
 

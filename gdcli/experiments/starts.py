@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
+from gdcli.experiments.context import Progress
 from gdcli.experiments.descend import (
     DescendJob,
     DescendJobResult,
@@ -28,13 +30,29 @@ from gdcli.experiments.descend import (
     TraceBlock,
     descend_job,
 )
-from gdcli.experiments.jobs import join_parts, run_jobs, slots, split_items
+from gdcli.experiments.jobs import Tick, join_parts, run_jobs, slots, split_items
 
 MIN_CHUNK = 2_000
 """The fewest starts worth a job of their own."""
 
-CHUNKS_PER_SLOT = 2
-"""Chunks per job slot of the executor, so a slow chunk does not hold the others."""
+CHUNKS_PER_SLOT = 1
+"""Chunks per job slot of the executor: one, as a chunk of more starts steps them
+faster (numpy's calls cost the same per call), and the slots run side by side."""
+
+AUTO_STARTS = 2 * MIN_CHUNK
+"""The fewest starts (per optimizer) that ``--workers auto`` splits over the cores."""
+
+AUTO_WORK = 5_000_000
+"""The fewest point-iterations (starts x iterations, per optimizer) that ``--workers
+auto`` splits: about a fifth of a second on one core, against ~20 ms to fork a worker."""
+
+
+def auto_workers(starts: int, iterations: int, cores: int) -> int:
+    """The processes ``--workers auto`` runs a descent on: one per core (at most one
+    per ``MIN_CHUNK`` starts) when its starts are many and their work large, else one."""
+    if starts < AUTO_STARTS or starts * iterations < AUTO_WORK:
+        return 1
+    return max(1, min(cores, starts // MIN_CHUNK))
 
 
 def run_descend_jobs(
@@ -42,11 +60,65 @@ def run_descend_jobs(
     items: list[DescendJob],
     should_stop: Callable[[], bool],
     failed: Callable[[DescendJob, Exception], DescendJobResult],
+    bar: PoolProgress | None = None,
 ) -> Iterator[tuple[DescendJob, DescendJobResult]]:
-    """Every optimizer's run, its starts in chunks across ``executor``'s slots."""
-    parts, owner = split_items(items, split, slots(executor))
-    ran = run_jobs(executor, descend_job, parts, should_stop, failed)
+    """Every optimizer's run, its starts in chunks across ``executor``'s slots; each
+    chunk tells ``bar`` of its iterations."""
+
+    def parts(job: DescendJob, k: int) -> list[DescendJob]:
+        return [p if bar is None else bar.ticked(job, p) for p in split(job, k)]
+
+    pieces, owner = split_items(items, parts, slots(executor))
+    ran = run_jobs(executor, descend_job, pieces, should_stop, failed, watch=bar)
     return join_parts(items, owner, ran, join)
+
+
+class PoolProgress:
+    """The progress bar of a descent whose jobs run in pool workers: each chunk counts
+    the iterations of its starts in memory the pool shares (``WorkerPool.tick``),
+    which this process reads as it waits. An optimizer shows its counted iterations
+    per start until its run is back, then all of them (a start that converged needs
+    no more)."""
+
+    INTERVAL = 0.25
+    """Seconds between two reads of the counters."""
+
+    def __init__(self, pool: Any, progress: Progress, iterations: int) -> None:
+        self.pool, self.progress, self.iterations = pool, progress, iterations
+        self.ticks: dict[int, list[Tick]] = {}
+        self.starts: dict[int, int] = {}
+        self.ended: set[int] = set()
+        self.shown = 0
+        self.due = time.monotonic() + self.INTERVAL
+
+    @classmethod
+    def of(cls, executor: Executor, progress: Progress, iterations: int) -> PoolProgress | None:
+        """The bar of ``executor``'s jobs; None where it shares no counters (a cluster)."""
+        return cls(executor, progress, iterations) if hasattr(executor, "tick") else None
+
+    def ticked(self, job: DescendJob, part: DescendJob) -> DescendJob:
+        """``part`` of ``job`` with a counter that grows by its starts per iteration."""
+        tick = self.pool.tick(float(part.plan.starts.shape[0]))
+        self.ticks.setdefault(job.index, []).append(tick)
+        self.starts[job.index] = int(job.plan.starts.shape[0])
+        return dataclasses.replace(part, progress=tick)
+
+    def __call__(self, label: str | None = None) -> None:
+        if label is None and time.monotonic() < self.due:
+            return
+        self.due = time.monotonic() + self.INTERVAL
+        now = sum(
+            self.iterations if i in self.ended else int(self.pool.done(t) / self.starts[i])
+            for i, t in self.ticks.items()
+        )
+        if now > self.shown or label is not None:
+            self.progress.advance(max(0, now - self.shown), label)
+            self.shown = max(now, self.shown)
+
+    def end(self, index: int, label: str) -> None:
+        """Optimizer ``index``'s run is back: all of its iterations are shown."""
+        self.ended.add(index)
+        self(label)
 
 
 def chunk_bounds(n: int, slots: int) -> list[tuple[int, int]]:
