@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         results.extend(got)
         print(f"  {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     print(render(results))
-    missed = [r.name for r in results if not r.passed]
-    summary = f"{len(results) - len(missed)} of {len(results)} targets met"
+    targeted = [r for r in results if r.passed is not None]
+    missed = [r.name for r in targeted if not r.passed]
+    summary = f"{len(targeted) - len(missed)} of {len(targeted)} targets met"
     if missed:
         summary += f"; missed: {', '.join(missed)}"
     if failed:

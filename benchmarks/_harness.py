@@ -30,7 +30,7 @@ class Result:
     score: float
     score_label: str
     target: str
-    passed: bool
+    passed: bool | None  # None: a figure for the reader, with no target
 
 
 Benchmark = Callable[[], list[Result]]
@@ -101,9 +101,13 @@ def ratio_result(
     *,
     at_most: float | None = None,
     at_least: float | None = None,
+    info: bool = False,
 ) -> Result:
-    """A result whose score is ``value / reference``, bounded above or below."""
+    """A result whose score is ``value / reference``, bounded above or below, or
+    (``info``) shown without a target."""
     score = value / reference
+    if info:
+        return Result(name, measured, baseline, value, reference, unit, score, "ratio", "", None)
     if at_most is not None:
         target, passed = f"<= {at_most:g}", score <= at_most
     elif at_least is not None:
@@ -125,7 +129,7 @@ def render(results: list[Result]) -> str:
                 f"{_num(r.reference)} {r.unit}",
                 f"{r.score_label} {r.score:.3g}",
                 r.target,
-                "PASS" if r.passed else "MISS",
+                {True: "PASS", False: "MISS", None: "info"}[r.passed],
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
