@@ -600,8 +600,17 @@ class TraceWriter(_ClosedOnExit):
     def write_columns(self, columns: Mapping[str, object], n: int) -> None:
         """Append ``n`` rows given column by column (the same text as ``write_many``):
         each column an array or sequence of n values, or one value for every row.
-        Where no cell needs the csv module's quoting (numbers never do), the lines
-        are joined directly: the same text, without the csv module's per-cell work."""
+        The rows are formatted ``COLUMN_ROWS`` at a time, so that the text of a
+        million rows is never all in memory at once."""
+        for lo in range(0, n, COLUMN_ROWS):
+            hi = min(n, lo + COLUMN_ROWS)
+            part = {c: v[lo:hi] if _per_row(v) else v for c, v in columns.items()}
+            self._write_block(part, hi - lo)
+
+    def _write_block(self, columns: Mapping[str, object], n: int) -> None:
+        """``write_columns`` of a block of rows. Where no cell needs the csv module's
+        quoting (numbers never do), the lines are joined directly: the same text,
+        without the csv module's per-cell work."""
         cells: list[Sequence[str]] = []
         plain = len(self.columns) > 1  # csv quotes a lone empty field
         for c in self.columns:
@@ -644,6 +653,17 @@ class TraceWriter(_ClosedOnExit):
 
     def __enter__(self) -> TraceWriter:
         return self
+
+
+COLUMN_ROWS = 65_536
+"""Rows formatted at a time by ``TraceWriter.write_columns``."""
+
+
+def _per_row(values: object) -> bool:
+    """Whether a column of ``write_columns`` holds a value per row (else one for all)."""
+    if isinstance(values, np.ndarray):
+        return values.ndim >= 1
+    return isinstance(values, (list, tuple))
 
 
 def _prepare_for_append(path: Path, columns: tuple[str, ...]) -> bool:

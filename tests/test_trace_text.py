@@ -1,5 +1,6 @@
 """``TraceWriter.write_columns`` joins plain lines itself: the csv module's text, byte
-for byte, with and without cells that need quoting."""
+for byte, with and without cells that need quoting, however many rows it formats at
+a time."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gdcli import runs
 from gdcli.runs import TraceWriter
 
 
+@pytest.mark.parametrize("block", [7, 40, runs.COLUMN_ROWS])
 @pytest.mark.parametrize("label", ["adam", "adam, lr 0.1", 'say "hi"', "two\nlines", ""])
-def test_write_columns_is_write_many_byte_for_byte(tmp_path: Path, label: str) -> None:
+def test_write_columns_is_write_many_byte_for_byte(
+    tmp_path: Path, label: str, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runs, "COLUMN_ROWS", block)
     rng = np.random.default_rng(5)
     n = 40
     columns = {
