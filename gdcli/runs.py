@@ -604,7 +604,7 @@ class TraceWriter(_ClosedOnExit):
         million rows is never all in memory at once."""
         for lo in range(0, n, COLUMN_ROWS):
             hi = min(n, lo + COLUMN_ROWS)
-            part = {c: v[lo:hi] if _per_row(v) else v for c, v in columns.items()}
+            part = {c: _rows(v, lo, hi) for c, v in columns.items()}
             self._write_block(part, hi - lo)
 
     def _write_block(self, columns: Mapping[str, object], n: int) -> None:
@@ -659,11 +659,14 @@ COLUMN_ROWS = 65_536
 """Rows formatted at a time by ``TraceWriter.write_columns``."""
 
 
-def _per_row(values: object) -> bool:
-    """Whether a column of ``write_columns`` holds a value per row (else one for all)."""
-    if isinstance(values, np.ndarray):
-        return values.ndim >= 1
-    return isinstance(values, (list, tuple))
+def _rows(values: object, lo: int, hi: int) -> object:
+    """Rows ``lo:hi`` of a column of ``write_columns``: a slice of an array or sequence
+    of a value per row, the column itself when it is one value for all."""
+    if isinstance(values, np.ndarray) and values.ndim >= 1:
+        return values[lo:hi]
+    if isinstance(values, (list, tuple)):
+        return values[lo:hi]
+    return values
 
 
 def _prepare_for_append(path: Path, columns: tuple[str, ...]) -> bool:

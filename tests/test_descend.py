@@ -480,3 +480,34 @@ def test_a_run_joined_from_chunks_takes_the_time_from_the_first_start_to_the_las
     assert side_by_side.n == 2 * a.n
     after = _joined_run([a, dataclasses.replace(a, began=102.5)])
     assert after.seconds == 4.5
+
+
+def test_basins_group_every_start_by_the_minimum_it_reached_or_its_outcome() -> None:
+    """The summary's basins and starts.csv's basin column: one outcome per start (the
+    known minimum it reached, else "status, kind"), groups by count, then first row."""
+    from collections import Counter
+
+    from gdcli.experiments.descend import basin_keys, basins
+
+    fn = resolve("himmelblau", dimension=2)
+    rng = np.random.default_rng(4)
+    X0 = rng.uniform(-6, 6, (3000, 2))
+    run = Descent(fn, make_optimizer("gd", lr=0.01), X0, iterations=60, tolerance=1e-3)
+    for _ in run.steps():
+        pass
+    done = run.finish()
+    minima = fn.known_minima()
+    expected = []
+    for i in range(done.n):
+        j = int(done.nearest[i])
+        if j >= 0 and done.status[i] != "diverged":
+            expected.append("minimum " + ", ".join(f"{v:.6g}" for v in minima[j].x))
+        else:
+            expected.append(f"{done.status[i]}, {done.classification[i]}")
+    names, codes = basin_keys(done, minima)
+    assert [names[c] for c in codes] == expected
+    counts = Counter(expected)
+    assert len(counts) > 3  # minima and unfinished outcomes both present
+    order = sorted(counts, key=lambda k: (-counts[k], expected.index(k)))
+    groups = basins(done, minima)["groups"]
+    assert [(g["outcome"], g["count"]) for g in groups] == [(k, counts[k]) for k in order]

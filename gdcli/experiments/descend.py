@@ -1049,30 +1049,51 @@ def _aggregate(r: DescentRun) -> dict[str, Any]:
     }
 
 
-def basin_keys(run: DescentRun, minima: tuple[CriticalPoint, ...]) -> np.ndarray:
-    """Each start's outcome (N,): the known minimum it reached, or status and kind."""
-    kinds = run.classification.astype(str) if run.classification.size else np.full(run.n, "?")
-    keys = np.char.add(np.char.add(run.status.astype(str), ", "), kinds).astype(object)
+def basin_keys(run: DescentRun, minima: tuple[CriticalPoint, ...]) -> tuple[list[str], np.ndarray]:
+    """Each start's outcome: the known minimum it reached, or its status and kind, as
+    the distinct outcomes' names and each start's index into them (N,). Codes, not a
+    string per start: a million starts' strings took hundreds of megabytes."""
+    status, status_codes = _factorize(run.status)
+    kinds, kind_codes = (
+        _factorize(run.classification)
+        if run.classification.size
+        else (["?"], np.zeros(run.n, np.int64))
+    )
+    codes = status_codes * len(kinds) + kind_codes
+    names = [f"{s}, {k}" for s in status for k in kinds]
     if run.nearest.size:
         for j, m in enumerate(minima):
             at = (run.nearest == j) & (run.status != "diverged")
-            keys[at] = "minimum " + ", ".join(f"{v:.6g}" for v in m.x)
-    return keys
+            name = "minimum " + ", ".join(f"{v:.6g}" for v in m.x)
+            if name not in names:  # two minima that print alike are one outcome
+                names.append(name)
+            codes[at] = names.index(name)
+    return names, codes
+
+
+def _factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct strings of an object array in the order they first appear, and
+    each entry's index into them (N,)."""
+    seen: dict[str, int] = {}
+    codes = np.fromiter(
+        (seen.setdefault(str(v), len(seen)) for v in values), dtype=np.int64, count=values.size
+    )
+    return list(seen), codes
 
 
 def basins(run: DescentRun, minima: tuple[CriticalPoint, ...]) -> dict[str, Any]:
     """Where the starts of one run ended: one group per known minimum or outcome."""
-    keys = basin_keys(run, minima)
-    names, inverse, counts = np.unique(keys.astype(str), return_inverse=True, return_counts=True)
+    names, keys = basin_keys(run, minima)
+    used, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     # most starts first; ties in the order the outcomes first appear
-    first = np.full(names.size, run.n)
+    first = np.full(used.size, run.n)
     np.minimum.at(first, inverse, np.arange(run.n))
     groups = []
-    for k in sorted(range(names.size), key=lambda k: (-counts[k], first[k])):
+    for k in sorted(range(used.size), key=lambda k: (-counts[k], first[k])):
         rows = inverse == k
         groups.append(
             {
-                "outcome": str(names[k]),
+                "outcome": names[int(used[k])],
                 "count": int(counts[k]),
                 "median_iterations": float(np.median(run.iterations[rows])),
                 "median_f": float(np.median(run.f[rows])),
@@ -1112,7 +1133,7 @@ def write_starts(path: Path, result: DescendResult) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with TraceWriter(tmp, starts_columns(fn)) as out:
         for r in result.runs:
-            keys = basin_keys(r, minima)
+            outcomes, keys = basin_keys(r, minima)
             minimum = np.where(r.nearest >= 0, r.nearest, -1) if r.nearest.size else None
             for lo in range(0, r.n, _STARTS_CHUNK):
                 rows = slice(lo, lo + _STARTS_CHUNK)
@@ -1128,7 +1149,7 @@ def write_starts(path: Path, result: DescendResult) -> None:
                     "minimum": [None if m < 0 else m for m in minimum[rows].tolist()]
                     if minimum is not None
                     else None,
-                    "basin": keys[rows].tolist(),
+                    "basin": [outcomes[k] for k in keys[rows].tolist()],
                 }
                 for k, c in enumerate(names):
                     block[f"start_{c}"] = r.starts[rows, k]
