@@ -1264,7 +1264,9 @@ def _conclude(
         if summary.get("command") == "sweep":
             files = ["config.yaml", "summary.json", f"{len(summary['points'])} run directories"]
         else:
-            files = ["config.yaml", "trace.csv", "summary.json", *summary.get("files", [])]
+            written = ("config.yaml", "trace.csv", "starts.csv", "summary.json")
+            here = Path(summary["out_dir"])
+            files = [f for f in written if (here / f).is_file()] + summary.get("files", [])
         report.run_footer(console, summary["out_dir"], [*files, *pictures])
     if not opts.json_out:
         for warning in summary.get("warnings", []):

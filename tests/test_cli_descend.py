@@ -96,6 +96,8 @@ def test_cubic_saddle_table_names_the_saddle(tmp_path: Path) -> None:
     assert result.stdout.count("stalled at a saddle point") == 1
     assert result.stdout.count("reached the local minimum") == 3
     assert f"run directory: {tmp_path / 'run'}" in result.stdout
+    # the footer names the files the run wrote, starts.csv with them
+    assert "(config.yaml, trace.csv, starts.csv, summary.json)" in result.stdout
     assert "\x1b[" not in result.stdout
 
 
