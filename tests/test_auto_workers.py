@@ -4,7 +4,10 @@ while the chunks run; anything smaller, and every other command, in this process
 
 from __future__ import annotations
 
+import errno
 import json
+import multiprocessing.context
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -60,9 +63,9 @@ def _spy_workers(monkeypatch: pytest.MonkeyPatch, cores: int) -> list[int]:
     asked: list[int] = []
     make = session.make_executor
 
-    def spy(workers: int, should_stop: Any) -> Any:
+    def spy(workers: int, should_stop: Any, fallback: bool = False) -> Any:
         asked.append(workers)
-        return make(workers, should_stop)
+        return make(workers, should_stop, fallback)
 
     monkeypatch.setattr(session, "make_executor", spy)
     monkeypatch.setattr(session, "cores", lambda: cores)
@@ -148,3 +151,36 @@ def test_a_pool_counts_each_jobs_progress_apart() -> None:
             f.result()
         assert pool.done(ticks[:1]) == 8.0
         assert pool.done(ticks) == 20.0
+
+
+def _no_fork() -> int:
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+
+def test_where_no_process_can_start_auto_runs_here_and_a_count_asked_for_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = experiment(tmp_path, AUTO_STARTS, AUTO_WORK // AUTO_STARTS)
+    one = _run(config, tmp_path / "one", "--workers", "1")
+    monkeypatch.setattr(session, "cores", lambda: 2)
+    monkeypatch.setattr(os, "fork", _no_fork)
+    assert _run(config, tmp_path / "auto") == one
+    asked = gdcli("descend", config, "--out", tmp_path / "two", "--quiet", "--workers", "2")
+    assert asked.exit_code == 2
+    assert asked.stderr.strip().endswith(
+        "--workers 2: cannot start worker processes (Resource temporarily unavailable)"
+    )
+
+
+def test_without_shared_memory_a_pool_runs_and_its_bar_moves_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(multiprocessing.context.BaseContext, "RawArray", refused)
+    cfg, doc = load_config(experiment(tmp_path, 2 * MIN_CHUNK, 500), DescendConfig, [])
+    bar = Recorded()
+    done = run_descend(cfg, doc, Session(tmp_path / "run", progress=bar), workers=2)
+    assert done.status == "finished"
+    assert [(n, label) for _, n, label in bar.calls] == [(500, "adam(lr=0.001)")]

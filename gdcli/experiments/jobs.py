@@ -36,11 +36,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gdcli.errors import Terminated
+from gdcli.errors import Terminated, UserError
 from gdcli.signals import STOP_SIGNALS
 
 Item = TypeVar("Item")
@@ -149,7 +150,7 @@ class Tick:
     weight: float
 
     def __call__(self) -> None:
-        if _progress is not None:
+        if _progress is not None and self.slot >= 0:
             _progress[self.slot] += self.weight
 
 
@@ -227,7 +228,9 @@ class WorkerPool(ProcessPoolExecutor):
 
     def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("fork" if FORK else "spawn")
-        self._done = context.RawArray("d", PROGRESS_SLOTS)
+        self._done: Any = None  # no shared memory here: no progress from the workers
+        with contextlib.suppress(OSError):
+            self._done = context.RawArray("d", PROGRESS_SLOTS)
         self._ticks = 0
         super().__init__(
             max_workers=workers,
@@ -259,6 +262,8 @@ class WorkerPool(ProcessPoolExecutor):
 
     def tick(self, weight: float) -> Tick:
         """A new job's progress callback, adding ``weight`` per call to ``done``."""
+        if self._done is None:
+            return Tick(-1, weight)
         slot = self._ticks % PROGRESS_SLOTS
         self._ticks += 1
         self._done[slot] = 0.0
@@ -266,6 +271,8 @@ class WorkerPool(ProcessPoolExecutor):
 
     def done(self, ticks: list[Tick]) -> float:
         """The progress of the jobs of ``ticks`` so far."""
+        if self._done is None:
+            return 0.0
         return float(sum(self._done[t.slot] for t in ticks))
 
     def interrupt(self) -> None:
@@ -297,11 +304,23 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def make_executor(workers: int, should_stop: StopFlag) -> Executor:
-    """A process pool for ``workers > 1``; this process otherwise, polling ``should_stop``."""
+def make_executor(workers: int, should_stop: StopFlag, fallback: bool = False) -> Executor:
+    """A process pool for ``workers > 1``, its workers started; this process otherwise,
+    polling ``should_stop``. Where the system refuses new processes: this process
+    with ``fallback`` (a count gdcli chose), else a ``UserError`` (one the user asked
+    for)."""
     if workers <= 1:
         return SerialExecutor(should_stop)
-    return WorkerPool(workers)
+    pool = WorkerPool(workers)
+    try:
+        pool.submit(int).result()  # forked workers all start at the first job
+    except (OSError, BrokenProcessPool) as exc:
+        pool.shutdown(wait=False, cancel_futures=True)
+        if fallback:
+            return SerialExecutor(should_stop)
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise UserError(f"--workers {workers}: cannot start worker processes ({why})") from None
+    return pool
 
 
 # -- running jobs ----------------------------------------------------------------------

@@ -54,7 +54,9 @@ def run_descend(
 
     p = plan.descend_plan(config, doc)
     if workers is None and cluster is None:
-        workers = auto_workers(int(p.starts.shape[0]), p.iterations, cores())
+        many = auto_workers(int(p.starts.shape[0]), p.iterations, cores())
+        with make_executor(many, session.should_stop, fallback=True) as executor:
+            return descend.run(p, session, executor)
     return _on_executor(descend.run, p, session, _or_one(workers, cluster), cluster)
 
 
