@@ -53,11 +53,8 @@ def run_descend(
     from gdcli.experiments.starts import auto_workers
 
     p = plan.descend_plan(config, doc)
-    if workers is None and cluster is None:
-        many = auto_workers(int(p.starts.shape[0]), p.iterations, cores())
-        with make_executor(many, session.should_stop, fallback=True) as executor:
-            return descend.run(p, session, executor)
-    return _on_executor(descend.run, p, session, _or_one(workers, cluster), cluster)
+    auto = auto_workers(int(p.starts.shape[0]), p.iterations, cores()) if workers is None else 1
+    return _on_executor(descend.run, p, session, workers, cluster, auto)
 
 
 def run_train(
@@ -77,39 +74,38 @@ def run_compare(
     """``gdcli compare-activations``: one training per (activation, seed), aggregated;
     ``workers`` processes (None: one, or the cores for a ``cluster``)."""
     p = plan.compare_plan(config, doc)
-    return _on_executor(compare.run, p, session, _or_one(workers, cluster), cluster)
-
-
-def _or_one(workers: int | None, cluster: str | None) -> int:
-    """``--workers auto`` where only a descent's starts are split: one process here,
-    one per core in a local cluster."""
-    if workers is not None:
-        return workers
-    return cores() if cluster is not None else 1
+    return _on_executor(compare.run, p, session, workers, cluster)
 
 
 def _on_executor(
     run: Callable[[Planned, Session, Executor], Outcome],
     p: Planned,
     session: Session,
-    workers: int,
+    workers: int | None,
     cluster: str | None,
+    auto: int = 1,
 ) -> Outcome:
     """``run(p)`` with its jobs on ``workers`` processes (this one for 1), or on the
-    Dask ``cluster``."""
-    with executor_for(workers, cluster, session.should_stop) as executor:
+    Dask ``cluster``; ``executor_for`` says what None and ``auto`` mean."""
+    with executor_for(workers, cluster, session.should_stop, auto) as executor:
         return run(p, session, executor)
 
 
-def executor_for(workers: int, cluster: str | None, should_stop: Callable[[], bool]) -> Executor:
+def executor_for(
+    workers: int | None, cluster: str | None, should_stop: Callable[[], bool], auto: int = 1
+) -> Executor:
     """Where jobs run: the Dask cluster at ``cluster`` (``local``: one of ``workers``
     processes, started for the run), else ``workers`` processes of this machine.
+    ``workers`` None is ``--workers auto``: a local cluster of one worker per core, or
+    ``auto`` processes here (this one alone where the system refuses new ones).
     Dask is imported only here, and only for a cluster."""
-    if cluster is None:
-        return make_executor(workers, should_stop)
-    from gdcli.experiments.cluster import open_cluster
+    if cluster is not None:
+        from gdcli.experiments.cluster import open_cluster
 
-    return open_cluster(cluster, workers)
+        return open_cluster(cluster, cores() if workers is None else workers)
+    if workers is None:
+        return make_executor(auto, should_stop, fallback=True)
+    return make_executor(workers, should_stop)
 
 
 def run_sweep(
@@ -136,7 +132,7 @@ def run_sweep(
         lock_run_dir(out_dir)  # a new sweep claims its directory as it creates it
         _check_same_sweep(out_dir, p.resolved)
     session = Session(out_dir, force, should_stop, progress)
-    with executor_for(_or_one(workers, cluster), cluster, should_stop) as executor:
+    with executor_for(workers, cluster, should_stop) as executor:
         return sweep.run(p, session, executor, resume=resume)
 
 
