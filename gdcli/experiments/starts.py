@@ -35,10 +35,6 @@ from gdcli.experiments.jobs import Tick, join_parts, run_jobs, slots, split_item
 MIN_CHUNK = 2_000
 """The fewest starts worth a job of their own."""
 
-CHUNKS_PER_SLOT = 1
-"""Chunks per job slot of the executor: one, as a chunk of more starts steps them
-faster (numpy's calls cost the same per call), and the slots run side by side."""
-
 AUTO_STARTS = 2 * MIN_CHUNK
 """The fewest starts (per optimizer) that ``--workers auto`` splits over the cores."""
 
@@ -48,11 +44,12 @@ auto`` splits: about a fifth of a second on one core, against ~20 ms to fork a w
 
 
 def auto_workers(starts: int, iterations: int, cores: int) -> int:
-    """The processes ``--workers auto`` runs a descent on: one per core (at most one
-    per ``MIN_CHUNK`` starts) when its starts are many and their work large, else one."""
+    """The processes ``--workers auto`` runs a descent on: one per chunk of its starts
+    on ``cores`` slots (``chunk_bounds``) when they are many and their work large,
+    else one."""
     if starts < AUTO_STARTS or starts * iterations < AUTO_WORK:
         return 1
-    return max(1, min(cores, starts // MIN_CHUNK))
+    return len(chunk_bounds(starts, cores))
 
 
 def run_descend_jobs(
@@ -123,8 +120,9 @@ class PoolProgress:
 
 def chunk_bounds(n: int, slots: int) -> list[tuple[int, int]]:
     """Row ranges ``[lo, hi)`` covering n starts: one for a single slot or few starts,
-    else up to ``CHUNKS_PER_SLOT * slots`` of at least ``MIN_CHUNK`` rows."""
-    k = 1 if slots <= 1 else max(1, min(CHUNKS_PER_SLOT * slots, n // MIN_CHUNK))
+    else one per slot of at least ``MIN_CHUNK`` rows (a chunk of more starts steps
+    them faster: numpy's calls cost the same per call, and the slots run side by side)."""
+    k = 1 if slots <= 1 else max(1, min(slots, n // MIN_CHUNK))
     edges = [n * i // k for i in range(k + 1)]
     return list(itertools.pairwise(edges))
 
