@@ -11,11 +11,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+# the compiled loops are rebuilt by the install when their source changes
+NATIVE := gdcli/engine/_native.c
+
+$(STAMP): $(BIN)/python pyproject.toml $(NATIVE)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(DEVSTAMP): $(BIN)/python pyproject.toml
+$(DEVSTAMP): $(BIN)/python pyproject.toml $(NATIVE)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP) $@
 
@@ -41,4 +44,4 @@ docs: $(DEVSTAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python docs/build_tour.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache build gdcli/engine/_native.*.so

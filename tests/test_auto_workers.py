@@ -5,6 +5,7 @@ while the chunks run; anything smaller, and every other command, in this process
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import multiprocessing.context
 import os
@@ -15,11 +16,18 @@ from typing import Any
 import pytest
 from clitools import gdcli
 
+from gdcli.engine import native
 from gdcli.experiments import session
 from gdcli.experiments.config import DescendConfig, load_config
 from gdcli.experiments.jobs import WorkerPool
 from gdcli.experiments.session import Session, run_descend
-from gdcli.experiments.starts import AUTO_STARTS, AUTO_WORK, MIN_CHUNK, auto_workers
+from gdcli.experiments.starts import (
+    AUTO_STARTS,
+    AUTO_WORK,
+    MIN_CHUNK,
+    PoolProgress,
+    auto_workers,
+)
 
 
 def experiment(tmp_path: Path, starts: int, iterations: int) -> Path:
@@ -131,17 +139,23 @@ class Recorded:
         self.calls.append((time.monotonic(), n, description))
 
 
-def test_a_pool_runs_progress_moves_while_its_chunks_run(tmp_path: Path) -> None:
-    config = experiment(tmp_path, 2 * MIN_CHUNK, 3_000)
+def test_a_pool_runs_progress_moves_while_its_chunks_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chunks long enough to be read while they run: numpy's loops, counters read often
+    monkeypatch.setattr(native, "kernels", None)
+    monkeypatch.setattr(PoolProgress, "INTERVAL", 0.01)
+    config = experiment(tmp_path, 2 * MIN_CHUNK, 6_000)
     cfg, doc = load_config(config, DescendConfig, [])
     bar = Recorded()
     done = run_descend(cfg, doc, Session(tmp_path / "run", progress=bar), workers=2)
     assert done.status == "finished"
-    assert sum(n for _, n, _ in bar.calls) == bar.total == 3_000
+    assert sum(n for _, n, _ in bar.calls) == bar.total == 6_000
     *during, last = bar.calls
     assert last[2] == "adam(lr=0.001)"
-    # the counters were read while the chunks ran: part of the bar before the end
-    assert 0 < sum(n for _, n, _ in during) < bar.total
+    # the counters were read while the chunks ran: the bar stood part way at some time
+    shown = list(itertools.accumulate(n for _, n, _ in during))
+    assert any(0 < k < bar.total for k in shown)
 
 
 def _four_steps(tick: Any) -> None:

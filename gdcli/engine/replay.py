@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from gdcli.engine import autograd as ag
+from gdcli.engine import native
 from gdcli.engine.autograd import Objective, Tensor
 
 Kernel = Callable[[], Any]
@@ -192,6 +193,8 @@ class _Adjoints:
     def __init__(self) -> None:
         self.adj: dict[Tensor, _Value] = {}
         self.kernels: list[Kernel] = []
+        self.first: dict[int, str] = {}  # whether a slot is first read or first written
+        self.scratch: set[int] = set()
         # index-built adjoints: which elements an index wrote, and where their fill is
         self.covered: dict[Tensor, np.ndarray] = {}
         self.fills: dict[Tensor, int] = {}
@@ -537,6 +540,251 @@ class OnePoint:
         return f, g, xs
 
 
+_NATIVE_OPS: dict[Any, int] = {
+    np.copyto: 0,
+    np.add: 1,
+    np.subtract: 2,
+    np.multiply: 3,
+    np.true_divide: 4,
+    np.negative: 5,
+    np.sqrt: 6,
+}
+"""The operations of ``_native.run_program``, by their numpy function: each element
+is one correctly rounded IEEE operation, so a compiled loop gives numpy's number."""
+
+_BYTES = 8  # a float64
+
+
+class _Stream:
+    """n rows of ``width`` float64 elements from ``address``, ``stride`` bytes apart and
+    row after row (stride 0: one constant for every element)."""
+
+    def __init__(self, address: int, stride: int, width: int = 1) -> None:
+        self.address, self.stride, self.width = address, stride, width
+
+    def key(self) -> tuple[int, int, int]:
+        return self.address, self.stride, self.width
+
+    def meets(self, other: _Stream, n: int) -> bool:
+        """Whether the elements of one row of one share memory with those of another
+        row of the other: then running the operations a block of rows at a time would
+        change what they read. Streams over the same rows of one array (its columns,
+        or the array and a column) do not."""
+        lo_a, hi_a = self.span(n)
+        lo_b, hi_b = other.span(n)
+        if hi_a <= lo_b or hi_b <= lo_a or self.key() == other.key():
+            return False
+        row = self.stride * self.width
+        if self.stride <= 0 or other.stride <= 0 or row != other.stride * other.width:
+            return True
+        # row 0 of both within one row's bytes: then so is row i of both, for every i
+        ends = [t.address + (t.width - 1) * t.stride + _BYTES for t in (self, other)]
+        return max(ends) - min(self.address, other.address) > row
+
+    def span(self, n: int) -> tuple[int, int]:
+        """The bytes from the first element to the end of the last."""
+        if self.stride == 0:
+            return self.address, self.address + _BYTES
+        return self.address, self.address + (n * self.width - 1) * self.stride + _BYTES
+
+
+def _bounds(a: np.ndarray) -> tuple[int, int]:
+    """The bytes from a's lowest element to the end of its highest."""
+    lo = hi = a.__array_interface__["data"][0]
+    for size, step in zip(a.shape, a.strides, strict=True):
+        lo += min(0, step * (size - 1))
+        hi += max(0, step * (size - 1))
+    return lo, hi + a.itemsize
+
+
+def _arrays_of(kernel: Kernel) -> list[np.ndarray] | None:
+    """The arrays a numpy kernel reads and writes; None when they cannot be told (a
+    closure)."""
+    if not isinstance(kernel, partial):
+        return None
+    owner = getattr(kernel.func, "__self__", None)
+    args = [*kernel.args, *kernel.keywords.values(), owner]
+    return [a for a in args if isinstance(a, np.ndarray)]
+
+
+class NativeProgram:
+    """Runs of a program's kernels as operations of ``_native.run_program``, over its n
+    rows: every kernel of a run is one of ``_NATIVE_OPS`` (or a fill) on float64
+    arrays whose leading axis is the rows, or on constants. A run is one compiled
+    pass over the rows a block at a time; the kernels between runs (``np.power``,
+    ``np.exp``, sums along an axis, ...) stay numpy's calls. Values that a run writes
+    before it reads them and that nothing outside it reads live in scratch memory."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.slots: dict[tuple[int, int, int], int] = {}
+        self.streams: list[_Stream] = []
+        self.code: list[tuple[int, int, int, int]] = []
+        self.first: dict[int, str] = {}  # whether a slot is first read or first written
+        self.scratch: set[int] = set()
+        self.constants: list[np.ndarray] = []  # alive while the program is
+        self.kernels: list[Kernel] = []  # they hold the arrays whose addresses it keeps
+
+    @classmethod
+    def compile(cls, kernels: list[Kernel], n: int, kept: list[np.ndarray]) -> list[Kernel]:
+        """``kernels`` with each run of two or more that compile replaced by one
+        compiled pass; as they are where the loops were not built or there is one
+        row. ``kept`` are the arrays the caller reads or writes (the point, f, the
+        gradient)."""
+        if native.kernels is None or n < 2 or kept[0].shape[-1] == n:
+            return kernels  # one row, or as many rows as coordinates: which axis is which?
+        runs: list[NativeProgram | Kernel] = []
+        run = cls(n)
+        for kernel in kernels:
+            if run._add(kernel):
+                run.kernels.append(kernel)
+                continue
+            runs += run._close()
+            run = cls(n)
+            runs.append(kernel)
+        runs += run._close()
+        progs = [r for r in runs if isinstance(r, NativeProgram)]
+        if not progs:
+            return kernels
+        foreign = [_arrays_of(k) for k in runs if not isinstance(k, NativeProgram)]
+        if all(f is not None for f in foreign):
+            outside = [a for f in foreign if f is not None for a in f] + kept
+            spans = [_bounds(a) for a in outside]
+            for prog in progs:
+                others = [s.span(n) for q in progs if q is not prog for s in q.streams]
+                prog._find_scratch(spans + others)
+        return [r.runner() if isinstance(r, NativeProgram) else r for r in runs]
+
+    def _close(self) -> list[NativeProgram | Kernel]:
+        """This run as a compiled pass: where it has two or more kernels whose rows do
+        not mix; else its kernels as they are."""
+        if len(self.kernels) >= 2 and self._local():
+            return [self]
+        return list(self.kernels)
+
+    def _slot(self, stream: _Stream) -> int:
+        key = stream.key()
+        if key not in self.slots:
+            self.slots[key] = len(self.streams)
+            self.streams.append(stream)
+        return self.slots[key]
+
+    def _operand(self, a: Any, shape: tuple[int, ...]) -> list[_Stream] | None:
+        """The streams of an operand of an operation writing an array of ``shape``:
+        one for a constant; one per column for an (n, c) array of that shape, one for
+        an (n, 1) column read by every column; one for an (n,) array, or for an array
+        of n rows of w numbers viewed as (n w,) (``_flat``); None for anything else."""
+        if not isinstance(a, np.ndarray):
+            if not isinstance(a, (int, float)):
+                return None
+            a = np.array(float(a))
+            self.constants.append(a)
+        if a.dtype != np.float64 or not a.flags.aligned or any(s % _BYTES for s in a.strides):
+            return None
+        base = a.__array_interface__["data"][0]
+        if a.size == 1:
+            return [_Stream(base, 0)]
+        if a.shape != shape and a.shape != (self.n, 1):
+            return None
+        if a.ndim == 2:
+            return [_Stream(base + k * a.strides[1], a.strides[0]) for k in range(a.shape[1])]
+        if a.ndim == 1 and a.shape[0] == self.n:
+            return [_Stream(base, a.strides[0])]
+        return self._flat_rows(a) if a.ndim == 1 else None
+
+    def _flat_rows(self, a: np.ndarray) -> list[_Stream] | None:
+        """One stream for a 1-D view of n contiguous rows of w numbers (its base)."""
+        rows = a.base
+        if not isinstance(rows, np.ndarray) or rows.shape[:1] != (self.n,):
+            return None
+        same = rows.__array_interface__["data"][0] == a.__array_interface__["data"][0]
+        if rows.size != a.size or not rows.flags.c_contiguous or a.strides[0] != _BYTES:
+            return None
+        return (
+            [_Stream(rows.__array_interface__["data"][0], _BYTES, a.size // self.n)]
+            if same
+            else None
+        )
+
+    @staticmethod
+    def _operation(kernel: Kernel) -> tuple[int, tuple[Any, ...], Any] | None:
+        """A kernel as (operation, operands, out): a compiled operation's numpy call, a
+        fill, or a copy; None for any other."""
+        if not isinstance(kernel, partial) or kernel.keywords:
+            return None
+        fn, args = kernel.func, kernel.args
+        owner = getattr(fn, "__self__", None)
+        if getattr(fn, "__name__", "") == "fill" and isinstance(owner, np.ndarray):
+            return 0, (float(args[0]),), owner
+        if fn is np.copyto:
+            return (0, (args[1],), args[0]) if len(args) == 2 else None
+        if fn in _NATIVE_OPS and len(args) == getattr(fn, "nin", -1) + 1:
+            return _NATIVE_OPS[fn], tuple(args[:-1]), args[-1]
+        return None
+
+    def _add(self, kernel: Kernel) -> bool:
+        """The kernel's operations appended; False (nothing appended) where it has none."""
+        operation = self._operation(kernel)
+        if operation is None:
+            return False
+        op, ins, out = operation
+        if not isinstance(out, np.ndarray) or out.ndim not in (1, 2) or out.size < self.n:
+            return False
+        outs = self._operand(out, out.shape)
+        streams = [self._operand(a, out.shape) for a in ins]
+        if not outs:
+            return False
+        code: list[tuple[int, _Stream, _Stream, _Stream]] = []
+        for k, o in enumerate(outs):
+            operands: list[_Stream] = []
+            for given in streams:
+                s = None if given is None else given[k % len(given)]
+                if s is None or (s.stride and s.width != o.width):
+                    return False
+                operands.append(s)
+            code.append((op, o, operands[0], operands[-1]))
+        for op, o, a, b in code:
+            slots = self._slot(o), self._slot(a), self._slot(b)
+            for slot in slots[1:]:
+                self.first.setdefault(slot, "read")
+            self.first.setdefault(slots[0], "written")
+            self.code.append((op, *slots))
+        return True
+
+    def _local(self) -> bool:
+        """Every row of every operation touches only the same row of the others."""
+        written = [self.streams[i] for i in {c[1] for c in self.code}]
+        return not any(w.meets(s, self.n) for w in written for s in self.streams)
+
+    def _find_scratch(self, outside: list[tuple[int, int]]) -> None:
+        """Slots this run writes before it reads them, whose memory nothing outside it
+        touches (``outside``: byte spans): their values live in scratch memory one
+        block at a time (address 0 for the compiled loop)."""
+        spans = [s.span(self.n) for s in self.streams]
+        for slot, stream in enumerate(self.streams):
+            lo, hi = spans[slot]
+            # its memory seen another way here (a column of a flat view) counts too
+            seen = outside + spans[:slot] + spans[slot + 1 :]
+            elsewhere = any(lo < b and a < hi for a, b in seen)
+            if stream.stride and self.first.get(slot) == "written" and not elsewhere:
+                self.scratch.add(slot)
+
+    def runner(self) -> Kernel:
+        """The compiled pass as a kernel (it keeps this program, and so its arrays)."""
+        run = native.kernels.run_program if native.kernels is not None else None
+        assert run is not None
+        code = np.array(self.code, dtype=np.int64).reshape(-1, 4)
+        addresses = np.array(
+            [0 if k in self.scratch else s.address for k, s in enumerate(self.streams)],
+            dtype=np.int64,
+        )
+        strides = np.array([s.stride // _BYTES for s in self.streams], dtype=np.int64)
+        widths = np.array([s.width for s in self.streams], dtype=np.int64)
+        kernel = partial(run, code, addresses, strides, widths, self.n)
+        kernel.program = self  # type: ignore[attr-defined]
+        return kernel
+
+
 class Program:
     """f and its gradient at the rows of (N, d) arrays of one shape, replayed."""
 
@@ -553,6 +801,9 @@ class Program:
         self.compiled = True
         self._kernels += backward
         self._gx = np.zeros(x.data.shape) if gx is None else gx
+        # every kernel as one compiled pass over the rows, where they all have one
+        kept = [x.data, y.data, self._gx]
+        self._kernels = NativeProgram.compile(self._kernels, x.data.shape[0], kept)
 
     @classmethod
     def record(cls, objective: Objective, X: np.ndarray) -> Program | None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from gdcli.engine import autograd as ag
+from gdcli.engine import native
 from gdcli.engine.analysis import analyze_points, stable_step_bound
 from gdcli.engine.functions import LIBRARY, CriticalPoint, ResolvedFunction
 from gdcli.engine.replay import OnePoint, Program
@@ -318,6 +319,9 @@ class Descent:
         if got is None:
             assert self._program is not None
             f, g = self._program.run(X)
+            screened = _native_screen(f, g, X, fast.gn, self.tolerance, self.limits)
+            if screened is not None:
+                return f, g, fast.gn, *screened
             norms = _row_norms(g, fast.gn, fast.tmp)
             clean, some = _screen(f, norms, X, self.tolerance, self.limits)
             return f, g, norms, clean, some
@@ -640,6 +644,22 @@ def _screen(
     clean = clean and -inf < x_lo and x_hi < inf
     clean = clean and f_hi <= f_cap and x_hi <= x_cap and -x_lo <= x_cap
     return clean, n_lo < tol
+
+
+def _native_screen(
+    f: np.ndarray, g: np.ndarray, X: np.ndarray, out: np.ndarray, tol: float, limits: _RunawayLimits
+) -> tuple[bool, bool] | None:
+    """``_row_norms`` into out and ``_screen`` in one compiled pass (``engine.native``),
+    the same numbers and verdicts; None where the loops were not built or the rows
+    are 8 or more numbers long (numpy sums those in pairs)."""
+    k = native.kernels
+    d = g.shape[1]
+    if k is None or not 0 < d < 8 or not f.size:
+        return None
+    if not all(a.dtype == np.float64 and a.flags.c_contiguous for a in (f, g, X, out)):
+        return None
+    f_cap, x_cap = limits.caps
+    return k.norms_screen(g, f, X, out, d, f_cap, x_cap, tol)
 
 
 def _median(f: np.ndarray, finite: bool = False) -> float:

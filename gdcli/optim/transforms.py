@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gdcli.engine import native
 from gdcli.optim.base import Leaves, Oracle, Params, Schedule, Transform
 
 
@@ -245,13 +246,36 @@ def scale_by_adam(b1: float, b2: float, eps: float, amsgrad: bool) -> Transform[
         t = count + 1
         for i, (x, mi, vi, o) in enumerate(zip(g, state.m, state.v, out, strict=True)):
             moments = (b1, b2, eps, t)
+            v_max = state.v_max[i] if amsgrad else None
+            if _adam_native(x, mi, vi, o, moments, v_max):
+                continue
             few = x.size <= _FEW and x.dtype == np.float64 and not amsgrad
             if few and _adam_floats(x, mi, vi, o, moments):
                 continue
-            v_max = state.v_max[i] if amsgrad else None
             _adam_arrays(x, mi, vi, o, scratch(x), moments, v_max)
 
     return Transform(init, update, inplace)
+
+
+def _adam_native(
+    x: np.ndarray,
+    mi: np.ndarray,
+    vi: np.ndarray,
+    o: np.ndarray,
+    moments: tuple[float, float, float, int],
+    v_max: np.ndarray | None,
+) -> bool:
+    """``_adam_arrays`` in one compiled pass over the leaf (``engine.native``), the
+    same operations in the same order; False (nothing written) where the loops were
+    not built or a leaf is not a contiguous float64 array."""
+    k = native.kernels
+    arrays = (x, mi, vi, o) if v_max is None else (x, mi, vi, o, v_max)
+    if k is None or not all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays):
+        return False
+    b1, b2, eps, t = moments
+    bc1, root_bc2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
+    k.adam(x, mi, vi, v_max, o, b1, b2, 1.0 - b1, 1.0 - b2, eps, bc1, root_bc2)
+    return True
 
 
 def _adam_arrays(

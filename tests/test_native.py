@@ -1,0 +1,330 @@
+"""The compiled loops (``gdcli/engine/_native.c``) give numpy's numbers to the last bit:
+Adam's update, the gradient norms and screen of a descent, and the replayed program's
+runs of exact operations, against the numpy paths they stand for."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bitwise import bits
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gdcli.engine import autograd as ag
+from gdcli.engine import native
+from gdcli.engine.functions import LIBRARY, resolve
+from gdcli.engine.replay import NativeProgram, Program
+from gdcli.experiments import descend as descend_module
+from gdcli.experiments.descend import Descent, _RunawayLimits
+from gdcli.optim import make_optimizer
+from gdcli.optim.transforms import _adam_arrays, _adam_native
+
+built = pytest.mark.skipif(native.kernels is None, reason="gdcli was built without a C compiler")
+
+EDGES = [0.0, -0.0, 1.0, -1.0, 1e-310, -1e300, 1e300, np.inf, -np.inf, np.nan]
+
+
+def test_the_loops_are_built_where_there_is_a_c_compiler() -> None:
+    """An install on a machine with a compiler builds them (the extension is optional:
+    without one, gdcli takes its numpy paths); a failed build must not pass unseen."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None or os.environ.get("GDCLI_NATIVE") == "0":
+        pytest.skip("no C compiler here")
+    assert native.kernels is not None
+
+
+def _with_edges(rng: np.random.Generator, shape: tuple[int, ...], share: float) -> np.ndarray:
+    a = rng.standard_normal(shape) * np.exp(rng.uniform(-30, 30, shape))
+    mask = rng.random(shape) < share
+    a[mask] = rng.choice(EDGES, size=int(mask.sum()))
+    return a
+
+
+# -- Adam -----------------------------------------------------------------------------
+
+
+@built
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 40),
+    t=st.integers(1, 3000),
+    amsgrad=st.booleans(),
+    b1=st.sampled_from([0.0, 0.5, 0.9, 0.99]),
+    b2=st.sampled_from([0.0, 0.9, 0.999]),
+    eps=st.sampled_from([0.0, 1e-8, 1.0]),
+)
+def test_adam_loop_equals_numpy_calls_bit_for_bit(
+    seed: int, n: int, t: int, amsgrad: bool, b1: float, b2: float, eps: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    g = _with_edges(rng, (n, 3), 0.1)
+    m, v = _with_edges(rng, (n, 3), 0.05), np.abs(_with_edges(rng, (n, 3), 0.05))
+    vmax = np.abs(_with_edges(rng, (n, 3), 0.05)) if amsgrad else None
+    moments = (b1, b2, eps, t)
+    ours = [a.copy() for a in (m, v)] + [None if vmax is None else vmax.copy()]
+    theirs = [a.copy() for a in (m, v)] + [None if vmax is None else vmax.copy()]
+    out_ours, out_theirs = np.empty_like(g), np.empty_like(g)
+    with np.errstate(all="ignore"):
+        assert _adam_native(g, ours[0], ours[1], out_ours, moments, ours[2])
+        _adam_arrays(g, theirs[0], theirs[1], out_theirs, np.empty_like(g), moments, theirs[2])
+    assert bits(out_ours) == bits(out_theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        assert bits(a) == bits(b)
+
+
+@built
+def test_adam_loop_reads_a_gradient_that_is_also_its_output() -> None:
+    """In a chain the previous transform's output is the gradient: g is out."""
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal((50, 2))
+    m, v = np.zeros_like(g), np.zeros_like(g)
+    expect = np.empty_like(g)
+    _adam_arrays(g, m.copy(), v.copy(), expect, np.empty_like(g), (0.9, 0.999, 1e-8, 1), None)
+    out = g.copy()
+    assert _adam_native(out, m, v, out, (0.9, 0.999, 1e-8, 1), None)
+    assert out.tobytes() == expect.tobytes()
+    # at t = 1, m_hat = g and sqrt(v_hat) = |g|: the step is g / (|g| + eps)
+    assert np.allclose(out, g / (np.abs(g) + 1e-8), rtol=1e-12)
+
+
+@built
+def test_adam_loop_leaves_float32_and_strided_leaves_to_numpy() -> None:
+    g = np.ones((4, 2), dtype=np.float32)
+    m, v = np.zeros_like(g), np.zeros_like(g)
+    assert not _adam_native(g, m, v, np.empty_like(g), (0.9, 0.999, 1e-8, 1), None)
+    g64 = np.ones((4, 4))[:, ::2]
+    m64, v64 = np.zeros((4, 2)), np.zeros((4, 2))
+    assert not _adam_native(g64, m64, v64, np.empty((4, 2)), (0.9, 0.999, 1e-8, 1), None)
+    assert not m64.any()
+
+
+# -- norms and screen -------------------------------------------------------------------
+
+
+@built
+@pytest.mark.parametrize("d", range(1, 8))
+@pytest.mark.parametrize("n", [1, 7, 64, 301])
+def test_norms_and_screen_equal_the_numpy_ones(d: int, n: int) -> None:
+    rng = np.random.default_rng(d * 1000 + n)
+    for trial in range(12):
+        share = 0.0 if trial % 3 == 0 else 0.02
+        g, X = _with_edges(rng, (n, d), share), _with_edges(rng, (n, d), share)
+        f = _with_edges(rng, (n,), share)
+        limits = _RunawayLimits(
+            np.full(n, rng.choice([np.inf, 1e200, 1e10])), np.full(n, rng.choice([1e300, 1e12]))
+        )
+        tol = float(rng.choice([0.0, 1e-6, 1e20]))
+        norms = np.empty(n)
+        with np.errstate(all="ignore"):
+            got = descend_module._native_screen(f, g, X, norms, tol, limits)
+            expect_norms = descend_module._row_norms(g, np.empty(n), np.empty(n))
+            clean, some = descend_module._screen(f, expect_norms, X, tol, limits)
+        assert got is not None
+        assert bits(norms) == bits(expect_norms)
+        assert got[0] == clean
+        if clean:  # a screen that fails is followed row by row, its second answer unused
+            assert got[1] == some
+
+
+@built
+def test_screen_catches_each_kind_of_trouble() -> None:
+    n, d = 300, 2
+    f, g, X = np.ones(n), np.ones((n, d)), np.ones((n, d))
+    limits = _RunawayLimits(np.full(n, 10.0), np.full(n, 100.0))
+    assert descend_module._native_screen(f, g, X, np.empty(n), 1.0, limits) == (True, False)
+    for array, at, value in [
+        (f, (7,), np.nan),
+        (f, (7,), -np.inf),
+        (f, (7,), 11.0),  # above the runaway limit of f
+        (g, (7, 1), np.inf),
+        (g, (7, 1), 1e200),  # finite, but its norm overflows
+        (X, (299, 0), -101.0),  # beyond the runaway limit of |x|
+        (X, (0, 1), np.nan),
+    ]:
+        keep = array[at]
+        array[at] = value
+        got = descend_module._native_screen(f, g, X, np.empty(n), 1.0, limits)
+        assert got is not None and got[0] is False, (at, value)
+        array[at] = keep
+    g[5] = 0.0
+    assert descend_module._native_screen(f, g, X, np.empty(n), 1.0, limits) == (True, True)
+
+
+# -- replayed programs ----------------------------------------------------------------
+
+
+def _runs(program: Program) -> list[NativeProgram]:
+    return [k.program for k in program._kernels if hasattr(k, "program")]
+
+
+def _cases() -> list[tuple[str, int]]:
+    out = []
+    for name, entry in sorted(LIBRARY.items()):
+        dims = [entry.dimension] if entry.dimension else [2, 3, 5]
+        out += [(name, d) for d in dims]
+    return out
+
+
+@built
+@pytest.mark.parametrize(("name", "d"), _cases())
+@pytest.mark.parametrize("n", [2, 3, 129, 300])
+def test_compiled_runs_equal_numpy_kernels_and_the_graph(
+    name: str, d: int, n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every built-in function, over fewer rows than a block, one more than a block and
+    several blocks, at random points and at signed zeros, infinities and nans."""
+    fn = resolve(name, dimension=d)
+    rng = np.random.default_rng(n * 10 + d)
+    X = rng.uniform(-3.0, 3.0, size=(n, d))
+    compiled = Program.record(fn.objective, X)
+    assert compiled is not None
+    if n != d:
+        assert _runs(compiled), f"{name}: no run of its program was compiled"
+    with monkeypatch.context() as m:
+        m.setattr(native, "kernels", None)
+        plain = Program.record(fn.objective, X)
+    assert plain is not None and not _runs(plain)
+    for k in range(4):
+        P = rng.uniform(-3.0, 3.0, size=X.shape)
+        if k % 2:
+            P[rng.random(P.shape) < 0.3] = rng.choice(EDGES)
+        with np.errstate(all="ignore"):
+            f, g = compiled.value_and_grad(P)
+            f1, g1 = plain.value_and_grad(P)
+            f0, g0 = ag.value_and_grad(fn.objective, P)
+        assert bits(f) == bits(f1) == bits(f0)
+        assert bits(g) == bits(g1) == bits(g0)
+
+
+@built
+def test_a_run_whose_rows_would_mix_is_left_to_numpy() -> None:
+    """Writing element i + 1 of an array that element i is read from: one pass over
+    the whole array gives a prefix sum of sorts; blocks would give other numbers."""
+    n = 300
+    buf = np.arange(n + 1, dtype=np.float64)
+    shifted = [partial(np.add, buf[:-1], 1.0, buf[1:]), partial(np.multiply, buf[1:], 2.0, buf[1:])]
+    out = np.zeros(n)
+    kept = [np.zeros((n, 2)), out]
+    assert NativeProgram.compile(shifted, n, kept) == shifted
+    cols = np.zeros((n, 2))
+    fine = [
+        partial(np.add, cols[:, 0], 1.0, cols[:, 1]),
+        partial(np.multiply, cols[:, 1], 3.0, out),
+    ]
+    compiled = NativeProgram.compile(fine, n, [np.zeros((n, 2)), out])
+    assert len(compiled) == 1 and hasattr(compiled[0], "program")
+    compiled[0]()
+    assert np.array_equal(out, np.full(n, 3.0)) and np.array_equal(cols[:, 1], np.ones(n))
+
+
+@built
+def test_a_value_read_outside_its_run_is_kept_in_memory() -> None:
+    """a = x*x and b = a + 1 compile; np.exp then reads a, so a may not be scratch."""
+    n = 200
+    x = np.linspace(-1.0, 1.0, n)
+    a, b, e = np.empty(n), np.empty(n), np.empty(n)
+    kernels = [
+        partial(np.multiply, x, x, a),
+        partial(np.add, a, 1.0, b),
+        partial(np.exp, a, e),
+    ]
+    compiled = NativeProgram.compile(kernels, n, [np.zeros((n, 3)), b])
+    assert len(compiled) == 2 and not compiled[0].program.scratch
+    for k in compiled:
+        k()
+    assert np.array_equal(e, np.exp(x * x)) and np.array_equal(b, x * x + 1.0)
+
+
+@built
+def test_malformed_programs_are_refused_not_run() -> None:
+    run = native.kernels.run_program  # type: ignore[union-attr]
+    a = np.zeros(4)
+    addr = np.array([a.__array_interface__["data"][0]], dtype=np.int64)
+    one = np.ones(1, dtype=np.int64)
+    with pytest.raises(ValueError, match="malformed"):
+        run(np.array([[9, 0, 0, 0]], dtype=np.int64), addr, one, one, 4)
+    with pytest.raises(ValueError, match="malformed"):
+        run(np.array([[1, 0, 0, 3]], dtype=np.int64), addr, one, one, 4)
+    with pytest.raises(TypeError, match="int64"):
+        run(np.zeros((1, 4)), addr, one, one, 4)
+    with pytest.raises(TypeError, match="float64"):
+        native.kernels.adam(*(np.zeros(3, dtype=np.float32),) * 3, None, np.zeros(3), *[0.5] * 7)  # type: ignore[union-attr]
+
+
+# -- whole descents ---------------------------------------------------------------------
+
+OPTIMIZERS = [
+    ("adam", {"lr": 0.05}),
+    ("adam", {"lr": 0.05, "amsgrad": True}),
+    ("adamw", {"lr": 0.05}),
+    ("gd", {"lr": 0.002}),
+    ("momentum", {"lr": 0.002, "momentum": 0.9}),
+    ("rmsprop", {"lr": 0.01}),
+]
+
+
+def _trajectory(d: Descent) -> list[tuple[bytes, ...]]:
+    return [(bits(s.X), bits(s.f), bits(s.grad_norm)) for s in d.steps()]
+
+
+@built
+@pytest.mark.parametrize("name", ["rosenbrock", "himmelblau", "rastrigin", "goldstein_price"])
+@pytest.mark.parametrize(("optimizer", "hyper"), OPTIMIZERS)
+def test_a_descent_with_the_loops_equals_one_without(
+    name: str, optimizer: str, hyper: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fn = resolve(name, dimension=2)
+    box = np.array(fn.window())
+    X0 = np.random.default_rng(5).uniform(box[:, 0] * 1.5, box[:, 1] * 1.5, size=(300, 2))
+    kwargs = {"iterations": 150, "tolerance": 1e-3}
+    fast = Descent(fn, make_optimizer(optimizer, **hyper), X0, **kwargs)
+    a = _trajectory(fast)
+    with monkeypatch.context() as m:
+        m.setattr(native, "kernels", None)
+        slow = Descent(fn, make_optimizer(optimizer, **hyper), X0, **kwargs)
+        b = _trajectory(slow)
+    assert a == b
+    assert fast.run.status.tolist() == slow.run.status.tolist()
+    assert fast.run.iterations.tolist() == slow.run.iterations.tolist()
+
+
+@built
+def test_adam_on_rosenbrock_reaches_its_minimum_through_the_loops() -> None:
+    fn = resolve("rosenbrock", dimension=2)
+    X0 = np.random.default_rng(0).uniform(-1.5, 1.5, size=(500, 2))
+    run = Descent(fn, make_optimizer("adam", lr=0.05), X0, iterations=6000, tolerance=1e-3)
+    for _ in run.steps():
+        pass
+    # the Hessian's smallest eigenvalue at the minimum (1, 1) is about 0.4: a point
+    # where |grad| < 1e-3 lies within about 1e-3 / 0.4 = 2.5e-3 of it
+    assert (run.run.status == "converged").all()
+    assert np.abs(run.run.x - 1.0).max() < 5e-3
+    assert run.run.f.max() < 1e-5
+
+
+def test_the_command_writes_the_same_files_without_the_loops(tmp_path: Path) -> None:
+    """GDCLI_NATIVE=0 takes the numpy paths: the same trace and starts, byte for byte."""
+    config = tmp_path / "many.yaml"
+    config.write_text(
+        "name: many\nfunction: himmelblau\nstarts: {random: 400}\nseed: 3\n"
+        "iterations: 300\noptimizers: [{name: adam, lr: 0.05}, {name: momentum, lr: 0.001}]\n"
+    )
+    outs = []
+    for flag in ("1", "0"):
+        out = tmp_path / f"run{flag}"
+        env = {**os.environ, "GDCLI_NATIVE": flag}
+        cmd = [sys.executable, "-m", "gdcli", "descend", str(config), "--out", str(out), "--quiet"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outs.append(out)
+    for name in ("trace.csv", "starts.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
