@@ -14,11 +14,11 @@ $(BIN)/python:
 # the compiled loops are rebuilt by the install when their source changes
 NATIVE := gdcli/engine/_native.c
 
-$(STAMP): $(BIN)/python pyproject.toml $(NATIVE)
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(NATIVE)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(DEVSTAMP): $(BIN)/python pyproject.toml $(NATIVE)
+$(DEVSTAMP): $(BIN)/python pyproject.toml setup.py $(NATIVE)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP) $@
 
