@@ -13,13 +13,15 @@ $(BIN)/python:
 
 # the compiled loops are rebuilt by the install when their source changes
 NATIVE := gdcli/engine/_native.c
+# setuptools tells of every editable install with an extension; nothing to act on
+INSTALL := PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install --quiet
 
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(NATIVE)
-	$(BIN)/python -m pip install --quiet -e .
+	$(INSTALL) -e .
 	touch $@
 
 $(DEVSTAMP): $(BIN)/python pyproject.toml setup.py $(NATIVE)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(INSTALL) -e '.[dev]'
 	touch $(STAMP) $@
 
 demo: $(STAMP)
