@@ -4,7 +4,9 @@ runs of exact operations, against the numpy paths they stand for."""
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 from gdcli.engine import autograd as ag
 from gdcli.engine import native
 from gdcli.engine.functions import LIBRARY, resolve
-from gdcli.engine.replay import NativeProgram, Program
+from gdcli.engine.replay import CompiledRun, NativeProgram, Program
 from gdcli.experiments import descend as descend_module
 from gdcli.experiments.descend import Descent, _RunawayLimits
 from gdcli.optim import make_optimizer
@@ -163,7 +165,7 @@ def test_screen_catches_each_kind_of_trouble() -> None:
 
 
 def _runs(program: Program) -> list[NativeProgram]:
-    return [k.program for k in program._kernels if hasattr(k, "program")]
+    return [k.program for k in program._kernels if isinstance(k, CompiledRun)]
 
 
 def _cases() -> list[tuple[str, int]]:
@@ -221,7 +223,7 @@ def test_a_run_whose_rows_would_mix_is_left_to_numpy() -> None:
         partial(np.multiply, cols[:, 1], 3.0, out),
     ]
     compiled = NativeProgram.compile(fine, n, [np.zeros((n, 2)), out])
-    assert len(compiled) == 1 and hasattr(compiled[0], "program")
+    assert len(compiled) == 1 and isinstance(compiled[0], CompiledRun)
     compiled[0]()
     assert np.array_equal(out, np.full(n, 3.0)) and np.array_equal(cols[:, 1], np.ones(n))
 
@@ -238,10 +240,25 @@ def test_a_value_read_outside_its_run_is_kept_in_memory() -> None:
         partial(np.exp, a, e),
     ]
     compiled = NativeProgram.compile(kernels, n, [np.zeros((n, 3)), b])
-    assert len(compiled) == 2 and not compiled[0].program.scratch
+    assert len(compiled) == 2 and isinstance(compiled[0], CompiledRun)
+    assert not compiled[0].program.scratch
     for k in compiled:
         k()
     assert np.array_equal(e, np.exp(x * x)) and np.array_equal(b, x * x + 1.0)
+
+
+@built
+def test_a_compiled_run_is_neither_pickled_nor_copied() -> None:
+    """Its addresses belong to this process's arrays: a copy would write into them."""
+    fn = resolve("rosenbrock", dimension=2)
+    program = Program.record(fn.objective, np.zeros((10, 2)))
+    assert program is not None
+    run = program._kernels[0]
+    assert isinstance(run, CompiledRun)
+    with pytest.raises(TypeError, match="addresses"):
+        pickle.dumps(run)
+    with pytest.raises(TypeError, match="addresses"):
+        copy.deepcopy(run)
 
 
 @built

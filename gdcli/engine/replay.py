@@ -769,20 +769,38 @@ class NativeProgram:
             if stream.stride and self.first.get(slot) == "written" and not elsewhere:
                 self.scratch.add(slot)
 
-    def runner(self) -> Kernel:
+    def runner(self) -> CompiledRun:
         """The compiled pass as a kernel (it keeps this program, and so its arrays)."""
-        run = native.kernels.run_program if native.kernels is not None else None
-        assert run is not None
-        code = np.array(self.code, dtype=np.int64).reshape(-1, 4)
-        addresses = np.array(
-            [0 if k in self.scratch else s.address for k, s in enumerate(self.streams)],
-            dtype=np.int64,
+        return CompiledRun(self)
+
+
+class CompiledRun:
+    """A ``NativeProgram`` as a kernel: one call of ``_native.run_program``. It holds
+    addresses of this process's memory, so it is neither copied nor pickled (a copy
+    would point at the original's arrays)."""
+
+    __slots__ = ("_args", "_run", "program")
+
+    def __init__(self, program: NativeProgram) -> None:
+        assert native.kernels is not None
+        self.program = program
+        self._run = native.kernels.run_program
+        code = np.array(program.code, dtype=np.int64).reshape(-1, 4)
+        streams = program.streams
+        addresses = [0 if k in program.scratch else s.address for k, s in enumerate(streams)]
+        self._args = (
+            code,
+            np.array(addresses, dtype=np.int64),
+            np.array([s.stride // _BYTES for s in streams], dtype=np.int64),
+            np.array([s.width for s in streams], dtype=np.int64),
+            program.n,
         )
-        strides = np.array([s.stride // _BYTES for s in self.streams], dtype=np.int64)
-        widths = np.array([s.width for s in self.streams], dtype=np.int64)
-        kernel = partial(run, code, addresses, strides, widths, self.n)
-        kernel.program = self  # type: ignore[attr-defined]
-        return kernel
+
+    def __call__(self) -> None:
+        self._run(*self._args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError("a compiled run holds addresses of this process's memory")
 
 
 class Program:
