@@ -95,25 +95,17 @@ WIDE static void adam_loop(Py_ssize_t n, const double *gp, double *restrict mp,
                            const double *k) {
     const double b1 = k[0], b2 = k[1], c1 = k[2], c2 = k[3], eps = k[4], bc1 = k[5];
     const double root_bc2 = k[6];
-    if (vx == NULL) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            double gi = gp[i];
-            double mi = mp[i] * b1 + gi * c1;
-            double vi = vp[i] * b2 + (gi * gi) * c2;
-            mp[i] = mi;
-            vp[i] = vi;
-            op[i] = mi / (((sqrt(vi) / root_bc2) + eps) * bc1);
-        }
-        return;
-    }
+    /* one loop; the compiler makes two of it, with and without AMSGrad */
     for (Py_ssize_t i = 0; i < n; i++) {
         double gi = gp[i];
         double mi = mp[i] * b1 + gi * c1;
         double vi = vp[i] * b2 + (gi * gi) * c2;
         mp[i] = mi;
         vp[i] = vi;
-        vi = np_maximum(vx[i], vi);
-        vx[i] = vi;
+        if (vx != NULL) {
+            vi = np_maximum(vx[i], vi);
+            vx[i] = vi;
+        }
         op[i] = mi / (((sqrt(vi) / root_bc2) + eps) * bc1);
     }
 }
@@ -418,8 +410,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_native",
-    "Compiled loops for a descent's iterations, bit for bit numpy's numbers.", -1, methods,
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "_native",
+    .m_doc = "Compiled loops for a descent's iterations, bit for bit numpy's numbers.",
+    .m_size = 0,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
