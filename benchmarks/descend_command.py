@@ -78,10 +78,15 @@ def config_text(starts: str, iterations: int, trace_every: int) -> str:
 
 
 def run_command(
-    text: str, work: Path, *options: str, memory: list[float] | None = None
+    text: str,
+    work: Path,
+    *options: str,
+    memory: list[float] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[float, float, dict]:
-    """(the run's own seconds, wall seconds, summary) of one ``gdcli descend``; with
-    ``memory``, the peak MB of its process tree is appended to it."""
+    """(the run's own seconds, wall seconds, summary) of one ``gdcli descend``, with
+    ``env`` added to the environment; with ``memory``, the peak MB of its process
+    tree is appended to it."""
     config = work / "bench.yaml"
     config.write_text(text, encoding="utf-8")
     out = work / "run"
@@ -89,7 +94,10 @@ def run_command(
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen(
-            [*argv, "--out", str(out), "--force", *options], stdout=stdout, stderr=stderr
+            [*argv, "--out", str(out), "--force", *options],
+            stdout=stdout,
+            stderr=stderr,
+            env={**os.environ, **(env or {})},
         )
         peak = _TreeMemory(child.pid) if memory is not None else None
         code = child.wait()
@@ -162,8 +170,14 @@ def _command_rows(
 ) -> list[Result]:
     """Rows comparing the command (own seconds: the target; wall time) with the hand
     loop, as point-iterations per second; the best of ``REPEATS`` interleaved runs
-    each. ``one_core`` adds the run's own seconds with ``--workers 1``."""
-    times: dict[str, list[float]] = {"run seconds": [], "wall": [], "one core": [], "hand": []}
+    each. ``one_core`` adds the run's own seconds with ``--workers 1``, with and
+    without the compiled loops (``GDCLI_NATIVE=0``: numpy's calls alone)."""
+    labels = ("run seconds", "wall", "one core", "one core, numpy only")
+    times: dict[str, list[float]] = {label: [] for label in (*labels, "hand")}
+    how = {
+        "one core": "--workers 1, run seconds",
+        "one core, numpy only": "--workers 1, GDCLI_NATIVE=0, run seconds",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(REPEATS):
             s, w, _ = run_command(text, Path(tmp))
@@ -171,6 +185,8 @@ def _command_rows(
             times["wall"].append(w)
             if one_core:
                 times["one core"].append(run_command(text, Path(tmp), "--workers", "1")[0])
+                plain = run_command(text, Path(tmp), "--workers", "1", env={"GDCLI_NATIVE": "0"})
+                times["one core, numpy only"].append(plain[0])
             h = hand_seconds(mode)
             if h is None:
                 return []
@@ -178,14 +194,13 @@ def _command_rows(
     hand = min(times["hand"])
     baseline = f"peer_descend.py {mode} (numpy, analytic gradient, inline Adam, one core)"
     rows = []
-    for label in ("run seconds", "wall", "one core"):
+    for label in labels:
         if not times[label]:
             continue
-        how = "--workers 1, run seconds" if label == "one core" else label
         rows.append(
             ratio_result(
                 f"{name} ({label})",
-                f"gdcli descend --quiet --json, {what}: {how}",
+                f"gdcli descend --quiet --json, {what}: {how.get(label, label)}",
                 baseline,
                 work / min(times[label]) / 1e6,
                 work / hand / 1e6,
