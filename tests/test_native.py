@@ -229,6 +229,15 @@ def test_a_run_whose_rows_would_mix_is_left_to_numpy() -> None:
 
 
 @built
+def test_arrays_that_are_not_a_row_per_point_are_left_to_numpy() -> None:
+    """A (1, n) array has n numbers but one row: its columns are not the points."""
+    n = 50
+    a, b = np.arange(n, dtype=np.float64).reshape(1, n), np.empty((1, n))
+    kernels = [partial(np.multiply, a, 2.0, b), partial(np.add, b, 1.0, b)]
+    assert NativeProgram.compile(kernels, n, [np.zeros((n, 2))]) == kernels
+
+
+@built
 def test_a_value_read_outside_its_run_is_kept_in_memory() -> None:
     """a = x*x and b = a + 1 compile; np.exp then reads a, so a may not be scratch."""
     n = 200

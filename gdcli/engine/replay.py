@@ -730,6 +730,8 @@ class NativeProgram:
         op, ins, out = operation
         if not isinstance(out, np.ndarray) or out.ndim not in (1, 2) or out.size < self.n:
             return False
+        if out.ndim == 2 and out.shape[0] != self.n:
+            return False  # not a row per point: (1, n), say
         outs = self._operand(out, out.shape)
         streams = [self._operand(a, out.shape) for a in ins]
         if not outs:
