@@ -69,8 +69,9 @@ def test_adam_loop_equals_numpy_calls_bit_for_bit(
 ) -> None:
     rng = np.random.default_rng(seed)
     g = _with_edges(rng, (n, 3), 0.1)
-    m, v = _with_edges(rng, (n, 3), 0.05), np.abs(_with_edges(rng, (n, 3), 0.05))
-    vmax = np.abs(_with_edges(rng, (n, 3), 0.05)) if amsgrad else None
+    # v and v_max signed too: their ties of 0.0 and -0.0 are numpy's maximum's to settle
+    m, v = _with_edges(rng, (n, 3), 0.05), _with_edges(rng, (n, 3), 0.05)
+    vmax = _with_edges(rng, (n, 3), 0.05) if amsgrad else None
     moments = (b1, b2, eps, t)
     ours = [a.copy() for a in (m, v)] + [None if vmax is None else vmax.copy()]
     theirs = [a.copy() for a in (m, v)] + [None if vmax is None else vmax.copy()]
@@ -81,6 +82,19 @@ def test_adam_loop_equals_numpy_calls_bit_for_bit(
     assert bits(out_ours) == bits(out_theirs)
     for a, b in zip(ours, theirs, strict=True):
         assert bits(a) == bits(b)
+
+
+@built
+def test_amsgrad_keeps_numpys_zero_on_a_tie() -> None:
+    """np.maximum(-0.0, 0.0) is 0.0: the second on a tie."""
+    g, m = np.zeros((1, 2)), np.zeros((1, 2))
+    v, vmax = np.zeros((1, 2)), np.full((1, 2), -0.0)  # v stays 0.0 * 1 + 0 * 0 = 0.0
+    ours, theirs = vmax.copy(), vmax.copy()
+    moments = (0.9, 1.0, 0.0, 1)
+    with np.errstate(all="ignore"):  # 0 / 0: the step is nan, as in numpy
+        _adam_native(g, m.copy(), v.copy(), np.empty((1, 2)), moments, ours)
+        _adam_arrays(g, m.copy(), v.copy(), np.empty((1, 2)), np.empty((1, 2)), moments, theirs)
+    assert bits(ours) == bits(theirs) and not np.signbit(ours).any()
 
 
 @built
@@ -238,6 +252,43 @@ def test_arrays_that_are_not_a_row_per_point_are_left_to_numpy() -> None:
 
 
 @built
+@pytest.mark.parametrize(("n", "d"), [(3, 5), (5, 2), (8, 3), (130, 3)])
+def test_a_transposed_intermediate_is_left_to_numpy(n: int, d: int) -> None:
+    """f = sum_i x_i^2 through a (d, n) array: not a row per point (it once wrote past
+    its buffers or gave wrong gradients)."""
+
+    def objective(X: ag.Tensor) -> ag.Tensor:
+        return (X.T * X.T).sum(axis=0)
+
+    X = np.random.default_rng(0).uniform(-1, 1, (n, d))
+    program = Program.record(objective, X)
+    assert program is not None
+    f, g = program.value_and_grad(X)
+    assert bits(f) == bits((X * X).sum(axis=1)) and bits(g) == bits(2.0 * X)
+
+
+@built
+def test_an_operation_that_overwrites_its_own_input_is_left_to_numpy() -> None:
+    """A[:, 1:] = A[:, 1:] + A[:, :-1] reads column 1 after numpy's copy of it, not
+    after this operation wrote it."""
+    n = 4
+    A = np.arange(12.0).reshape(n, 3)
+    out = np.zeros(n)
+    kernels = [
+        partial(np.add, A[:, 1:], A[:, :-1], A[:, 1:]),
+        partial(np.multiply, A[:, 0], 1.0, out),
+    ]
+    expect = A.copy()
+    expect[:, 1:] = expect[:, 1:] + expect[:, :-1]
+    for k in NativeProgram.compile(kernels, n, [np.zeros((n, 2)), out]):
+        k()
+    assert np.array_equal(A, expect) and np.array_equal(A[:, 2], [3.0, 9.0, 15.0, 21.0])
+    M = np.arange(12.0).reshape(n, 3)
+    column = [partial(np.multiply, M[:, :1], 3.0, M), partial(np.add, M[:, 0], 1.0, out)]
+    assert NativeProgram.compile(column, n, [np.zeros((n, 2)), out]) == column
+
+
+@built
 def test_a_value_read_outside_its_run_is_kept_in_memory() -> None:
     """a = x*x and b = a + 1 compile; np.exp then reads a, so a may not be scratch."""
     n = 200
@@ -335,6 +386,48 @@ def test_adam_on_rosenbrock_reaches_its_minimum_through_the_loops() -> None:
     assert (run.run.status == "converged").all()
     assert np.abs(run.run.x - 1.0).max() < 5e-3
     assert run.run.f.max() < 1e-5
+
+
+@built
+def test_a_run_whose_sum_of_coordinates_overflows_keeps_the_same_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Few starts near the largest float: the screens agree that every entry is finite
+    (a sum of them overflows), and the medians keep numpy's zero."""
+    fn = resolve("x*(y*1e-200)")
+    lr, x0 = 1e-3, -1e308
+    _, g = ag.value_and_grad(fn.objective, np.array([[x0, 1.0]]))
+    X0 = np.array([[x0, lr * g[0, 1]]] * 2)  # one step puts y at 0.0, so f = -0.0
+    histories = []
+    for loops in (native.kernels, None):
+        monkeypatch.setattr(native, "kernels", loops)
+        d = Descent(fn, make_optimizer("gd", lr=lr), X0, iterations=2, tolerance=1e-3)
+        for _ in d.steps():
+            pass
+        histories.append(bits(np.array(d.run.history)))
+    assert histories[0] == histories[1]
+    assert not np.signbit(np.frombuffer(histories[0])[1])  # np.median([-0.0, -0.0]) is 0.0
+
+
+def test_the_median_of_the_history_is_numpys_to_the_sign_of_zero() -> None:
+    rng = np.random.default_rng(2)
+    values = np.array([0.0, -0.0, 1.0, -1.0, 1e308, -1e308, np.inf, -np.inf, 5e-324])
+    for n in [1, 2, 3, 4, 5, 6, 65, 66]:
+        for _ in range(200):
+            f = rng.choice(values, size=n)
+            with np.errstate(all="ignore"):
+                expect = float(np.median(f))
+                got = descend_module._median(f, finite=bool(np.isfinite(f).all()))
+            assert bits(np.array(got)) == bits(np.array(expect)), f
+
+
+def test_short_rows_are_summed_from_left_to_right_as_numpy_does() -> None:
+    """Python 3.12's sum() of floats compensates its rounding: not numpy's numbers."""
+    row = [-8.85786977383987e-08, -0.012842248587321945, -9.303320528882286e-05]
+    g = np.array([row] * 3)
+    expect = np.sqrt((g * g).sum(axis=1))
+    assert bits(descend_module._row_norms(g)) == bits(expect)
+    assert float(expect[0]) == 0.01284258556380704  # math.fsum would give ...7041
 
 
 def test_the_command_writes_the_same_files_without_the_loops(tmp_path: Path) -> None:

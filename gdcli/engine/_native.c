@@ -77,8 +77,9 @@ static int same_length(Doubles *a, Py_ssize_t n, const char *name) {
     return 0;
 }
 
-/* numpy's maximum: nan when either is nan, else the larger (the first on a tie) */
-static inline double np_maximum(double a, double b) { return (a >= b || isnan(a)) ? a : b; }
+/* numpy's maximum: nan when either is nan, else the larger (the second on a tie:
+ * maximum(0.0, -0.0) is -0.0) */
+static inline double np_maximum(double a, double b) { return (a > b || isnan(a)) ? a : b; }
 
 /* -- Adam --------------------------------------------------------------------- */
 

@@ -581,6 +581,20 @@ class _Stream:
         ends = [t.address + (t.width - 1) * t.stride + _BYTES for t in (self, other)]
         return max(ends) - min(self.address, other.address) > row
 
+    def shares(self, other: _Stream, n: int) -> bool:
+        """Whether some element of one is an element of the other (conservatively:
+        True unless they are apart, or sit in one row each, side by side)."""
+        lo_a, hi_a = self.span(n)
+        lo_b, hi_b = other.span(n)
+        if hi_a <= lo_b or hi_b <= lo_a:
+            return False
+        if self.key() == other.key() or self.meets(other, n):
+            return True
+        if any(t.width > 1 and t.stride != _BYTES for t in (self, other)):
+            return True
+        ends = [t.address + (t.width - 1) * t.stride + _BYTES for t in (self, other)]
+        return self.address < ends[1] and other.address < ends[0]
+
     def span(self, n: int) -> tuple[int, int]:
         """The bytes from the first element to the end of the last."""
         if self.stride == 0:
@@ -724,27 +738,9 @@ class NativeProgram:
 
     def _add(self, kernel: Kernel) -> bool:
         """The kernel's operations appended; False (nothing appended) where it has none."""
-        operation = self._operation(kernel)
-        if operation is None:
+        code = self._columns(kernel)
+        if code is None or self._overwrites(code):
             return False
-        op, ins, out = operation
-        if not isinstance(out, np.ndarray) or out.ndim not in (1, 2) or out.size < self.n:
-            return False
-        if out.ndim == 2 and out.shape[0] != self.n:
-            return False  # not a row per point: (1, n), say
-        outs = self._operand(out, out.shape)
-        streams = [self._operand(a, out.shape) for a in ins]
-        if not outs:
-            return False
-        code: list[tuple[int, _Stream, _Stream, _Stream]] = []
-        for k, o in enumerate(outs):
-            operands: list[_Stream] = []
-            for given in streams:
-                s = None if given is None else given[k % len(given)]
-                if s is None or (s.stride and s.width != o.width):
-                    return False
-                operands.append(s)
-            code.append((op, o, operands[0], operands[-1]))
         for op, o, a, b in code:
             slots = self._slot(o), self._slot(a), self._slot(b)
             for slot in slots[1:]:
@@ -752,6 +748,42 @@ class NativeProgram:
             self.first.setdefault(slots[0], "written")
             self.code.append((op, *slots))
         return True
+
+    def _columns(self, kernel: Kernel) -> list[tuple[int, _Stream, _Stream, _Stream]] | None:
+        """The kernel as one (operation, out, a, b) per column of its output; None where
+        it is not one of the compiled operations on arrays of a row per point."""
+        operation = self._operation(kernel)
+        if operation is None:
+            return None
+        op, ins, out = operation
+        if not isinstance(out, np.ndarray) or out.ndim not in (1, 2) or out.size < self.n:
+            return None
+        if out.ndim == 2 and out.shape[0] != self.n:
+            return None  # not a row per point: (1, n), say
+        outs = self._operand(out, out.shape)
+        streams = [self._operand(a, out.shape) for a in ins]
+        if not outs:
+            return None
+        code = []
+        for k, o in enumerate(outs):
+            operands: list[_Stream] = []
+            for given in streams:
+                s = None if given is None else given[k % len(given)]
+                if s is None or (s.stride and s.width != o.width):
+                    return None
+                operands.append(s)
+            code.append((op, o, operands[0], operands[-1]))
+        return code
+
+    def _overwrites(self, code: list[tuple[int, _Stream, _Stream, _Stream]]) -> bool:
+        """Whether one operation's columns, run one after another, would read what an
+        earlier one wrote: numpy reads every input before it writes (it copies an
+        input that overlaps the output), so only a column's own place may be both."""
+        for k, (_, _, a, b) in enumerate(code):
+            for j, (_, o, _, _) in enumerate(code):
+                if any(s.shares(o, self.n) and (j != k or s.key() != o.key()) for s in (a, b)):
+                    return True
+        return False
 
     def _local(self) -> bool:
         """Every row of every operation touches only the same row of the others."""

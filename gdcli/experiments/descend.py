@@ -326,10 +326,10 @@ class Descent:
             clean, some = _screen(f, norms, X, self.tolerance, self.limits)
             return f, g, norms, clean, some
         value, grad, xs = got
-        gn = math.sqrt(sum(v * v for v in grad))  # as _row_norms sums a short row
+        gn = math.sqrt(_sum_of_squares(grad))  # as _row_norms sums a short row
         fast.gn[0] = gn
         f_cap, x_cap = self.limits.caps
-        clean = math.isfinite(value + gn + sum(xs))
+        clean = math.isfinite(value) and math.isfinite(gn) and all(map(math.isfinite, xs))
         clean = clean and value <= f_cap and max(map(abs, xs)) <= x_cap
         return fast.f, fast.g, fast.gn, clean, gn < self.tolerance
 
@@ -590,7 +590,7 @@ def _row_norms(
     if d == 0 or d >= 8 or g.dtype != np.float64:
         return np.sqrt((g * g).sum(axis=1))
     if n < _FEW:
-        return np.array([math.sqrt(sum(v * v for v in row)) for row in g.tolist()])
+        return np.array([math.sqrt(_sum_of_squares(row)) for row in g.tolist()])
     col = g[:, 0]
     if out is None:
         s = col * col
@@ -603,6 +603,16 @@ def _row_norms(
         col = g[:, k]
         out += np.multiply(col, col, tmp)
     return np.sqrt(out, out)
+
+
+def _sum_of_squares(row: list[float]) -> float:
+    """``row[0]**2 + row[1]**2 + ...`` added from left to right, as numpy adds a row of
+    fewer than 8 numbers (Python's ``sum`` of floats compensates its rounding since
+    3.12, which gives other numbers)."""
+    total = row[0] * row[0]
+    for v in row[1:]:
+        total += v * v
+    return total
 
 
 def _rows_all(mask: np.ndarray) -> np.ndarray:
@@ -622,18 +632,15 @@ def _screen(
     """Whether no entry of f, norms and X is inf or nan and no row is near a runaway
     limit, and (when so) whether some norm is below ``tol``.
 
-    For few entries, a sum is finite only if every term is (inf and nan
-    propagate, inf - inf is nan); one that overflows says False, and the caller
-    then checks entry by entry. For many, the smallest and largest entries of each
-    array decide (numpy's min and max propagate nan; every comparison with nan is
-    false): six reductions, no temporary. The limits are screened with their
-    smallest values.
+    For few entries, each is checked in Python floats. For many, the smallest and
+    largest entries of each array decide (numpy's min and max propagate nan; every
+    comparison with nan is false): six reductions, no temporary. The limits are
+    screened with their smallest values.
     """
     f_cap, x_cap = limits.caps
     if norms.size < _FEW:
         rows, fs, xs = norms.tolist(), f.tolist(), X.ravel().tolist()
-        total = sum(fs) + sum(rows) + sum(xs)
-        clean = bool(fs) and math.isfinite(total)
+        clean = bool(fs) and all(map(math.isfinite, fs + rows + xs))
         clean = clean and max(fs) <= f_cap and max(map(abs, xs)) <= x_cap
         return clean, bool(rows) and min(rows) < tol
     n_lo, n_hi = float(norms.min()), float(norms.max())
@@ -671,15 +678,15 @@ def _median(f: np.ndarray, finite: bool = False) -> float:
     """
     n = f.shape[0]
     if n == 1:
-        return float(f[0])
+        return float(f[0]) + 0.0  # np.mean's sum starts from 0.0: -0.0 gives 0.0
     if not finite:
         return float(np.median(f))
     k = n // 2
     part = np.partition(f, k)
     if n % 2:
-        return float(part[k])
-    # np.median averages the two middle elements as np.mean does: (a + b) / 2
-    return float((part[:k].max() + part[k]) / 2)
+        return float(part[k]) + 0.0
+    # np.median averages the two middle elements as np.mean does: (a + (0.0 + b)) / 2
+    return float((part[:k].max() + (0.0 + part[k])) / 2)
 
 
 def match_minima(
