@@ -289,6 +289,20 @@ def test_an_operation_that_overwrites_its_own_input_is_left_to_numpy() -> None:
 
 
 @built
+def test_rows_read_in_reverse_are_left_to_numpy() -> None:
+    """Column 0 written with its rows reversed, then read from element 1 on as n
+    numbers: blocks of rows would read rows that a later block writes."""
+    n = 300
+    M = np.arange(3.0 * n).reshape(n, 3)
+    src, out = -np.arange(n) - 1.0, np.zeros(n)
+    kernels = [
+        partial(np.add, src, 0.0, M[::-1, 0]),
+        partial(np.multiply, M.reshape(-1)[1 : n + 1], 1.0, out),
+    ]
+    assert NativeProgram.compile(kernels, n, [np.zeros((n, 2)), M, out]) == kernels
+
+
+@built
 def test_a_value_read_outside_its_run_is_kept_in_memory() -> None:
     """a = x*x and b = a + 1 compile; np.exp then reads a, so a may not be scratch."""
     n = 200

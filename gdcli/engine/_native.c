@@ -351,8 +351,9 @@ static PyObject *run_program(PyObject *self, PyObject *args) {
     for (; got < 4; got++) {
         if (PyObject_GetBuffer(obj[got], &view[got], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
             goto done;
-        if (view[got].itemsize != 8 || view[got].format == NULL ||
-            strchr("qlQL", view[got].format[strlen(view[got].format) - 1]) == NULL) {
+        const char *f = view[got].format;
+        if (view[got].itemsize != 8 || f == NULL || f[0] == '\0' ||
+            strchr("qlQL", f[strlen(f) - 1]) == NULL) {
             PyBuffer_Release(&view[got]);
             PyErr_SetString(PyExc_TypeError, "run_program: int64 arrays are needed");
             goto done;

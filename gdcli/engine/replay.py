@@ -693,8 +693,10 @@ class NativeProgram:
                 return None
             a = np.array(float(a))
             self.constants.append(a)
-        if a.dtype != np.float64 or not a.flags.aligned or any(s % _BYTES for s in a.strides):
+        if a.dtype != np.float64 or not a.flags.aligned:
             return None
+        if any(s % _BYTES or s < 0 for s in a.strides):
+            return None  # rows in reverse (X[::-1]): numpy's, as are the spans of streams
         base = a.__array_interface__["data"][0]
         if a.size == 1:
             return [_Stream(base, 0)]
