@@ -227,7 +227,7 @@ done:
 enum { OP_COPY, OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_NEG, OP_SQRT, OP_COUNT };
 
 /* elements done together: the scratch values of a block stay in the L1 cache */
-#define BLOCK 128
+#define BLOCK 256
 
 /* operands are contiguous (stride 1) or one constant (stride 0) here */
 #define LOOP(expr)                                                                         \
