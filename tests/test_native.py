@@ -13,6 +13,7 @@ import sys
 import sysconfig
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ from gdcli.engine.replay import CompiledRun, NativeProgram, Program
 from gdcli.experiments import descend as descend_module
 from gdcli.experiments.descend import Descent, _RunawayLimits
 from gdcli.optim import make_optimizer
-from gdcli.optim.transforms import _adam_arrays, _adam_native
+from gdcli.optim.transforms import _adam_arrays, _adam_native, scale_by_adagrad, scale_by_rms
 
 built = pytest.mark.skipif(native.kernels is None, reason="gdcli was built without a C compiler")
 
@@ -121,6 +122,40 @@ def test_adam_loop_leaves_float32_and_strided_leaves_to_numpy() -> None:
     m64, v64 = np.zeros((4, 2)), np.zeros((4, 2))
     assert not _adam_native(g64, m64, v64, np.empty((4, 2)), (0.9, 0.999, 1e-8, 1), None)
     assert not m64.any()
+
+
+@pytest.mark.parametrize("loops", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        scale_by_rms(0.99, 1e-8, centered=False),
+        scale_by_rms(0.9, 1e-3, centered=True),
+        scale_by_adagrad(1e-10, 0.1),
+    ],
+    ids=["rms", "rms-centered", "adagrad"],
+)
+def test_rmsprop_and_adagrad_in_place_equal_their_pure_update(
+    transform: Any, loops: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-place paths (compiled, and numpy's calls into buffers) against the
+    update that makes new arrays, for 30 updates with edge values in g; g is out."""
+    if loops and native.kernels is None:
+        pytest.skip("gdcli was built without a C compiler")
+    if not loops:
+        monkeypatch.setattr(native, "kernels", None)
+    rng = np.random.default_rng(7)
+    params = [np.zeros((300, 3))]
+    pure, state = transform.init(params), transform.init(params)
+    for count in range(30):
+        g = _with_edges(rng, (300, 3), 0.02 if count % 3 else 0.0)
+        with np.errstate(all="ignore"):
+            expect, pure = transform.update([g], pure, params, count, None)
+            out = [g.copy()]
+            transform.inplace(out, state, params, count, out)
+        assert bits(out[0]) == bits(expect[0])
+        for ours, theirs in zip(state, pure, strict=True):
+            for a, b in zip(ours, theirs, strict=True):
+                assert bits(a) == bits(b)
 
 
 # -- norms and screen -------------------------------------------------------------------
@@ -360,6 +395,8 @@ OPTIMIZERS = [
     ("gd", {"lr": 0.002}),
     ("momentum", {"lr": 0.002, "momentum": 0.9}),
     ("rmsprop", {"lr": 0.01}),
+    ("rmsprop", {"lr": 0.01, "centered": True}),
+    ("adagrad", {"lr": 0.1}),
 ]
 
 

@@ -143,6 +143,92 @@ done:
     return result;
 }
 
+/* -- RMSprop and Adagrad --------------------------------------------------------- */
+
+/*
+ * rms(g, sq, mean | None, out, alpha, c, eps): torch RMSprop's scaling of one leaf,
+ * as gdcli.optim.transforms.scale_by_rms makes it, with c = 1 - alpha:
+ *   sq = sq*alpha + (g*g)*c;  centered: mean = mean*alpha + g*c,
+ *   out = g / (sqrt(maximum(sq - mean*mean, 0)) + eps);  else out = g / (sqrt(sq) + eps)
+ * adagrad(g, s, out, eps):  s = s + g*g;  out = g / (sqrt(s) + eps).  g may be out.
+ */
+WIDE static void rms_loop(Py_ssize_t n, const double *gp, double *restrict sp,
+                          double *restrict mp, double *op, double alpha, double c, double eps) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double gi = gp[i];
+        double si = sp[i] * alpha + (gi * gi) * c;
+        sp[i] = si;
+        if (mp != NULL) {
+            double mi = mp[i] * alpha + gi * c;
+            mp[i] = mi;
+            si = np_maximum(si - mi * mi, 0.0);
+        }
+        op[i] = gi / (sqrt(si) + eps);
+    }
+}
+
+WIDE static void adagrad_loop(Py_ssize_t n, const double *gp, double *restrict sp, double *op,
+                              double eps) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double gi = gp[i];
+        double si = sp[i] + gi * gi;
+        sp[i] = si;
+        op[i] = gi / (sqrt(si) + eps);
+    }
+}
+
+static PyObject *rms(PyObject *self, PyObject *args) {
+    PyObject *og, *os, *om, *oout;
+    double alpha, c, eps;
+    if (!PyArg_ParseTuple(args, "OOOOddd", &og, &os, &om, &oout, &alpha, &c, &eps))
+        return NULL;
+    Doubles g = {0}, sq = {0}, mean = {0}, out = {0};
+    PyObject *result = NULL;
+    if (doubles(og, &g, 0, "g") < 0 || doubles(os, &sq, 1, "sq") < 0 ||
+        doubles(oout, &out, 1, "out") < 0)
+        goto done;
+    int centered = om != Py_None;
+    if (centered && doubles(om, &mean, 1, "mean") < 0)
+        goto done;
+    Py_ssize_t n = g.n;
+    if (same_length(&sq, n, "sq") < 0 || same_length(&out, n, "out") < 0 ||
+        (centered && same_length(&mean, n, "mean") < 0))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    rms_loop(n, g.data, sq.data, centered ? mean.data : NULL, out.data, alpha, c, eps);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    release(&g);
+    release(&sq);
+    release(&mean);
+    release(&out);
+    return result;
+}
+
+static PyObject *adagrad(PyObject *self, PyObject *args) {
+    PyObject *og, *os, *oout;
+    double eps;
+    if (!PyArg_ParseTuple(args, "OOOd", &og, &os, &oout, &eps))
+        return NULL;
+    Doubles g = {0}, s = {0}, out = {0};
+    PyObject *result = NULL;
+    if (doubles(og, &g, 0, "g") < 0 || doubles(os, &s, 1, "s") < 0 ||
+        doubles(oout, &out, 1, "out") < 0)
+        goto done;
+    if (same_length(&s, g.n, "s") < 0 || same_length(&out, g.n, "out") < 0)
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    adagrad_loop(g.n, g.data, s.data, out.data, eps);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    release(&g);
+    release(&s);
+    release(&out);
+    return result;
+}
+
 /* -- gradient norms and the screen -------------------------------------------- */
 
 /* Row i of d numbers: its norm into nrm[i]; returns 1 unless f, the norm and x are
@@ -404,6 +490,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"adam", adam, METH_VARARGS, "torch Adam's scaling of one float64 leaf, in place."},
+    {"rms", rms, METH_VARARGS, "torch RMSprop's scaling of one float64 leaf, in place."},
+    {"adagrad", adagrad, METH_VARARGS, "Adagrad's scaling of one float64 leaf, in place."},
     {"norms_screen", norms_screen, METH_VARARGS,
      "Gradient norms of short rows and the finite/runaway screen of a descent."},
     {"run_program", run_program, METH_VARARGS,

@@ -12,6 +12,7 @@ update their own state's arrays and write into the ``out`` they are given (see
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
@@ -165,7 +166,22 @@ def scale_by_adagrad(eps: float, initial_accumulator_value: float) -> Transform[
         s = tuple(si + x * x for si, x in zip(state.s, g, strict=True))
         return [x / (np.sqrt(si) + eps) for x, si in zip(g, s, strict=True)], AdagradState(s)
 
-    return Transform(init, update)
+    scratch = _Scratch()
+
+    def inplace(g: Params, state: AdagradState, params: Params, count: int, out: Params) -> None:
+        for x, si, o in zip(g, state.s, out, strict=True):
+            k = _native_leaves(x, si, o)
+            if k is not None:
+                k.adagrad(x, si, o, eps)
+                continue
+            t = scratch(x)
+            np.multiply(x, x, t)
+            np.add(si, t, si)
+            np.sqrt(si, t)
+            np.add(t, eps, t)
+            np.true_divide(x, t, o)
+
+    return Transform(init, update, inplace)
 
 
 class RmsState(NamedTuple):
@@ -198,7 +214,42 @@ def scale_by_rms(alpha: float, eps: float, centered: bool) -> Transform[RmsState
         ]
         return out, RmsState(sq, mean)
 
-    return Transform(init, update)
+    scratch = _Scratch()
+
+    def inplace(g: Params, state: RmsState, params: Params, count: int, out: Params) -> None:
+        for i, (x, s, o) in enumerate(zip(g, state.sq, out, strict=True)):
+            m = state.mean[i] if centered else None
+            k = _native_leaves(x, s, o) if m is None else _native_leaves(x, s, o, m)
+            if k is not None:
+                k.rms(x, s, m, o, alpha, 1.0 - alpha, eps)
+                continue
+            t = scratch(x)
+            np.multiply(x, x, t)
+            np.multiply(t, 1.0 - alpha, t)
+            np.multiply(s, alpha, s)
+            np.add(s, t, s)
+            if m is None:
+                np.sqrt(s, t)
+            else:
+                np.multiply(x, 1.0 - alpha, t)
+                np.multiply(m, alpha, m)
+                np.add(m, t, m)
+                np.multiply(m, m, t)
+                np.subtract(s, t, t)
+                np.sqrt(np.maximum(t, 0.0, out=t), t)
+            np.add(t, eps, t)
+            np.true_divide(x, t, o)
+
+    return Transform(init, update, inplace)
+
+
+def _native_leaves(*leaves: np.ndarray) -> ModuleType | None:
+    """The compiled loops (``engine.native``) where they were built and every leaf is
+    a contiguous float64 array; else None (numpy's calls, the same numbers)."""
+    k = native.kernels
+    if k is None or not all(a.dtype == np.float64 and a.flags.c_contiguous for a in leaves):
+        return None
+    return k
 
 
 class AdamState(NamedTuple):
@@ -268,9 +319,8 @@ def _adam_native(
     """``_adam_arrays`` in one compiled pass over the leaf (``engine.native``), the
     same operations in the same order; False (nothing written) where the loops were
     not built or a leaf is not a contiguous float64 array."""
-    k = native.kernels
-    arrays = (x, mi, vi, o) if v_max is None else (x, mi, vi, o, v_max)
-    if k is None or not all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays):
+    k = _native_leaves(x, mi, vi, o) if v_max is None else _native_leaves(x, mi, vi, o, v_max)
+    if k is None:
         return False
     b1, b2, eps, t = moments
     bc1, root_bc2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
