@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
+import numpy as np
+
 
 def _load() -> ModuleType | None:
     if os.environ.get("GDCLI_NATIVE", "1") == "0":
@@ -22,3 +24,13 @@ def _load() -> ModuleType | None:
 
 
 kernels: ModuleType | None = _load()
+
+
+def loops_for(*arrays: np.ndarray) -> ModuleType | None:
+    """``kernels`` where they were built and every array is a contiguous float64 one,
+    as the loops take them; else None."""
+    if kernels is None:
+        return None
+    if not all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays):
+        return None
+    return kernels

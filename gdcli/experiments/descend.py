@@ -659,11 +659,9 @@ def _native_screen(
     """``_row_norms`` into out and ``_screen`` in one compiled pass (``engine.native``),
     the same numbers and verdicts; None where the loops were not built or the rows
     are 8 or more numbers long (numpy sums those in pairs)."""
-    k = native.kernels
+    k = native.loops_for(f, g, X, out)
     d = g.shape[1]
     if k is None or not 0 < d < 8 or not f.size:
-        return None
-    if not all(a.dtype == np.float64 and a.flags.c_contiguous for a in (f, g, X, out)):
         return None
     f_cap, x_cap = limits.caps
     return k.norms_screen(g, f, X, out, d, f_cap, x_cap, tol)

@@ -12,7 +12,6 @@ update their own state's arrays and write into the ``out`` they are given (see
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
@@ -170,7 +169,7 @@ def scale_by_adagrad(eps: float, initial_accumulator_value: float) -> Transform[
 
     def inplace(g: Params, state: AdagradState, params: Params, count: int, out: Params) -> None:
         for x, si, o in zip(g, state.s, out, strict=True):
-            k = _native_leaves(x, si, o)
+            k = native.loops_for(x, si, o)
             if k is not None:
                 k.adagrad(x, si, o, eps)
                 continue
@@ -219,7 +218,7 @@ def scale_by_rms(alpha: float, eps: float, centered: bool) -> Transform[RmsState
     def inplace(g: Params, state: RmsState, params: Params, count: int, out: Params) -> None:
         for i, (x, s, o) in enumerate(zip(g, state.sq, out, strict=True)):
             m = state.mean[i] if centered else None
-            k = _native_leaves(x, s, o) if m is None else _native_leaves(x, s, o, m)
+            k = native.loops_for(x, s, o) if m is None else native.loops_for(x, s, o, m)
             if k is not None:
                 k.rms(x, s, m, o, alpha, 1.0 - alpha, eps)
                 continue
@@ -241,15 +240,6 @@ def scale_by_rms(alpha: float, eps: float, centered: bool) -> Transform[RmsState
             np.true_divide(x, t, o)
 
     return Transform(init, update, inplace)
-
-
-def _native_leaves(*leaves: np.ndarray) -> ModuleType | None:
-    """The compiled loops (``engine.native``) where they were built and every leaf is
-    a contiguous float64 array; else None (numpy's calls, the same numbers)."""
-    k = native.kernels
-    if k is None or not all(a.dtype == np.float64 and a.flags.c_contiguous for a in leaves):
-        return None
-    return k
 
 
 class AdamState(NamedTuple):
@@ -319,7 +309,7 @@ def _adam_native(
     """``_adam_arrays`` in one compiled pass over the leaf (``engine.native``), the
     same operations in the same order; False (nothing written) where the loops were
     not built or a leaf is not a contiguous float64 array."""
-    k = _native_leaves(x, mi, vi, o) if v_max is None else _native_leaves(x, mi, vi, o, v_max)
+    k = native.loops_for(x, mi, vi, o) if v_max is None else native.loops_for(x, mi, vi, o, v_max)
     if k is None:
         return False
     b1, b2, eps, t = moments
