@@ -797,6 +797,7 @@ def _run_experiment(
     cfg, doc = loaded
     with _session(opts.out, cfg.name, opts) as (session, guard):
         outcome = experiment.run(cfg, doc, session, opts)
+        guard.finish()
     _conclude(outcome.summary, opts, outcome.render, guard.signum if outcome.interrupted else None)
 
 
@@ -888,6 +889,7 @@ def _sweep(
             progress=session.progress,
             cluster=opts.cluster,
         ).summary
+        guard.finish()
     interrupted = summary["status"] == "interrupted"
     _conclude(
         summary,

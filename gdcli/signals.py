@@ -106,12 +106,21 @@ class InterruptGuard(_Handlers):
         super().__init__()
         self.requested: bool = False
         self.signum: int | None = None
+        self.finished: bool = False
 
     def should_stop(self) -> bool:
         """Whether a stop was requested; cheap enough to call every step."""
         return self.requested
 
+    def finish(self) -> None:
+        """The run is back, its files written: a stop signal from now on changes
+        nothing. (Raised later, as the guard's block ends, it would escape the code
+        that tells a whole run from a cut one, and call a saved run cut.)"""
+        self.finished = True
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.finished:
+            return
         if self.requested:
             raise Terminated(signum, "the run stopped at once, without its summary")
         self.requested = True

@@ -26,8 +26,9 @@ from clitools import error_document, gdcli
 
 from gdcli.errors import Terminated
 from gdcli.experiments import session as sessions
+from gdcli.render.report import RichProgress
 from gdcli.runs import read_trace
-from gdcli.signals import EndOnStopSignal
+from gdcli.signals import EndOnStopSignal, InterruptGuard
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="finds a run's processes in /proc"
@@ -250,6 +251,37 @@ def test_two_quick_ctrl_c_say_what_was_left(tmp_path: Path) -> None:
             "gdcli: interrupted; the run stopped at once, without its summary "
             f"('{out}' holds what was written)"
         )
+
+
+def test_ctrl_c_after_the_run_is_back_leaves_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Ctrl-C as the run's block closes (its progress bar ends): the run is back
+    and its files written, so they change nothing. One of them could once land where
+    no code told a whole run from a cut one, and gdcli said it stopped without its
+    summary beside the summary it had written."""
+    closing = RichProgress.__exit__
+
+    def closed_with_two_signals(self: Any, *exc: object) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        return closing(self, *exc)
+
+    monkeypatch.setattr(RichProgress, "__exit__", closed_with_two_signals)
+    out = tmp_path / "run"
+    result = gdcli("train-mlp", CONFIGS / "xor.yaml", "--out", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "summary.json").read_text())["status"] == "finished"
+
+
+def test_a_finished_guard_lets_stop_signals_pass() -> None:
+    with InterruptGuard() as guard:
+        guard.finish()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+    assert not guard.requested and guard.signum is None
 
 
 def double_ctrl_c(*args: Any, **kwargs: Any) -> None:
