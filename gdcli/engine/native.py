@@ -26,11 +26,12 @@ def _load() -> ModuleType | None:
 kernels: ModuleType | None = _load()
 
 
-def loops_for(*arrays: np.ndarray) -> ModuleType | None:
-    """``kernels`` where they were built and every array is a contiguous float64 one,
-    as the loops take them; else None."""
+def loops_for(*arrays: np.ndarray | None) -> ModuleType | None:
+    """``kernels`` where they were built and every array given (None: an optional one
+    left out) is a contiguous float64 one, as the loops take them; else None."""
     if kernels is None:
         return None
-    if not all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays):
+    given = [a for a in arrays if a is not None]
+    if not all(a.dtype == np.float64 and a.flags.c_contiguous for a in given):
         return None
     return kernels

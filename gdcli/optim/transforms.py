@@ -218,7 +218,7 @@ def scale_by_rms(alpha: float, eps: float, centered: bool) -> Transform[RmsState
     def inplace(g: Params, state: RmsState, params: Params, count: int, out: Params) -> None:
         for i, (x, s, o) in enumerate(zip(g, state.sq, out, strict=True)):
             m = state.mean[i] if centered else None
-            k = native.loops_for(x, s, o) if m is None else native.loops_for(x, s, o, m)
+            k = native.loops_for(x, s, o, m)
             if k is not None:
                 k.rms(x, s, m, o, alpha, 1.0 - alpha, eps)
                 continue
@@ -309,7 +309,7 @@ def _adam_native(
     """``_adam_arrays`` in one compiled pass over the leaf (``engine.native``), the
     same operations in the same order; False (nothing written) where the loops were
     not built or a leaf is not a contiguous float64 array."""
-    k = native.loops_for(x, mi, vi, o) if v_max is None else native.loops_for(x, mi, vi, o, v_max)
+    k = native.loops_for(x, mi, vi, o, v_max)
     if k is None:
         return False
     b1, b2, eps, t = moments
