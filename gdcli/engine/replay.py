@@ -540,8 +540,8 @@ class OnePoint:
         return f, g, xs
 
 
+_COPY = 0  # a fill or np.copyto: the operation that copies its operand
 _NATIVE_OPS: dict[Any, int] = {
-    np.copyto: 0,
     np.add: 1,
     np.subtract: 2,
     np.multiply: 3,
@@ -667,7 +667,7 @@ class NativeProgram:
             for prog in progs:
                 others = [s.span(n) for q in progs if q is not prog for s in q.streams]
                 prog._find_scratch(spans + others)
-        return [r.runner() if isinstance(r, NativeProgram) else r for r in runs]
+        return [CompiledRun(r) if isinstance(r, NativeProgram) else r for r in runs]
 
     def _close(self) -> list[NativeProgram | Kernel]:
         """This run as a compiled pass: where it has two or more kernels whose rows do
@@ -731,9 +731,9 @@ class NativeProgram:
         fn, args = kernel.func, kernel.args
         owner = getattr(fn, "__self__", None)
         if getattr(fn, "__name__", "") == "fill" and isinstance(owner, np.ndarray):
-            return 0, (float(args[0]),), owner
+            return _COPY, (float(args[0]),), owner
         if fn is np.copyto:
-            return (0, (args[1],), args[0]) if len(args) == 2 else None
+            return (_COPY, (args[1],), args[0]) if len(args) == 2 else None
         if fn in _NATIVE_OPS and len(args) == getattr(fn, "nin", -1) + 1:
             return _NATIVE_OPS[fn], tuple(args[:-1]), args[-1]
         return None
@@ -804,10 +804,6 @@ class NativeProgram:
             elsewhere = any(lo < b and a < hi for a, b in seen)
             if stream.stride and self.first.get(slot) == "written" and not elsewhere:
                 self.scratch.add(slot)
-
-    def runner(self) -> CompiledRun:
-        """The compiled pass as a kernel (it keeps this program, and so its arrays)."""
-        return CompiledRun(self)
 
 
 class CompiledRun:
